@@ -1,0 +1,277 @@
+"""Reading any image a person might hand us, safely, as a plain RGB picture.
+
+Uploads come from strangers: a header can claim 50000 x 50000 pixels, a file can be an HTML page
+saved with a .png name, a phone photo stores its rotation in EXIF, a scan can be 16-bit. Every
+one of those either becomes a correct RGB image or a `UserInputError` that says what is wrong;
+no PIL exception gets out. The pixel limit is checked on the header, before anything is decoded.
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cyclegan import limits
+from cyclegan.errors import UserInputError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+
+_SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
+    b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+    b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+}
+_WHITE = (255, 255, 255, 255)
+_pil_limit_lock = threading.Lock()
+
+
+def is_image_name(name: str | os.PathLike) -> bool:
+    """By extension only. Hidden names are not images: macOS zips carry `._photo.png` metadata."""
+    p = Path(name)
+    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside `folder` (not in subfolders), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserInputError(f"folder not found: '{folder}'")
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
+
+
+def open_image(src, *, max_pixels: int | None = None) -> Image.Image:
+    """`src` as a fully loaded RGB image: a path, bytes, a file object, a PIL image or an array.
+
+    Transparency is composited on white, EXIF rotation is applied, animations give their first
+    frame, and 16-bit or float data is scaled (not clipped) to 8 bits.
+    """
+    if max_pixels is None:
+        max_pixels = limits.current().max_image_pixels
+    if isinstance(src, Image.Image):
+        _check_pixels(src.size, max_pixels)
+        try:
+            src.load()  # an Image.open() result may still be undecoded
+        except Exception as e:
+            raise UserInputError(f"image is truncated or corrupt ({_reason(e)})") from None
+        return _to_rgb(src, detach=True)
+    if isinstance(src, np.ndarray) or (hasattr(src, "__array__") and not isinstance(src, (bytes, bytearray, str))):
+        return _from_array(np.asarray(src), max_pixels)
+    if isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        _check_file(path)
+        try:
+            with open(path, "rb") as f:
+                return _decode(f, path.name, max_pixels)
+        except PermissionError:
+            raise UserInputError(f"cannot read '{path}': permission denied") from None
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+        name = "the uploaded data"
+    elif hasattr(src, "read"):
+        data = src.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("open_image needs a file opened in binary mode ('rb')")
+        name = os.path.basename(str(getattr(src, "name", ""))) or "the uploaded file"
+    else:
+        raise TypeError(f"open_image cannot read a {type(src).__name__}; pass a path, bytes, a file, a PIL image or an array")
+    if not data:
+        raise UserInputError(f"file is empty (0 bytes): {name}")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def check_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """A quick look (header and checksums, no full decode) that a file is a usable image.
+
+    Returns (width, height); raises UserInputError like `open_image` would. Cheap enough to
+    run over a whole dataset when it is opened, so bad files are reported up front.
+    """
+    if max_pixels is None:
+        max_pixels = limits.current().max_image_pixels
+    path = Path(path)
+    _check_file(path)
+    try:
+        with open(path, "rb") as f:
+            im = _open_lazy(f, path.name)
+            _check_pixels(im.size, max_pixels)
+            try:
+                im.verify()
+            except Exception as e:
+                raise UserInputError(f"image is truncated or corrupt: '{path.name}' ({_reason(e)})") from None
+            return im.size
+    except PermissionError:
+        raise UserInputError(f"cannot read '{path}': permission denied") from None
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise UserInputError(f"file not found: '{path}'")
+    if path.is_dir():
+        raise UserInputError(f"'{path}' is a folder, not an image file; pick one of the images inside it")
+    if path.stat().st_size == 0:
+        raise UserInputError(f"file is empty (0 bytes): '{path}'")
+
+
+def _decode(fp, name: str, max_pixels: int) -> Image.Image:
+    im = _open_lazy(fp, name)
+    _check_pixels(im.size, max_pixels)
+    try:
+        im.seek(0)  # first frame of GIF / APNG / WebP animations
+        im.load()
+    except (UserInputError, MemoryError):
+        raise
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, zlib.error, ... here
+        raise UserInputError(f"image is truncated or corrupt: '{name}' ({_reason(e)})") from None
+    return _to_rgb(im, detach=True)
+
+
+def _open_lazy(fp, name: str) -> Image.Image:
+    """Image.open, which reads only the header. PIL's own bomb check fires before we can see the
+    size (and at a limit that is not ours), so on a bomb we read the header again without it."""
+    try:
+        return _pil_open(fp, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        pass  # the warning arrives as an exception only under -W error
+    with _pil_limit_lock:  # the lock only orders our own threads; the window is a header read
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return _pil_open(fp, name)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _pil_open(fp, name: str) -> Image.Image:
+    fp.seek(0)
+    head = fp.read(64)
+    fp.seek(0)
+    try:
+        return Image.open(fp)
+    except UnidentifiedImageError:
+        kind = next((k for sig, k in _SIGNATURES.items() if head.startswith(sig)), None)
+        if kind:
+            raise UserInputError(f"image is truncated or corrupt: '{name}' starts like a {kind} file but cannot be read") from None
+        raise UserInputError(f"not an image: could not identify the file format of '{name}'{_looks_like(head)}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, UserInputError):
+        raise
+    except Exception as e:
+        raise UserInputError(f"image is truncated or corrupt: '{name}' ({_reason(e)})") from None
+
+
+def _looks_like(head: bytes) -> str:
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return " (it is a web page: save the image itself, not the page that shows it)"
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return " (it is an SVG drawing: export it as PNG first)"
+    decoded = head.decode("utf-8", errors="ignore")
+    if decoded and len(decoded) >= len(head) - 3 and all(c.isprintable() or c.isspace() for c in decoded):
+        return " (it is a text file)"
+    return ""
+
+
+def _reason(e: Exception) -> str:
+    return str(e) or type(e).__name__
+
+
+def _pixels(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.3g} gigapixels"
+    if n >= 1e6:
+        return f"{n / 1e6:.3g} megapixels"
+    return f"{n:,} pixels"
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w * h > max_pixels:
+        raise UserInputError(f"image is {w}×{h} ({_pixels(w * h)}), over the limit of "
+                             f"{_pixels(max_pixels)} (CYCLEGAN_MAX_IMAGE_PIXELS)")
+    if w < 1 or h < 1:
+        raise UserInputError(f"image is {w}×{h}: it has no pixels")
+
+
+def _to_rgb(im: Image.Image, detach: bool) -> Image.Image:
+    """RGB with the orientation the camera meant and transparency on white.
+
+    `detach` makes sure the result is a new image, not one still tied to an open file or to the
+    caller's object (which we must not modify)."""
+    try:
+        rotated = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block should not cost the user the picture
+        rotated = im
+    im2 = rotated if rotated is not None else im
+    mode = im2.mode
+    try:
+        if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+            out = Image.fromarray(_gray_to_uint8(np.asarray(im2)), "L").convert("RGB")
+        elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im2.info:
+            rgba = im2.convert("RGBA")
+            out = Image.alpha_composite(Image.new("RGBA", rgba.size, _WHITE), rgba).convert("RGB")
+        elif mode == "RGB":
+            out = im2
+        else:  # 1, L, P, CMYK, YCbCr, HSV
+            out = im2.convert("RGB")
+    except Exception as e:
+        raise UserInputError(f"cannot convert a {mode} image to RGB ({_reason(e)}); save it as an 8-bit RGB PNG or JPEG") from None
+    if detach and out is im:
+        out = out.copy()
+    return out
+
+
+def _gray_to_uint8(a: np.ndarray) -> np.ndarray:
+    """Wide grayscale to 8 bits by scaling, never by clipping (a mid-gray 16-bit scan must stay gray).
+
+    uint16 is a 0..65535 scale. Mode "I" (int32) and "F" (float) say nothing of their range, so
+    we guess from the values: floats within [0, 1] are fractions, values within 0..255 are 8-bit
+    data stored wide, within 0..65535 16-bit; anything else is stretched from min to max."""
+    if a.dtype.kind == "u" and a.dtype.itemsize == 2:
+        return _scale16(a)
+    is_float = a.dtype.kind == "f"
+    a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(a.min()), float(a.max())
+    if is_float and lo >= 0 and hi <= 1:
+        return np.round(a * 255).astype(np.uint8)
+    if lo >= 0 and hi <= 255:
+        return np.round(a).astype(np.uint8)
+    if lo >= 0 and hi <= 65535:
+        return _scale16(np.round(a))
+    return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
+
+
+def _scale16(a: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _from_array(a: np.ndarray, max_pixels: int) -> Image.Image:
+    """HxW, HxWx1, HxWx2 (gray+alpha), HxWx3 or HxWx4; uint8, uint16, bool, or float in [0, 1]."""
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        hint = ""
+        if a.ndim == 3 and a.shape[0] in (1, 3, 4):
+            hint = "; it looks channels-first, use arr.transpose(1, 2, 0)"
+        raise UserInputError(f"image array must be HxW, HxWx3 or HxWx4, got shape {tuple(a.shape)}{hint}")
+    h, w = a.shape[:2]
+    _check_pixels((w, h), max_pixels)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise UserInputError("image array contains NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise UserInputError(f"float image values must be in [0, 1], got {lo:g} to {hi:g}"
+                                 + ("; divide by 255 first" if hi <= 255 and lo >= 0 else ""))
+        a = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    elif a.dtype.kind == "u" and a.dtype.itemsize == 2:
+        a = _scale16(a)
+    elif a.dtype.kind in "ui" and a.dtype != np.uint8:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise UserInputError(f"integer image values must be 0..255 (or use uint16), got {lo} to {hi}")
+        a = a.astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise UserInputError(f"image arrays must be uint8, uint16 or float in [0, 1], got {a.dtype}")
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(a)), detach=False)

@@ -1,0 +1,133 @@
+"""A translator: two generators (or one, for a single official file) plus what they need to be
+used correctly later: preset, domain names, value range, where they came from."""
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import UserInputError
+from .nets import build_net, count_parameters, size_multiple
+from .presets import Preset
+from .translate import (DEFAULT_MAX_SIDE, image_to_tensor, resize_short_side, run_generator,
+                        tensor_to_image)
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def check_direction(direction: str) -> str:
+    d = str(direction).lower().replace("→", "2").replace("->", "2").replace("_", "")
+    if d in ("atob",):
+        d = "a2b"
+    if d in ("btoa",):
+        d = "b2a"
+    if d not in DIRECTIONS:
+        raise UserInputError(f"unknown direction {direction!r}; use 'a2b' or 'b2a'")
+    return d
+
+
+class CycleModel(nn.Module):
+    def __init__(self, preset: Preset, domains=("A", "B"), directions=DIRECTIONS,
+                 with_discriminators: bool = False, provenance: dict | None = None):
+        super().__init__()
+        self.preset = preset
+        self.domains = (str(domains[0]), str(domains[1]))
+        self.provenance = dict(provenance or {})
+        directions = tuple(check_direction(d) for d in directions)
+        if not directions:
+            raise UserInputError("a model needs at least one direction")
+        g = preset.generator
+        self.G_AB = build_net(g.family, g.kwargs) if "a2b" in directions else None
+        self.G_BA = build_net(g.family, g.kwargs) if "b2a" in directions else None
+        d = preset.discriminator
+        self.D_A = build_net(d.family, d.kwargs) if with_discriminators else None
+        self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
+        self.eval()
+
+    # --- facts -------------------------------------------------------------------------------
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(d for d, g in (("a2b", self.G_AB), ("b2a", self.G_BA)) if g is not None)
+
+    @property
+    def image_size(self) -> int:
+        return self.preset.image_size
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return self.preset.value_range
+
+    @property
+    def architecture(self) -> str:
+        return self.preset.name
+
+    def direction_label(self, direction: str) -> str:
+        a, b = self.domains
+        return f"{a} → {b}" if check_direction(direction) == "a2b" else f"{b} → {a}"
+
+    def generator(self, direction: str) -> nn.Module:
+        direction = check_direction(direction)
+        g = self.G_AB if direction == "a2b" else self.G_BA
+        if g is None:
+            have = ", ".join(self.direction_label(d) for d in self.directions)
+            raise UserInputError(f"this model only translates {have}; direction "
+                                 f"{self.direction_label(direction)} is not available "
+                                 f"(load both generators, e.g. G_A and G_B, for both directions)")
+        return g
+
+    def info(self) -> dict:
+        nets = {name: count_parameters(net) for name, net in
+                (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
+        return {"architecture": self.preset.name, "title": self.preset.title,
+                "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
+                "parameters": nets, "domains": list(self.domains),
+                "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
+                "image_size": self.image_size, "value_range": list(self.value_range),
+                "provenance": self.provenance}
+
+    # --- inference ---------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.inference_mode()
+    def translate_tensor(self, x: torch.Tensor, direction: str, max_side: int = DEFAULT_MAX_SIDE) -> torch.Tensor:
+        """x in [0, 1], [N, 3, H, W] of any H, W; returns the same shape in [0, 1]."""
+        g = self.generator(direction)
+        lo, hi = self.value_range
+        x = x.to(self._device(), torch.float32) * (hi - lo) + lo
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = run_generator(g, x, size_multiple(g), max_side=max_side)
+        return ((y.float() - lo) / (hi - lo)).clamp(0, 1)
+
+    def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
+                  work_size: int | None = None) -> Image.Image:
+        """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
+        `work_size` runs the net at that short side (e.g. the training size) and scales back."""
+        return self._translate_pil(self._open(image), direction, max_side, work_size)
+
+    def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
+                   work_size: int | None = None) -> tuple[Image.Image, Image.Image]:
+        """(translation, reconstruction): A→B→A for 'a2b'. Needs both generators."""
+        direction = check_direction(direction)
+        back = "b2a" if direction == "a2b" else "a2b"
+        self.generator(back)
+        img = self._open(image)
+        fake = self._translate_pil(img, direction, max_side, work_size)
+        return fake, self._translate_pil(fake, back, max_side, work_size)
+
+    def _open(self, image) -> Image.Image:
+        from .images import open_image
+        return open_image(image)
+
+    @torch.inference_mode()
+    def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None) -> Image.Image:
+        g = self.generator(direction)
+        size = img.size
+        if work_size:
+            img = resize_short_side(img, int(work_size))
+        x = image_to_tensor(img, self.value_range).to(self._device())
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = run_generator(g, x, size_multiple(g), max_side=max_side)
+        out = tensor_to_image(y, self.value_range)
+        if out.size != size:
+            out = out.resize(size, Image.Resampling.BICUBIC)
+        return out

@@ -1,0 +1,54 @@
+"""CycleGAN's ResNet generator, laid out exactly like the official `nn.Sequential` so the
+authors' checkpoints load key-for-key (`model.1`, `model.10.conv_block.5`, ...)."""
+import torch
+from torch import nn
+
+
+def instance_norm(ch: int) -> nn.Module:
+    # affine=False, no running stats: the official CycleGAN setting.
+    return nn.InstanceNorm2d(ch, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, ch: int, dropout: bool = False):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=True), instance_norm(ch), nn.ReLU(True)]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=True), instance_norm(ch)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+def _upsample(cin: int, cout: int, mode: str) -> list[nn.Module]:
+    if mode == "deconv":
+        return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=True)]
+    if mode == "resize":
+        # Resize-convolution: no uneven kernel overlap, hence no checkerboard artefacts.
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, bias=True)]
+    raise ValueError(f"unknown upsample mode {mode!r} (use 'deconv' or 'resize')")
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, d2ngf, d4ngf, n residual blocks, u2ngf, ungf, c7s1-3, tanh."""
+
+    size_multiple = 4
+
+    def __init__(self, in_ch: int = 3, out_ch: int = 3, ngf: int = 64, n_blocks: int = 9,
+                 dropout: bool = False, upsample: str = "deconv"):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=True), instance_norm(ngf), nn.ReLU(True)]
+        for mult in (1, 2):
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
+                       instance_norm(ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, dropout) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += _upsample(ngf * mult, ngf * mult // 2, upsample)
+            layers += [instance_norm(ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7, bias=True), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

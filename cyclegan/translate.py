@@ -1,0 +1,93 @@
+"""Inference on any image: never squashed. Pads to what the net needs and crops back; images over
+`max_side` run as overlapping tiles blended with linear ramps instead of being refused."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+DEFAULT_MAX_SIDE = 1024
+
+
+def image_to_tensor(img: Image.Image, value_range=(-1.0, 1.0)) -> torch.Tensor:
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
+    lo, hi = value_range
+    return t * (hi - lo) + lo
+
+
+def tensor_to_image(t: torch.Tensor, value_range=(-1.0, 1.0)) -> Image.Image:
+    lo, hi = value_range
+    t = ((t.detach().float().cpu()[0] - lo) / (hi - lo)).clamp(0, 1)
+    arr = (t.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad right and bottom up to a multiple; reflection needs pad < side, so small
+    images fall back to replicate padding."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def run_padded(net, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return net(pad_to_multiple(x, multiple))[..., :h, :w]
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    w = torch.ones(n)
+    if overlap > 0:
+        r = torch.linspace(1.0 / (overlap + 1), overlap / (overlap + 1), overlap)
+        if not at_start:
+            w[:overlap] = r
+        if not at_end:
+            w[n - overlap:] = r.flip(0)
+    return w
+
+
+def run_tiled(net, x: torch.Tensor, multiple: int, tile: int, overlap: int, batch: int = 4) -> torch.Tensor:
+    """Translate overlapping tiles (batched) and blend them; weights fall off in each overlap."""
+    _, c, h, w = x.shape
+    tile = max(multiple, tile - tile % multiple)
+    overlap = min(overlap, tile // 2)
+    step = tile - overlap
+    ys, xs = _starts(h, tile, step), _starts(w, tile, step)
+    boxes = [(y, x0) for y in ys for x0 in xs]
+    out = torch.zeros((1, 3, h, w), dtype=torch.float32)
+    norm = torch.zeros((1, 1, h, w), dtype=torch.float32)
+    for i in range(0, len(boxes), batch):
+        chunk = boxes[i:i + batch]
+        tiles = torch.cat([x[..., y:y + tile, x0:x0 + tile] for y, x0 in chunk])
+        result = run_padded(net, tiles, multiple).float().cpu()
+        for (y, x0), r in zip(chunk, result):
+            th, tw = r.shape[-2:]
+            wy = _ramp(th, overlap, y == 0, y + th >= h)
+            wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
+            wgt = (wy[:, None] * wx[None, :])[None, None]
+            out[..., y:y + th, x0:x0 + tw] += r[None] * wgt
+            norm[..., y:y + th, x0:x0 + tw] += wgt
+    return out / norm
+
+
+def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_MAX_SIDE,
+                  overlap: int | None = None) -> torch.Tensor:
+    if max(x.shape[-2:]) <= max_side:
+        return run_padded(net, x, multiple)
+    return run_tiled(net, x, multiple, tile=max_side, overlap=overlap if overlap is not None else max_side // 8)
+
+
+def resize_short_side(img: Image.Image, short: int) -> Image.Image:
+    w, h = img.size
+    s = short / min(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
