@@ -296,7 +296,7 @@ class Trainer:
                     with torch.no_grad(), self._autocast():
                         fakes = (self.model.G_BA(real_B), self.model.G_AB(real_A))
                 self._d_step(real_A, real_B, fakes, gen, out)
-        out["lr"] = torch.tensor(p.lr_g * f)
+        self.lr = p.lr_g * f
         self.step += 1
         return out
 
@@ -406,6 +406,7 @@ class Trainer:
             vals = [float(d[k]) for _, d in pending if k in d]
             record[k] = sum(vals) / len(vals)
         images = self.preset.batch_size * self.world
+        record["lr"] = self.lr
         record.update({"sec_per_step": sec_per_step, "images_per_s": images / sec_per_step if sec_per_step > 0 else 0.0,
                        "time": time.time()})
         if self.rank == 0:

@@ -1,0 +1,274 @@
+"""open_image turns anything a person uploads into correct RGB, or a UserInputError that says why."""
+import io
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cyclegan.errors import UserInputError
+from cyclegan.images import check_image, is_image_name, list_images, open_image
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def noise(w=64, h=64, seed=0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def png_header_only(w: int, h: int) -> bytes:
+    """A valid PNG signature + IHDR (correct CRC) + IEND: claims w x h, holds no pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def write(tmp_path, name: str, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+# --- broken and hostile files -------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt,name", [("PNG", "cut.png"), ("JPEG", "cut.jpg")])
+def test_truncated_image(tmp_path, fmt, name):
+    data = encode(noise(), fmt)
+    p = write(tmp_path, name, data[: len(data) // 2])
+    with pytest.raises(UserInputError, match="image is truncated or corrupt") as e:
+        open_image(p)
+    assert name in str(e.value)
+
+
+def test_truncated_png_fails_quick_check(tmp_path):
+    data = encode(noise())
+    p = write(tmp_path, "cut.png", data[: len(data) // 2])
+    with pytest.raises(UserInputError, match="truncated or corrupt"):
+        check_image(p)
+    assert check_image(write(tmp_path, "ok.png", data)) == (64, 64)
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(UserInputError, match=r"file is empty \(0 bytes\)"):
+        open_image(write(tmp_path, "empty.png", b""))
+    with pytest.raises(UserInputError, match=r"file is empty \(0 bytes\)"):
+        open_image(b"")
+    with pytest.raises(UserInputError, match=r"file is empty \(0 bytes\)"):
+        open_image(io.BytesIO(b""))
+
+
+def test_html_named_png(tmp_path):
+    p = write(tmp_path, "x.png", b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    with pytest.raises(UserInputError, match="not an image: could not identify the file format of 'x.png'") as e:
+        open_image(p)
+    assert "web page" in str(e.value)
+
+
+def test_text_named_png(tmp_path):
+    with pytest.raises(UserInputError, match="not an image: could not identify the file format of 'notes.png'") as e:
+        open_image(write(tmp_path, "notes.png", b"just some notes\nsecond line\n"))
+    assert "text file" in str(e.value)
+
+
+def test_png_signature_with_garbage_is_corrupt_not_unknown(tmp_path):
+    p = write(tmp_path, "bad.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with pytest.raises(UserInputError, match="truncated or corrupt.*PNG"):
+        open_image(p)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(UserInputError, match="file not found: .*nope.png"):
+        open_image(tmp_path / "nope.png")
+    with pytest.raises(UserInputError, match="is a folder, not an image file"):
+        open_image(tmp_path)
+
+
+def test_giant_header_refused_before_decoding(tmp_path):
+    p = write(tmp_path, "bomb.png", png_header_only(50000, 50000))
+    assert p.stat().st_size < 100
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(UserInputError) as e:
+        open_image(p)
+    msg = str(e.value)
+    assert "image is 50000×50000 (2.5 gigapixels), over the limit of 40 megapixels (CYCLEGAN_MAX_IMAGE_PIXELS)" == msg
+    with pytest.raises(UserInputError, match="50000×50000"):
+        check_image(p)
+    assert Image.MAX_IMAGE_PIXELS == before  # PIL's global setting is left as it was
+
+
+def test_pil_bomb_warning_as_error_becomes_our_error(tmp_path):
+    p = write(tmp_path, "big.png", png_header_only(10000, 10000))  # 100 MP: PIL warns, does not raise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserInputError, match=r"image is 10000×10000 \(100 megapixels\)"):
+            open_image(p)
+
+
+def test_our_limit_replaces_pils(tmp_path, monkeypatch):
+    p = write(tmp_path, "bomb.png", png_header_only(50000, 50000))
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "3_000_000_000")
+    with pytest.raises(UserInputError) as e:  # PIL's own 179 MP bomb error did not get in the way:
+        check_image(p)  # the header passes and the missing pixel data is what gets reported
+    assert "truncated or corrupt" in str(e.value) and "CYCLEGAN_MAX_IMAGE_PIXELS" not in str(e.value)
+
+
+def test_pixel_limit_from_argument_and_env(tmp_path, monkeypatch):
+    p = write(tmp_path, "small.png", encode(noise(20, 10)))
+    assert open_image(p, max_pixels=200).size == (20, 10)
+    with pytest.raises(UserInputError, match=r"image is 20×10 \(200 pixels\), over the limit of 199 pixels"):
+        open_image(p, max_pixels=199)
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "100")
+    with pytest.raises(UserInputError, match="CYCLEGAN_MAX_IMAGE_PIXELS"):
+        open_image(p)
+    with pytest.raises(UserInputError, match="over the limit"):
+        open_image(np.zeros((10, 20, 3), np.uint8))
+
+
+# --- colour modes ---------------------------------------------------------------------------
+
+def test_16bit_grayscale_is_scaled_not_clipped(tmp_path):
+    a = np.full((8, 8), 32768, np.uint16)
+    a[0, 0], a[0, 1] = 0, 65535
+    src = Image.fromarray(a)
+    assert src.mode.startswith("I;16")
+    img = open_image(write(tmp_path, "g16.png", encode(src)))
+    out = np.asarray(img)
+    assert img.mode == "RGB" and out.shape == (8, 8, 3)
+    assert abs(int(out[4, 4, 0]) - 128) <= 1
+    assert out[0, 0].tolist() == [0, 0, 0] and out[0, 1].tolist() == [255, 255, 255]
+
+
+def test_32bit_int_and_float_modes():
+    i = Image.fromarray(np.full((4, 4), 32768, np.int32))
+    assert i.mode == "I"
+    assert abs(int(np.asarray(open_image(i))[0, 0, 0]) - 128) <= 1
+    f = Image.fromarray(np.full((4, 4), 0.5, np.float32))
+    assert f.mode == "F"
+    assert abs(int(np.asarray(open_image(f))[0, 0, 0]) - 128) <= 1
+
+
+def test_cmyk_jpeg(tmp_path):
+    cyan = Image.new("CMYK", (16, 16), (255, 0, 0, 0))
+    img = open_image(write(tmp_path, "cmyk.jpg", encode(cyan, "JPEG", quality=95)))
+    r, g, b = np.asarray(img)[8, 8].tolist()
+    assert img.mode == "RGB" and r < 30 and g > 220 and b > 220
+
+
+def test_palette_transparency_on_white(tmp_path):
+    p = Image.new("P", (8, 8), 0)
+    p.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    p.paste(1, (0, 0, 4, 8))  # left half red, right half index 0 (black, transparent)
+    img = open_image(write(tmp_path, "pal.png", encode(p, transparency=0)))
+    out = np.asarray(img)
+    assert out[0, 0].tolist() == [255, 0, 0]
+    assert out[0, 7].tolist() == [255, 255, 255]
+
+
+def test_rgba_and_la_composited_on_white(tmp_path):
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[..., 0] = 255  # red ...
+    a[0, 0, 3] = 255  # ... opaque in one pixel
+    a[1, 1, :] = (0, 0, 0, 128)  # half-transparent black
+    img = open_image(write(tmp_path, "rgba.png", encode(Image.fromarray(a))))
+    out = np.asarray(img)
+    assert out[0, 0].tolist() == [255, 0, 0]
+    assert out[3, 3].tolist() == [255, 255, 255]
+    assert all(abs(v - 127) <= 2 for v in out[1, 1].tolist())
+    la = Image.fromarray(np.stack([np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)], -1))
+    assert la.mode == "LA"
+    assert np.asarray(open_image(la)).min() == 255
+
+
+def test_bilevel_and_gray():
+    one = Image.new("1", (4, 4), 1)
+    assert np.asarray(open_image(one)).min() == 255
+    gray = Image.new("L", (4, 4), 77)
+    assert np.asarray(open_image(gray)).tolist()[0][0] == [77, 77, 77]
+
+
+def test_animated_gif_and_apng_first_frame(tmp_path):
+    frames = [Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))]
+    for name, fmt in [("anim.gif", "GIF"), ("anim.png", "PNG")]:
+        data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+        p = write(tmp_path, name, data)
+        with Image.open(p) as check:
+            assert getattr(check, "n_frames", 1) == 2
+        out = np.asarray(open_image(p))
+        assert out[4, 4].tolist() == [255, 0, 0], name
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.new("RGB", (16, 8), (0, 255, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    p = write(tmp_path, "phone.jpg", encode(img, "JPEG", exif=exif))
+    assert Image.open(p).size == (16, 8)
+    assert open_image(p).size == (8, 16)
+
+
+def test_tiny_and_extreme_aspect(tmp_path):
+    assert open_image(write(tmp_path, "1x1.png", encode(Image.new("RGB", (1, 1), (1, 2, 3))))).getpixel((0, 0)) == (1, 2, 3)
+    tall = open_image(write(tmp_path, "strip.png", encode(Image.new("L", (1, 4000), 9))))
+    assert tall.size == (1, 4000) and tall.mode == "RGB"
+
+
+# --- other kinds of input -------------------------------------------------------------------
+
+def test_bytes_filelike_and_pil_inputs(tmp_path):
+    data = encode(noise(12, 7))
+    for src in (data, bytearray(data), io.BytesIO(data)):
+        img = open_image(src)
+        assert img.size == (12, 7) and img.mode == "RGB"
+    original = Image.new("RGBA", (5, 5), (0, 0, 0, 0))
+    out = open_image(original)
+    assert out is not original and original.mode == "RGBA"
+    assert np.asarray(out).min() == 255
+    with pytest.raises(UserInputError, match="not an image"):
+        open_image(b"hello there")
+
+
+def test_numpy_inputs():
+    gray = np.full((3, 5), 200, np.uint8)
+    assert np.asarray(open_image(gray)).shape == (3, 5, 3)
+    rgb = np.zeros((3, 5, 3), np.uint8)
+    rgb[..., 2] = 255
+    assert np.asarray(open_image(rgb))[0, 0].tolist() == [0, 0, 255]
+    rgba = np.zeros((3, 5, 4), np.uint8)
+    assert np.asarray(open_image(rgba)).min() == 255  # fully transparent -> white
+    u16 = np.full((2, 2, 3), 32768, np.uint16)
+    assert abs(int(np.asarray(open_image(u16))[0, 0, 0]) - 128) <= 1
+    f = np.full((2, 2, 3), 0.5, np.float32)
+    assert np.asarray(open_image(f))[0, 0].tolist() == [128, 128, 128]
+    assert np.asarray(open_image(np.ones((2, 2), bool))).min() == 255
+    assert open_image(np.zeros((2, 2, 1), np.uint8)).size == (2, 2)
+
+
+def test_numpy_inputs_refused_with_hints():
+    with pytest.raises(UserInputError, match=r"must be in \[0, 1\], got 0 to 255; divide by 255"):
+        open_image(np.linspace(0, 255, 12).reshape(2, 2, 3))
+    with pytest.raises(UserInputError, match="channels-first"):
+        open_image(np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(UserInputError, match="NaN"):
+        open_image(np.full((2, 2), np.nan, np.float32))
+    with pytest.raises(UserInputError, match="HxW, HxWx3 or HxWx4"):
+        open_image(np.zeros((2, 2, 3, 1), np.uint8))
+
+
+def test_image_names_and_listing(tmp_path):
+    for name in ["b.PNG", "a.jpg", "c.jpeg", "d.bmp", "e.webp", "f.gif", "g.tif", "h.tiff"]:
+        assert is_image_name(name), name
+    for name in ["notes.txt", "x.png.zip", "._a.png", ".hidden.jpg", "noext"]:
+        assert not is_image_name(name), name
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.png").write_bytes(b"x")
+    for name in ["b.png", "a.JPG", "z.txt", "._a.png"]:
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
+    with pytest.raises(UserInputError, match="folder not found"):
+        list_images(tmp_path / "missing")
