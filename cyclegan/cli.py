@@ -7,40 +7,80 @@ from pathlib import Path
 
 from .errors import UserInputError
 
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `error: ...` line too (with where to get help)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
 
 def _translate(args) -> int:
     from .checkpoints import load_model
-    from .images import is_image_name
-    model = load_model(args.model, device=args.device)
     inputs = [Path(p) for p in args.inputs]
-    for p in inputs:
+    for p in inputs:  # cheap checks first: don't load a model to then find a typo
         if not p.exists():
             raise UserInputError(f"file not found: '{p}'")
+        if p.is_dir():
+            raise UserInputError(f"'{p}' is a folder: give the image files (e.g. '{p}/*.png')")
     out = Path(args.output)
     many = len(inputs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
+    if not many and out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserInputError(f"output '{out}' needs an image extension ({', '.join(OUTPUT_SUFFIXES)}) "
+                             "or must be a folder (end it with '/')")
+    model = load_model(args.model, device=args.device)
+    model.generator(args.direction)   # a missing direction is an error before any work
     if many:
-        out.mkdir(parents=True, exist_ok=True)
-    elif out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
-        raise UserInputError(f"output '{out}' needs an image extension (.png, .jpg, .webp) or must be a folder")
-    suffix = "_" + args.direction
+        _mkdir(out)
+    used: set[Path] = set()
     for p in inputs:
         img = model.translate(p, args.direction, max_side=args.max_side, work_size=args.work_size)
-        target = out / (p.stem + suffix + ".png") if many else out
-        target.parent.mkdir(parents=True, exist_ok=True)
-        img.save(target)
+        if many:
+            target = out / f"{p.stem}_{args.direction}.png"
+            n = 2
+            while target in used:      # two inputs with one name, from different folders
+                target = out / f"{p.stem}_{args.direction}_{n}.png"
+                n += 1
+        else:
+            target = out
+            _mkdir(target.parent)
+        used.add(target)
+        try:
+            img.save(target)
+        except (OSError, ValueError) as e:
+            raise UserInputError(f"cannot write '{target}': {e}") from None
         print(target)
     return 0
 
 
+def _mkdir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(f"cannot create folder '{folder}': {e.strerror or e}") from None
+
+
 def _info(args) -> int:
     from .checkpoints import describe, load_model
-    print(json.dumps(describe(load_model(args.model)), indent=2))
+    print(json.dumps(describe(load_model(args.model)), indent=2, ensure_ascii=False))
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
-                                 "CycleGAN, DiscoGAN, DualGAN.")
+    ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
+                 "CycleGAN, DiscoGAN, DualGAN.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
     t.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id owner/name, official .pth "
@@ -48,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
     t.add_argument("inputs", nargs="+", help="input image(s)")
     t.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    t.add_argument("--max-side", type=int, default=1024, help="larger images run as blended tiles")
-    t.add_argument("--work-size", type=int, default=None, help="run the net at this short side, then scale back")
+    t.add_argument("--max-side", type=_positive, default=1024, help="larger images run as blended tiles")
+    t.add_argument("--work-size", type=_positive, default=None, help="run the net at this short side, then scale back")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
     t.set_defaults(func=_translate)
     i = sub.add_parser("info", help="print a model's architecture, parameters, domains as JSON")
@@ -67,7 +107,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -160,7 +160,8 @@ class DemoDomain(Dataset):
         self.world, self.seeds, self.domain = world, list(seeds), domain
         self.transform = Preprocess(size, preprocess, flip, tuple(value_range))
         self.name = name or domain
-        self.render_size = min(max(self.transform.load_size, demo.MIN_SIZE), demo.MAX_SIZE)
+        lo, hi = getattr(demo, "MIN_SIZE", 8), getattr(demo, "MAX_SIZE", 2048)
+        self.render_size = min(max(self.transform.load_size, lo), hi)
         self._cache_items = max(1, self.CACHE_BYTES // (3 * self.render_size**2))
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
         self._lock = threading.Lock()

@@ -122,6 +122,8 @@ def _decode(fp, name: str, max_pixels: int) -> Image.Image:
         im.load()
     except (UserInputError, MemoryError):
         raise
+    except Image.DecompressionBombError as e:  # a GIF frame or TIFF tile bigger than the header said
+        raise UserInputError(f"image '{name}' is too large to decode safely ({e})") from None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, zlib.error, ... here
         raise UserInputError(f"image is truncated or corrupt: '{name}' ({_reason(e)})") from None
     return _to_rgb(im, detach=True)

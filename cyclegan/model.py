@@ -90,13 +90,23 @@ class CycleModel(nn.Module):
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor, direction: str, max_side: int = DEFAULT_MAX_SIDE) -> torch.Tensor:
-        """x in [0, 1], [N, 3, H, W] of any H, W; returns the same shape in [0, 1]."""
+        """x in [0, 1], [N, 3, H, W] (or [3, H, W]) of any H, W; returns the same shape in [0, 1],
+        on the device x came from."""
         g = self.generator(direction)
+        max_side = _check_max_side(max_side)
+        if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4) or x.shape[-3] != 3:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise UserInputError(f"translate_tensor needs a [N, 3, H, W] or [3, H, W] tensor in [0, 1], got {shape}")
+        single = x.dim() == 3
+        src_device = x.device
+        if single:
+            x = x[None]
         lo, hi = self.value_range
         x = x.to(self._device(), torch.float32) * (hi - lo) + lo
         x = x.contiguous(memory_format=torch.channels_last)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
-        return ((y.float() - lo) / (hi - lo)).clamp(0, 1)
+        y = ((y.float() - lo) / (hi - lo)).clamp(0, 1).to(src_device).contiguous()
+        return y[0] if single else y
 
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
                   work_size: int | None = None) -> Image.Image:
@@ -121,8 +131,11 @@ class CycleModel(nn.Module):
     @torch.inference_mode()
     def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None) -> Image.Image:
         g = self.generator(direction)
+        max_side = _check_max_side(max_side)
         size = img.size
         if work_size:
+            if not isinstance(work_size, int) or work_size < 1:
+                raise UserInputError(f"work_size must be a positive whole number of pixels, got {work_size!r}")
             img = resize_short_side(img, int(work_size))
         x = image_to_tensor(img, self.value_range).to(self._device())
         x = x.contiguous(memory_format=torch.channels_last)
@@ -131,3 +144,11 @@ class CycleModel(nn.Module):
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)
         return out
+
+
+def _check_max_side(max_side) -> int:
+    if max_side is None:
+        return DEFAULT_MAX_SIDE
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
+        raise UserInputError(f"max_side must be a positive whole number of pixels, got {max_side!r}")
+    return max_side

@@ -22,20 +22,30 @@ def tensor_to_image(t: torch.Tensor, value_range=(-1.0, 1.0)) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Reflect-pad right and bottom up to a multiple; reflection needs pad < side, so small
-    images fall back to replicate padding."""
+def padded_side(side: int, multiple: int, min_side: int = 1) -> int:
+    """The smallest side >= max(side, min_side) that is a multiple of `multiple`."""
+    side = max(side, min_side, 1)
+    return side + (-side) % multiple
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.Tensor:
+    """Reflect-pad right and bottom up to a multiple (and at least `min_side`); reflection needs
+    pad < side, so small images fall back to replicate padding."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = padded_side(h, multiple, min_side) - h, padded_side(w, multiple, min_side) - w
     if not ph and not pw:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def _min_side(net) -> int:
+    return int(getattr(net, "min_side", 1))
+
+
 def run_padded(net, x: torch.Tensor, multiple: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    return net(pad_to_multiple(x, multiple))[..., :h, :w]
+    return net(pad_to_multiple(x, multiple, _min_side(net)))[..., :h, :w]
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:
@@ -47,6 +57,7 @@ def _starts(length: int, tile: int, step: int) -> list[int]:
 
 def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
     w = torch.ones(n)
+    overlap = min(overlap, n // 2)
     if overlap > 0:
         r = torch.linspace(1.0 / (overlap + 1), overlap / (overlap + 1), overlap)
         if not at_start:
@@ -57,33 +68,42 @@ def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
 
 
 def run_tiled(net, x: torch.Tensor, multiple: int, tile: int, overlap: int, batch: int = 4) -> torch.Tensor:
-    """Translate overlapping tiles (batched) and blend them; weights fall off in each overlap."""
-    _, c, h, w = x.shape
+    """Translate overlapping tiles (batched) and blend them; weights fall off in each overlap.
+    The result is float32 on the CPU, [N, C_out, H, W] like the input."""
+    n, _, h, w = x.shape
     tile = max(multiple, tile - tile % multiple)
-    overlap = min(overlap, tile // 2)
+    overlap = max(0, min(overlap, tile // 2))
     step = tile - overlap
     ys, xs = _starts(h, tile, step), _starts(w, tile, step)
     boxes = [(y, x0) for y in ys for x0 in xs]
-    out = torch.zeros((1, 3, h, w), dtype=torch.float32)
-    norm = torch.zeros((1, 1, h, w), dtype=torch.float32)
-    for i in range(0, len(boxes), batch):
-        chunk = boxes[i:i + batch]
-        tiles = torch.cat([x[..., y:y + tile, x0:x0 + tile] for y, x0 in chunk])
-        result = run_padded(net, tiles, multiple).float().cpu()
-        for (y, x0), r in zip(chunk, result):
-            th, tw = r.shape[-2:]
-            wy = _ramp(th, overlap, y == 0, y + th >= h)
-            wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
-            wgt = (wy[:, None] * wx[None, :])[None, None]
-            out[..., y:y + th, x0:x0 + tw] += r[None] * wgt
-            norm[..., y:y + th, x0:x0 + tw] += wgt
+    out = norm = None
+    for k in range(n):
+        img = x[k:k + 1]
+        for i in range(0, len(boxes), batch):
+            chunk = boxes[i:i + batch]
+            tiles = torch.cat([img[..., y:y + tile, x0:x0 + tile] for y, x0 in chunk])
+            result = run_padded(net, tiles, multiple).float().cpu()
+            if out is None:
+                out = torch.zeros((n, result.shape[1], h, w), dtype=torch.float32)
+                norm = torch.zeros((1, 1, h, w), dtype=torch.float32)
+            for (y, x0), r in zip(chunk, result):
+                th, tw = r.shape[-2:]
+                wy = _ramp(th, overlap, y == 0, y + th >= h)
+                wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
+                wgt = wy[:, None] * wx[None, :]
+                out[k, :, y:y + th, x0:x0 + tw] += r * wgt
+                if k == 0:
+                    norm[0, 0, y:y + th, x0:x0 + tw] += wgt
     return out / norm
 
 
 def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_MAX_SIDE,
                   overlap: int | None = None) -> torch.Tensor:
-    if max(x.shape[-2:]) <= max_side:
+    """The net on an image of any size: padded and cropped back; as blended tiles when a side
+    is over `max_side`."""
+    if max_side is None or max(x.shape[-2:]) <= max_side:
         return run_padded(net, x, multiple)
+    max_side = max(int(max_side), _min_side(net))
     return run_tiled(net, x, multiple, tile=max_side, overlap=overlap if overlap is not None else max_side // 8)
 
 

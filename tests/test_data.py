@@ -1,7 +1,6 @@
 """open_unpaired reads every accepted layout into [3, size, size] tensors; safe_extract_zip refuses
 hostile zips and leaves nothing behind; limits come from the environment."""
 import io
-import os
 import pickle
 import stat
 import zipfile
@@ -26,7 +25,7 @@ def png(w=40, h=30, seed=0, color=None) -> bytes:
     return buf.getvalue()
 
 
-def make_tree(root, files: dict) -> "os.PathLike":
+def make_tree(root, files: dict):
     """files: {"trainA/0.png": bytes, ...}"""
     for rel, data in files.items():
         p = root / rel

@@ -208,7 +208,8 @@ def test_exif_orientation_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
     p = write(tmp_path, "phone.jpg", encode(img, "JPEG", exif=exif))
-    assert Image.open(p).size == (16, 8)
+    with Image.open(p) as raw:
+        assert raw.size == (16, 8)
     assert open_image(p).size == (8, 16)
 
 

@@ -64,8 +64,11 @@ class TrainConfig:
                                  f"(e.g. {max(mult, p.image_size - p.image_size % mult)})")
         if p.batch_size < 1 or p.batch_size > 512:
             raise UserInputError(f"batch must be 1..512 (got {p.batch_size})")
-        if p.generator.family == "disco_generator" and p.batch_size < 2 and "D" in "".join(p.phases):
-            pass  # BatchNorm works at batch 1 in train mode only with >1 pixel per channel: fine
+        if p.discriminator.family == "disco_discriminator":
+            smallest = 4 * 2 ** p.discriminator.kwargs.get("n_down", 4)
+            if p.image_size < smallest:
+                raise UserInputError(f"image size {p.image_size} is too small for {p.name}: its discriminator "
+                                     f"needs at least {smallest} px (DiscoGAN works at 64)")
         for name in ("sample_every", "checkpoint_every", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"{name.replace('_', '-')} must be at least 1")

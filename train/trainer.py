@@ -490,7 +490,7 @@ class Trainer:
                 self.load_checkpoint(path)
                 self.log(f"resumed from {path} (step {self.step})")
                 return
-            except (UserInputError, OSError, ValueError, KeyError, RuntimeError) as e:
+            except Exception as e:  # any damage: fall back to the previous checkpoint
                 self.log(f"skipping unreadable checkpoint {path.name}: {e}")
         self.log("no checkpoint to resume from; starting from step 0")
 

@@ -20,12 +20,16 @@ FAMILIES: dict[str, type[nn.Module]] = {
 
 
 def build_net(family: str, kwargs: dict) -> nn.Module:
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise UserInputError(f"unknown network family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    if not isinstance(kwargs, dict):
+        raise UserInputError(f"network {family!r}: arguments must be a mapping, got {type(kwargs).__name__}")
     try:
         return FAMILIES[family](**kwargs)
-    except TypeError as e:
-        raise UserInputError(f"bad arguments for network {family!r}: {e}") from None
+    except UserInputError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise UserInputError(f"bad arguments for network {family!r} {kwargs}: {e}") from None
 
 
 def size_multiple(net: nn.Module) -> int:
@@ -33,8 +37,13 @@ def size_multiple(net: nn.Module) -> int:
     return int(getattr(net, "size_multiple", 1))
 
 
+def min_side(net: nn.Module) -> int:
+    """The smallest image side this generator runs on (smaller images are padded up to it)."""
+    return int(getattr(net, "min_side", 1))
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["FAMILIES", "build_net", "size_multiple", "count_parameters", "levels_for"]
+__all__ = ["FAMILIES", "build_net", "size_multiple", "min_side", "count_parameters", "levels_for"]

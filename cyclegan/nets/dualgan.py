@@ -3,6 +3,7 @@ dropout stands in for the noise input, and a patch critic that returns raw score
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -18,6 +19,9 @@ class ImageNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
+        if x.shape[-1] * x.shape[-2] > 1:
+            # One group per channel is exactly this normalisation, fused (and channels_last-friendly).
+            return F.group_norm(x, self.weight.shape[0], self.weight, self.bias, self.eps)
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 

@@ -1,0 +1,12 @@
+"""Benchmarks that print numbers: one JSON object per command.
+
+    python -m bench train --arch cyclegan --size 128 --batch 1 --steps 5 --preset paper
+    python -m bench translate --model random:cyclegan --size 256 --n 5
+    python -m bench compare --size 128 --steps 5 --preset paper
+
+Every figure is measured in the same process: seconds per step over N steps after warm-up, the
+FLOPs of one step (torch.utils.flop_counter), and a "conv peak": the convolutions the model itself
+runs, timed one by one in isolation (same dtype, same threads), which says how close to the best
+this machine can do for that mix the real step gets. `compare` runs a plain eager implementation
+of the published CycleGAN step (bench/reference.py) next to our Trainer as the yardstick.
+"""

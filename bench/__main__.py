@@ -1,0 +1,97 @@
+"""python -m bench train|translate|compare|profile ...  — prints one JSON object."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cyclegan.errors import UserInputError
+
+from .timing import emit
+
+
+def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    sp.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
+    sp.add_argument("--preset", default="paper", choices=("paper", "quick"), help="preset variant (default paper)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    tr = sub.add_parser("train", help="seconds per Trainer.train_step(), FLOPs, conv peak")
+    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan (or a variant: dualgan-code ...)")
+    tr.add_argument("--size", type=int, default=None, help="image side (default: the preset's)")
+    tr.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
+    tr.add_argument("--steps", type=int, default=5, help="timed steps (rounded up to whole D/G cycles)")
+    tr.add_argument("--peak-reps", type=int, default=3, help="timed repetitions per isolated conv (best kept)")
+    tr.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="override a TrainConfig field, e.g. --set channels_last=false (repeatable)")
+    tr.add_argument("--verbose", action="store_true", help="add the per-conv table")
+    _common(tr)
+
+    tl = sub.add_parser("translate", help="seconds per translated image vs a plain NCHW forward")
+    tl.add_argument("--model", default="random:cyclegan",
+                    help="anything cyclegan.load_model accepts, or random:<arch> (default random:cyclegan)")
+    tl.add_argument("--size", type=int, default=256)
+    tl.add_argument("--n", type=int, default=5, help="timed images (default 5)")
+    tl.add_argument("--batch", type=int, default=1)
+    tl.add_argument("--direction", default="a2b")
+    tl.add_argument("--peak-reps", type=int, default=3)
+    tl.add_argument("--verbose", action="store_true")
+    _common(tl)
+
+    cp = sub.add_parser("compare", help="our Trainer vs the plain published CycleGAN step")
+    cp.add_argument("--size", type=int, default=128)
+    cp.add_argument("--batch", type=int, default=None)
+    cp.add_argument("--steps", type=int, default=5)
+    cp.add_argument("--rtol", type=float, default=1e-4)
+    cp.add_argument("--atol", type=float, default=1e-6)
+    cp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field")
+    cp.add_argument("--reference-norm", choices=("nets", "torch"), default="nets",
+                    help="instance norm of the reference: cyclegan.nets' own (default) or torch's nn.InstanceNorm2d "
+                         "as the official code runs it")
+    _common(cp)
+    pf = sub.add_parser("profile", help="where one Trainer step's time goes (torch.profiler), by category")
+    pf.add_argument("--arch", default="cyclegan")
+    pf.add_argument("--size", type=int, default=None)
+    pf.add_argument("--batch", type=int, default=None)
+    pf.add_argument("--steps", type=int, default=1, help="profiled steps (default 1)")
+    pf.add_argument("--top", type=int, default=25, help="how many operators to list")
+    pf.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field")
+    _common(pf)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    for name in ("steps", "n"):
+        if getattr(args, name, 1) < 1:
+            print(f"error: --{name} must be at least 1", file=sys.stderr)
+            return 2
+    if args.warmup < 0:
+        print("error: --warmup must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        if args.cmd == "train":
+            from .train_bench import run
+        elif args.cmd == "translate":
+            from .translate_bench import run
+        elif args.cmd == "compare":
+            from .compare import run
+        else:
+            from .profile_step import run
+        result = run(args)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    emit(result)
+    if result.get("error") or result.get("first_step_losses_agree") is False:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

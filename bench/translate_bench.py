@@ -1,0 +1,98 @@
+"""`python -m bench translate`: seconds per translated image through `CycleModel.translate_tensor`
+(the library's inference path), against a plain NCHW `torch.no_grad` forward of the same
+weights (bench/reference.py), plus FLOPs and the forward-only conv peak."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from cyclegan import load_model
+from cyclegan.errors import UserInputError
+from cyclegan.model import CycleModel
+from cyclegan.presets import get_preset
+from train.trainer import init_weights, pick_device
+
+from .peak import ConvRecorder, count_flops, measure_peak
+from .reference import reference_translate
+from .timing import environment, peak_mem_mb, reset_peak_mem, set_threads, summary, timed
+
+
+def open_model(spec: str, preset: str = "paper", size: int | None = None, seed: int = 0) -> CycleModel:
+    """Anything `cyclegan.load_model` accepts, or `random:<arch>`: a preset model with random
+    N(0, 0.02) weights (the preset's init), so the benchmark runs without files."""
+    if spec.startswith("random:"):
+        p = get_preset(spec[len("random:"):], preset, size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = CycleModel(p, directions=("a2b", "b2a"), provenance={"random": True})
+            for g in (model.G_AB, model.G_BA):
+                init_weights(g, p.init_std)
+        return model
+    return load_model(spec)
+
+
+def run(args) -> dict:
+    threads = set_threads(args.threads)
+    dev = pick_device(args.device)
+    model = open_model(args.model, args.preset, args.size, args.seed).to(dev).eval()
+    direction = args.direction
+    net = model.generator(direction)
+    ref_net = copy.deepcopy(net).to(memory_format=torch.contiguous_format).eval()
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.rand((args.batch, 3, args.size, args.size), generator=gen)
+
+    ours = lambda: model.translate_tensor(x, direction)                          # noqa: E731
+    ref = lambda: reference_translate(ref_net, x.to(dev), model.value_range)     # noqa: E731
+
+    with ConvRecorder(net) as rec:
+        flops, y_ours = count_flops(ours)
+    with torch.no_grad():
+        y_ref = ref()
+    max_abs_diff = float((y_ours.float().cpu() - y_ref.float().cpu()).abs().max())
+    for _ in range(args.warmup):
+        ours()
+        ref()
+
+    reset_peak_mem(dev)
+    t_ours, t_ref = [], []
+    for i in range(args.n):          # interleaved, alternating who goes first: fair under noisy neighbours
+        pair = ((t_ours, ours), (t_ref, ref)) if i % 2 == 0 else ((t_ref, ref), (t_ours, ours))
+        for bucket, fn in pair:
+            t, _ = timed(fn, dev)
+            bucket.append(t / args.batch)
+    mem = peak_mem_mb(dev)
+
+    pk = measure_peak(rec.counts, dev, reps=args.peak_reps)
+    st, sr = summary(t_ours), summary(t_ref)
+    achieved = flops / args.batch / st["median_s"] / 1e9
+    result = {
+        "bench": "translate", "model": args.model, "arch": model.architecture,
+        "preset": args.preset if args.model.startswith("random:") else None,
+        "size": args.size, "batch": args.batch, "n": args.n, "direction": direction,
+        **environment(dev),
+        **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},
+        "images_per_s": 1.0 / st["median_s"],
+        "peak_mem_mb": round(mem, 1),
+        "gflop_per_image": flops / args.batch / 1e9,
+        "achieved_gflops": achieved,
+        "peak_gflops": pk["peak_gflops"],
+        "fraction_of_peak": achieved / pk["peak_gflops"] if pk["peak_gflops"] > 0 else 0.0,
+        "conv_isolated_s_per_image": pk["conv_isolated_s"] / args.batch,
+        "peak_gflops_by_format": pk["peak_gflops_by_format"],
+        "peak_gflops_model_format": pk["peak_gflops_model_format"],
+        "reference": {"median_s": sr["median_s"], "min_s": sr["min_s"], "max_s": sr["max_s"],
+                      "what": "NCHW generator forward under torch.no_grad (bench/reference.py)"},
+        "speedup_vs_reference": sr["median_s"] / st["median_s"],
+        "max_abs_diff_vs_reference": max_abs_diff,
+        "times_s": st["times_s"], "reference_times_s": sr["times_s"],
+    }
+    if args.verbose:
+        result["conv_table"] = pk["conv_table"]
+    if not math.isfinite(max_abs_diff) or max_abs_diff > 1e-3:
+        result["error"] = f"our output differs from the reference forward by {max_abs_diff:.3g}"
+    return result
+
+
+__all__ = ["open_model", "run", "UserInputError"]

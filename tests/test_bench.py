@@ -1,0 +1,76 @@
+"""The benchmark commands run end to end at tiny sizes and print one JSON object with positive
+numbers (their speed is not tested here: that is what the benchmarks are for)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--preset", "quick", "--threads", "1", "--warmup", "0"]
+COMMON_FIELDS = ("median_s", "min_s", "max_s", "images_per_s", "peak_mem_mb", "achieved_gflops", "peak_gflops",
+                 "fraction_of_peak")
+
+
+def bench(*args: str, timeout: int = 120) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one JSON line, got:\n{proc.stdout}"
+    return json.loads(lines[0])
+
+
+def check_common(r: dict) -> None:
+    for k in COMMON_FIELDS:
+        assert k in r, f"missing {k}: {sorted(r)}"
+        assert isinstance(r[k], (int, float)) and r[k] > 0, f"{k} = {r[k]!r}"
+    assert r["min_s"] <= r["median_s"] <= r["max_s"]
+    assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    assert r["device"] == "cpu" and r["threads"] == 1 and r["torch"]
+
+
+@pytest.mark.parametrize("arch,size", [("cyclegan", 32), ("discogan", 64), ("dualgan", 32)])
+def test_train_bench(arch, size):
+    r = bench("train", "--arch", arch, "--size", str(size), "--steps", "2", "--device", "cpu",
+              "--peak-reps", "1", *FAST)
+    check_common(r)
+    assert (r["bench"], r["arch"], r["size"], r["preset"]) == ("train", arch, size, "quick")
+    cycle = len(r["phases"])
+    assert r["steps"] >= 2 and r["steps"] % cycle == 0 and len(r["times_s"]) == r["steps"]
+    assert r["batch"] >= 1 and r["gflop_per_step"] > 0
+    # The step's FLOPs are (almost) all convolutions, and the conv peak was measured from them.
+    assert r["conv_gflop_per_step"] == pytest.approx(r["gflop_per_step"], rel=0.05)
+    assert all(v > 0 for v in r["peak_gflops_by_format"].values())
+    assert r["peak_gflops"] >= max(r["peak_gflops_by_format"].values()) * 0.999
+
+
+def test_translate_bench_random_model():
+    r = bench("translate", "--model", "random:cyclegan", "--size", "32", "--n", "2", "--device", "cpu",
+              "--peak-reps", "1", *FAST)
+    check_common(r)
+    assert (r["bench"], r["arch"], r["size"], r["batch"]) == ("translate", "cyclegan", 32, 1)
+    assert r["speedup_vs_reference"] > 0 and r["reference"]["median_s"] > 0
+    assert r["max_abs_diff_vs_reference"] < 1e-3
+    assert len(r["times_s"]) == 2
+
+
+def test_compare_first_step_losses_agree():
+    r = bench("compare", "--size", "32", "--steps", "2", "--device", "cpu", *FAST)
+    assert r["bench"] == "compare" and r["size"] == 32
+    assert r["same_initial_weights"] and r["same_first_batch"]
+    assert r["first_step_losses_agree"] is True
+    losses = r["first_step"]["losses"]
+    assert set(losses) == {"G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    assert all(row["ours"] > 0 and row["reference"] > 0 for row in losses.values())
+    for side in ("ours", "reference"):
+        assert r[side]["median_s"] > 0 and len(r[side]["times_s"]) == 2
+    assert r["speedup"] == pytest.approx(r["reference"]["median_s"] / r["ours"]["median_s"])
+
+
+def test_bad_arguments_are_refused():
+    proc = subprocess.run([sys.executable, "-m", "bench", "train", "--arch", "nosuchgan", "--size", "32",
+                           "--steps", "1", "--device", "cpu", *FAST], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "nosuchgan" in proc.stderr and not proc.stdout.strip()

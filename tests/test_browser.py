@@ -1,0 +1,130 @@
+"""The app in a real browser: translate, switch models, train, and use the trained model.
+Also checks that the page asks nothing of any host but the app's own."""
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+import cyclegan
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    out = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(app_server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, _, runs = app_server
+    # Two untrained models as if they were finished runs, so both architectures have one to pick.
+    for arch in ("cyclegan", "dualgan"):
+        model = cyclegan.CycleModel(cyclegan.get_preset(arch, "quick"), domains=("day", "night"))
+        cyclegan.save_model(model, runs / f"tiny-{arch}" / "latest")
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.on("request", lambda r: requests.append(r.url))
+        pg.goto(url)
+        pg.locator("#translate-btn").wait_for()
+        pg.set_default_timeout(30_000)
+        yield pg, runs, requests
+        browser.close()
+
+
+def choose_model(pg, text: str) -> None:
+    pg.locator("#model input").click()
+    pg.get_by_role("option", name=re.compile(re.escape(text))).first.click()
+    pg.wait_for_function("t => document.querySelector('#model input').value.includes(t)", arg=text)
+
+
+def translate(pg, expect: str) -> None:
+    """Press Translate; wait for a new output image and the round-trip message naming the direction."""
+    js_src = "(document.querySelector('#translation img') || {}).src || ''"
+    before = [pg.locator("#round-trip-msg").inner_text(), pg.evaluate(js_src)]
+    pg.locator("#translate-btn").click()
+    pg.wait_for_function(
+        "([msg, src, e]) => { const t = document.querySelector('#round-trip-msg').innerText;"
+        " const img = document.querySelector('#translation img');"
+        " return t !== msg && t.includes(e) && img && img.src !== src && img.complete && img.naturalWidth > 0; }",
+        arg=[*before, expect])
+    assert pg.evaluate("document.querySelector('#translation img').naturalWidth") == 256  # the input's size
+
+
+def test_translate_train_and_use(page, artifacts):
+    pg, runs, requests = page
+    timings = {}
+
+    # --- translate with a CycleGAN model, then switch architecture and direction ---------------
+    choose_model(pg, "tiny-cyclegan")
+    example = runs / ".examples" / "daynight-day-0.png"
+    pg.locator("#input-image input[type=file]").set_input_files(str(example))
+    pg.locator("#input-image img").wait_for()
+    translate(pg, "day → night → day")
+    assert pg.locator("#round-trip img").count() == 1
+
+    pg.locator("#arch label", has_text="DualGAN").click()
+    pg.wait_for_function("document.querySelector('#model input').value.includes('tiny-dualgan')")
+    pg.locator("#direction label", has_text="night → day").click()
+    translate(pg, "night → day → night")
+    pg.screenshot(path=str(artifacts / "translate.png"), full_page=True)
+
+    # --- train a small CycleGAN on the demo world -------------------------------------------
+    pg.get_by_role("tab", name="Train").click()
+    pg.locator("#arch-train label", has_text="CycleGAN").click()
+    pg.get_by_label("Image size").fill("32")
+    pg.get_by_label("Steps").fill("400")
+    t0 = time.perf_counter()
+    pg.get_by_role("button", name="Start").click()
+    pg.wait_for_function("[...document.querySelectorAll('#loss-chart g.mark-line path')]"
+                         ".some(p => (p.getAttribute('d') || '').length > 0)", timeout=60_000)
+    timings["start_to_first_loss_point_s"] = round(time.perf_counter() - t0, 2)
+    pg.locator("#sample-grid img").wait_for(timeout=60_000)
+    timings["start_to_first_sample_grid_s"] = round(time.perf_counter() - t0, 2)
+    pg.wait_for_function("document.querySelectorAll('#loss-chart g.mark-line path').length >= 6")
+    pg.wait_for_function("/step (1[5-9]|[2-9][0-9]|[1-3][0-9][0-9]) \\//.test("
+                         "document.querySelector('#train-status').innerText)", timeout=60_000)
+    status = pg.locator("#train-status").inner_text()
+    assert status.startswith("Running"), status
+    run_name = re.search(r"run (\S+)", status).group(1)
+    pg.wait_for_timeout(1500)  # let the chart finish drawing
+    pg.screenshot(path=str(artifacts / "train.png"), full_page=True)
+
+    pg.get_by_role("button", name="Stop").click()
+    pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Stopped')", timeout=60_000)
+    assert "Translate tab" in pg.locator("#train-status").inner_text()
+
+    # --- the new model is in the Translate tab's list and translates ----------------------------
+    pg.get_by_role("tab", name="Translate").click()
+    pg.locator("#arch label", has_text="CycleGAN").click()
+    choose_model(pg, run_name)
+    pg.locator("#direction label", has_text="day → night").click()
+    translate(pg, "day → night → day")
+
+    hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {sorted(hosts)}"
+
+    shots = ROOT / "docs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    for name in ("translate.png", "train.png"):
+        shutil.copyfile(artifacts / name, shots / name)
+    (artifacts / "browser_timings.json").write_text(json.dumps(timings, indent=2))
+    print("browser timings:", timings)
