@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -45,6 +44,9 @@ ARCH_CHOICES = [("CycleGAN", "cyclegan"), ("DiscoGAN", "discogan"), ("DualGAN", 
 ARCH_TITLES = dict((v, k) for k, v in ARCH_CHOICES)
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
+LOSS_COLORS = {"D_A": "#4c78a8", "D_B": "#72b7b2", "G_AB": "#f58518", "G_BA": "#eeca3b", "cycle_A": "#e45756",
+               "cycle_B": "#ff9da6", "idt_A": "#54a24b", "idt_B": "#88d27a", "fm_A": "#b279a2", "fm_B": "#d6a5c9"}
+EXTRA_COLORS = ("#9d755d", "#bab0ac", "#439894", "#79706e")
 MAX_WORK_SIZE = 4096
 
 
@@ -188,12 +190,14 @@ class ModelCache:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            paths = [s.strip() for s in spec.split(",")] if "," in spec else spec
-            model = cyclegan.load_model(paths, device=device())
+        # Load outside the lock: a slow Hub download must not hold up everyone else's translations.
+        paths = [s.strip() for s in spec.split(",")] if "," in spec else spec
+        model = cyclegan.load_model(paths, device=device())
+        with self._lock:
             self._models[key] = model
             while len(self._models) > self._size:
                 self._models.popitem(last=False)
-            return model
+        return model
 
 
 MODELS = ModelCache()
@@ -291,8 +295,9 @@ def _pick(choices, current):
 
 
 def refresh_models(arch, current, loaded):
+    """New runs appear in the list; the choice stays (it may be a typed Hub id)."""
     choices = model_choices(arch, loaded)
-    return gr.update(choices=choices, value=_pick(choices, current))
+    return gr.update(choices=choices, value=current or _pick(choices, current))
 
 
 def filter_models(arch, current, loaded):
@@ -304,9 +309,9 @@ def filter_models(arch, current, loaded):
 @_friendly
 def load_user_model(hub_id="", files=None, loaded=None):
     """A Hub id or an upload (.zip of a model folder, .safetensors, one or two official .pth)."""
-    files = [f for f in (files or []) if f]
     if isinstance(files, str):
         files = [files]
+    files = [f for f in (files or []) if f]
     hub_id = (hub_id or "").strip()
     if files:
         limit = limits.current().max_upload_mb * 1_000_000
@@ -426,8 +431,9 @@ def _opt_float(value, name: str) -> float | None:
         raise UserInputError(f"{name} must be a number, got {value!r}") from None
 
 
-def _data_spec(data) -> tuple[str, str]:
-    """(what TrainConfig reads, a short name for the run folder)."""
+def _data_spec(data, uploaded: bool = False) -> tuple[str, str]:
+    """(what TrainConfig reads, a short name for the run folder). Server paths only where allowed;
+    a zip the visitor uploaded is always fine."""
     data = str(data or "").strip()
     if not data:
         raise UserInputError("choose the training data: a demo world, a .zip upload or a folder")
@@ -438,7 +444,7 @@ def _data_spec(data) -> tuple[str, str]:
                                  + ", ".join(f"demo:{w}" for w in demo_worlds.world_names()))
         return data, world
     p = Path(data)
-    if not limits.current().allow_server_paths:
+    if not uploaded and not limits.current().allow_server_paths:
         raise UserInputError("this server does not read training data from its own folders "
                              "(CYCLEGAN_ALLOW_SERVER_PATHS is off): use a demo world or upload a .zip")
     return data, re.sub(r"[^\w-]+", "-", p.stem)[:30] or "data"
@@ -455,8 +461,8 @@ def _new_run_dir(arch: str, name: str) -> Path:
 
 
 def start_training(data, arch, preset, size, steps, batch, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None) -> dict:
-    data, name = _data_spec(data)
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
+    data, name = _data_spec(data, uploaded)
     arch = str(arch or "cyclegan")
     if arch not in ARCH_TITLES:
         raise UserInputError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCH_TITLES)}")
@@ -519,6 +525,17 @@ def _loss_frame(history: list[dict]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "string", "value": "float64"})
 
 
+def _loss_colors(names: list[str]) -> dict[str, str]:
+    extra = iter(EXTRA_COLORS * 4)
+    return {n: LOSS_COLORS.get(n) or next(extra, "#888888") for n in names}
+
+
+def _legend_html(colors: dict[str, str]) -> str:
+    """Our own legend: the chart's built-in one is cut off below the plot in this Gradio."""
+    keys = "".join(f'<span><i style="background:{c}"></i>{n}</span>' for n, c in colors.items())
+    return f'<div class="loss-legend">{keys}</div>' if keys else ""
+
+
 def _buttons(active: bool, state: str | None):
     return (gr.update(interactive=not active), gr.update(interactive=state == "running"),
             gr.update(interactive=state == "paused"), gr.update(interactive=active))
@@ -532,14 +549,18 @@ def tick(seen, arch, current_model, loaded):
     if run_id != seen.get("run"):
         seen = {"run": run_id}
     hist = snap["history"] if snap else []
-    plot = gr.skip()
-    if len(hist) != seen.get("points"):
+    plot = legend = gr.skip()
+    if not hist and seen.get("points") != 0:
+        plot, legend, seen["points"], seen["names"] = None, "", 0, None
+    elif hist and len(hist) != seen.get("points"):
         plot = _loss_frame(hist)
         seen["points"] = len(hist)
-        names = sorted(plot["loss"].unique().tolist())
-        if names != seen.get("names"):  # the chart builds its legend only when this setting changes
+        names = list(dict.fromkeys(plot["loss"].tolist()))
+        if names != seen.get("names"):
+            # The chart fixes its series when it is drawn; a new color_map makes it redraw.
             seen["names"] = names
-            plot = gr.update(value=plot, colors_in_legend=names)
+            colors = _loss_colors(names)
+            plot, legend = gr.update(value=plot, color_map=colors), _legend_html(colors)
     sample = gr.skip()
     latest = snap["latest_sample"] if snap else None
     if latest != seen.get("sample"):
@@ -556,8 +577,8 @@ def tick(seen, arch, current_model, loaded):
     if state != seen.get("state"):
         seen["state"] = state
         buttons = _buttons(bool(snap) and state in ("starting", "running", "paused", "stopping"), state)
-    log_text = "\n".join(snap["log"][-14:]) if snap else ""
-    return (_status_line(snap), plot, sample, log_text, models, *buttons, seen)
+    log_text = "\n".join(reversed(snap["log"][-20:])) if snap else ""
+    return (_status_line(snap), plot, legend, sample, log_text, models, *buttons, seen)
 
 
 @_friendly
@@ -572,8 +593,9 @@ def ui_start(source, world, zip_file, folder, arch, preset, size, steps, batch, 
         data = (folder or "").strip()
         if not data:
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
-    start_training(data, arch, preset, size, steps, batch, lr_g, lr_d, lam_c, lam_i)
-    return _status_line(RUNS.snapshot())
+    start_training(data, arch, preset, size, steps, batch, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip")
+    # Clear the last run's chart and samples at once; the timer fills in the new run's.
+    return _status_line(RUNS.snapshot()), None, "", None, {}
 
 
 def _control(action: str) -> Run:
@@ -687,6 +709,8 @@ CSS = """
 .app-header h1 { margin-bottom: 0.1em; }
 .app-header p { margin-top: 0; opacity: 0.85; }
 .status-line { min-height: 2.5em; }
+.loss-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 0.85em; padding: 0 8px; }
+.loss-legend i { display: inline-block; width: 14px; height: 3px; margin-right: 5px; vertical-align: middle; }
 #sample-grid img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 """
 
@@ -701,7 +725,7 @@ def build() -> gr.Blocks:
     first_arch = _initial_arch()
     first_choices = model_choices(first_arch)
     p0 = cyclegan.get_preset("cyclegan", "quick")
-    worlds = [(f"{w}: {getattr(demo_worlds.WORLDS.get(w), 'description', '')}", w) for w in demo_worlds.world_names()]
+    worlds = [(f"{w} ({' ↔ '.join(demo_worlds.domains(w))})", w) for w in demo_worlds.world_names()]
     sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip")]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
@@ -735,32 +759,34 @@ def build() -> gr.Blocks:
                             load_btn = gr.Button("Load model")
                             load_msg = gr.Markdown("", label="message")
                     with gr.Column(scale=5, min_width=300):
-                        image = UploadImage(label="Input image", elem_id="input-image", type="filepath", sources=["upload", "clipboard", "webcam"],
-                                            height=340)
+                        image = UploadImage(label="Input image", elem_id="input-image", type="filepath",
+                                            sources=["upload", "clipboard", "webcam"], height=340)
                         gr.Examples(example_images(), inputs=[image], label="Examples (demo worlds)",
                                     examples_per_page=8)
                     with gr.Column(scale=5, min_width=300):
-                        out = gr.Image(label="Translation", elem_id="translation", type="pil", format="png", interactive=False, height=340,
-                                       buttons=["download", "fullscreen"])
-                        trip = gr.Image(label="Round trip (A → B → A)", elem_id="round-trip", type="pil", format="png", interactive=False,
-                                        height=340, buttons=["download", "fullscreen"])
+                        shown = dict(type="pil", format="png", interactive=False, height=340,
+                                     buttons=["download", "fullscreen"])  # download gives the PNG
+                        out = gr.Image(label="Translation", elem_id="translation", **shown)
+                        trip = gr.Image(label="Round trip", elem_id="round-trip", **shown)
                         trip_msg = gr.Markdown("", label="round_trip_error", elem_id="round-trip-msg")
 
-            with gr.Tab("Train", id="train") as train_tab:
+            with gr.Tab("Train", id="train"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=300):
                         source = gr.Radio(sources, value="demo", label="Training data")
-                        world = gr.Dropdown(worlds, value=worlds[0][1], label="Demo world", visible=True)
+                        world = gr.Dropdown(worlds, value=worlds[0][1], label="Demo world", elem_id="world")
                         zip_in = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                          visible=False, height=130)
-                        folder = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
+                        folder = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra",
+                                            visible=False)
                         t_arch = gr.Radio(ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
-                        preset = gr.Radio([("Quick (small nets, fine on a CPU)", "quick"), ("Paper (published nets)", "paper")],
-                                          value="quick", label="Preset")
+                        preset = gr.Radio([("Quick (small nets, fine on a CPU)", "quick"),
+                                           ("Paper (published nets)", "paper")], value="quick", label="Preset")
                         with gr.Row():
-                            t_size = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16, min_width=90,
-                                               maximum=lim.max_train_size)
-                            t_steps = gr.Number(300, label="Steps", precision=0, minimum=1, maximum=lim.max_train_steps, min_width=90)
+                            t_size = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16,
+                                               maximum=lim.max_train_size, min_width=90)
+                            t_steps = gr.Number(300, label="Steps", precision=0, minimum=1,
+                                                maximum=lim.max_train_steps, min_width=90)
                             t_batch = gr.Number(p0.batch_size, label="Batch", precision=0, minimum=1, min_width=90)
                         with gr.Accordion("Advanced", open=False):
                             with gr.Row():
@@ -778,11 +804,15 @@ def build() -> gr.Blocks:
                                     "**Stop** writes a final checkpoint.")
                     with gr.Column(scale=7, min_width=360):
                         status = gr.Markdown(_status_line(None), elem_classes="status-line", elem_id="train-status")
-                        chart = gr.LinePlot(_loss_frame([]), x="step", y="value", color="loss", label="Losses", elem_id="loss-chart",
-                                            x_title="step", y_title="loss", height=340)
-                        sample = gr.Image(label="Samples: real A · fake B · rec A · real B · fake A · rec B", elem_id="sample-grid",
-                                          type="filepath", interactive=False, height=300, buttons=["download", "fullscreen"])
-                        log_box = gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, autoscroll=True)
+                        chart = gr.LinePlot(None, x="step", y="value", color="loss", colors_in_legend=[],
+                                            label="Losses", elem_id="loss-chart", x_title="step", y_title="loss",
+                                            height=300)
+                        legend = gr.HTML("", elem_id="loss-legend")
+                        sample = gr.Image(label="Samples: real A · fake B · rec A · real B · fake A · rec B",
+                                          elem_id="sample-grid", type="filepath", interactive=False, height=300,
+                                          buttons=["download", "fullscreen"])
+                        log_box = gr.Textbox(label="Log (newest first)", lines=8, max_lines=8, interactive=False,
+                                             autoscroll=False)
                         with gr.Accordion("Export the model", open=False):
                             gr.Markdown("The latest checkpoint as a model folder, with the sample grids and "
                                         "metrics; `cyclegan.load_model` and **Load a model** read the zip as it is.")
@@ -826,13 +856,13 @@ def build() -> gr.Blocks:
         gr.on([t_arch.change, preset.change], preset_defaults, [t_arch, preset],
               [t_size, t_batch, lr_g, lr_d, lam_c, lam_i], **private_)
         start.click(ui_start, [source, world, zip_in, folder, t_arch, preset, t_size, t_steps, t_batch,
-                               lr_g, lr_d, lam_c, lam_i], status, **private_)
+                               lr_g, lr_d, lam_c, lam_i], [status, chart, legend, sample, seen], **private_)
         pause.click(ui_pause, None, status, **private_)
         resume.click(ui_resume, None, status, **private_)
         stop.click(ui_stop, None, status, **private_)
         timer = gr.Timer(1.0)
         timer.tick(tick, [seen, arch, model, loaded],
-                   [status, chart, sample, log_box, model, start, pause, resume, stop, seen],
+                   [status, chart, legend, sample, log_box, model, start, pause, resume, stop, seen],
                    show_progress="hidden", concurrency_limit=None, **private_)
         dl_btn.click(lambda: gr.update(value=download_run(), visible=True), None, dl_file, **private_)
         push_btn.click(push_run, [repo, token, private], push_msg, **private_)

@@ -1,4 +1,4 @@
-"""python -m bench train|translate|compare|profile ...  — prints one JSON object."""
+"""python -m bench train|translate|compare|profile|ablate ...  — prints one JSON object."""
 from __future__ import annotations
 
 import argparse
@@ -62,6 +62,16 @@ def parser() -> argparse.ArgumentParser:
     pf.add_argument("--top", type=int, default=25, help="how many operators to list")
     pf.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field")
     _common(pf)
+
+    ab = sub.add_parser("ablate", help="A/B-time the Trainer step against variants (see bench/ablations.py)")
+    ab.add_argument("--arch", default="cyclegan")
+    ab.add_argument("--size", type=int, default=None)
+    ab.add_argument("--batch", type=int, default=None)
+    ab.add_argument("--steps", type=int, default=4, help="timed steps of each (default 4)")
+    ab.add_argument("--variants", default="nchw,adam_fused,norm_nchw",
+                    help="comma-separated; combine with '+', e.g. nchw+adam_fused")
+    ab.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field (both sides)")
+    _common(ab)
     return ap
 
 
@@ -81,6 +91,8 @@ def main(argv=None) -> int:
             from .translate_bench import run
         elif args.cmd == "compare":
             from .compare import run
+        elif args.cmd == "ablate":
+            from .ablations import run
         else:
             from .profile_step import run
         result = run(args)

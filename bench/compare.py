@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 import tempfile
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from train.feed import batch_stream
 
 from .reference import ReferenceCycleGAN
-from .timing import environment, peak_mem_mb, set_threads, summary, timed
+from .timing import Clock, environment, peak_mem_mb, set_threads, summary, timed
 from .train_bench import make_trainer, parse_overrides
 
 LOSSES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
@@ -65,22 +66,24 @@ def measure(trainer, args) -> dict:
 
     ours_step = trainer.train_step
     ref_step = lambda: ref.optimize_parameters(next(ref_A), next(ref_B))     # noqa: E731
-    t_ours, t_ref = [], []
+    c_ours, c_ref = Clock(dev), Clock(dev)
     for i in range(args.steps):      # interleaved, alternating who goes first: fair under noisy neighbours
-        pair = ((t_ours, ours_step), (t_ref, ref_step)) if i % 2 == 0 else ((t_ref, ref_step), (t_ours, ours_step))
-        for bucket, fn in pair:
-            t, _ = timed(fn, dev)
-            bucket.append(t)
-    st, sr = summary(t_ours), summary(t_ref)
+        pair = ((c_ours, ours_step), (c_ref, ref_step)) if i % 2 == 0 else ((c_ref, ref_step), (c_ours, ours_step))
+        for clock, fn in pair:
+            clock(fn)
+    st, sr = summary(c_ours.wall), summary(c_ref.wall)
+    st["cpu_median_s"], sr["cpu_median_s"] = statistics.median(c_ours.cpu), statistics.median(c_ref.cpu)
     result = {
         "bench": "compare", "arch": "cyclegan", "preset": trainer.cfg.variant, "size": p.image_size,
         "batch": p.batch_size, "steps": args.steps, "warmup": args.warmup + 1,
         **environment(dev),
-        "ours": {k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s", "times_s")},
-        "reference": {k: sr[k] for k in ("median_s", "min_s", "max_s", "mean_s", "times_s")},
+        "ours": {k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s", "cpu_median_s", "times_s")},
+        "reference": {k: sr[k] for k in ("median_s", "min_s", "max_s", "mean_s", "cpu_median_s", "times_s")},
         "median_s": st["median_s"], "min_s": st["min_s"], "max_s": st["max_s"],
         "reference_median_s": sr["median_s"],
         "speedup": sr["median_s"] / st["median_s"],
+        "speedup_min": sr["min_s"] / st["min_s"],
+        "speedup_cpu_time": sr["cpu_median_s"] / st["cpu_median_s"],
         "images_per_s": p.batch_size / st["median_s"],
         "reference_images_per_s": p.batch_size / sr["median_s"],
         "peak_mem_mb": round(peak_mem_mb(dev), 1),

@@ -16,6 +16,26 @@ def sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+class Clock:
+    """Wall time of each call, and the process CPU time it used: on a shared machine, wall time
+    well above cpu_time / threads means the process waited for a core (noisy neighbours)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.wall, self.cpu = device, [], []
+
+    def __call__(self, fn):
+        sync(self.device)
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn()
+        sync(self.device)
+        self.wall.append(time.perf_counter() - t0)
+        self.cpu.append(time.process_time() - c0)
+        return out
+
+    def cpu_summary(self) -> dict:
+        return {"cpu_median_s": statistics.median(self.cpu) if self.cpu else 0.0}
+
+
 def timed(fn, device: torch.device):
     """(seconds, result) of one call, synchronised on accelerators."""
     sync(device)

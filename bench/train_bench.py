@@ -6,14 +6,12 @@ import math
 import statistics
 import tempfile
 
-import torch
-
 from cyclegan import limits
 from train.config import TrainConfig
 from train.trainer import Trainer
 
 from .peak import ConvRecorder, count_flops, measure_peak
-from .timing import environment, peak_mem_mb, reset_peak_mem, set_threads, summary, timed
+from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
 
 HUGE = 10**9
 
@@ -78,12 +76,11 @@ def measure(trainer: Trainer, args) -> dict:
 
     reset_peak_mem(dev)
     n = max(cycle, math.ceil(args.steps / cycle) * cycle)
-    times, phases, last = [], [], {}
+    clock, phases, last = Clock(dev), [], {}
     for _ in range(n):
         phases.append(trainer.step % cycle)
-        t, out = timed(trainer.train_step, dev)
-        times.append(t)
-        last.update(out)
+        last.update(clock(trainer.train_step))
+    times = clock.wall
     mem = peak_mem_mb(dev)
     losses = {k: float(v) for k, v in last.items()}
 
@@ -101,6 +98,7 @@ def measure(trainer: Trainer, args) -> dict:
         **environment(dev),
         **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},
         "images_per_s": p.batch_size * cycle / cycle_s,
+        "cpu_median_s": statistics.median(clock.cpu),
         "peak_mem_mb": round(mem, 1),
         "gflop_per_step": flops_step / 1e9,
         "conv_gflop_per_step": pk["conv_gflop"] / cycle,

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 
 import torch
 
 from cyclegan import load_model
-from cyclegan.errors import UserInputError
 from cyclegan.model import CycleModel
 from cyclegan.presets import get_preset
 from train.trainer import init_weights, pick_device
 
 from .peak import ConvRecorder, count_flops, measure_peak
 from .reference import reference_translate
-from .timing import environment, peak_mem_mb, reset_peak_mem, set_threads, summary, timed
+from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
 
 
 def open_model(spec: str, preset: str = "paper", size: int | None = None, seed: int = 0) -> CycleModel:
@@ -56,12 +56,13 @@ def run(args) -> dict:
         ref()
 
     reset_peak_mem(dev)
-    t_ours, t_ref = [], []
+    c_ours, c_ref = Clock(dev), Clock(dev)
     for i in range(args.n):          # interleaved, alternating who goes first: fair under noisy neighbours
-        pair = ((t_ours, ours), (t_ref, ref)) if i % 2 == 0 else ((t_ref, ref), (t_ours, ours))
-        for bucket, fn in pair:
-            t, _ = timed(fn, dev)
-            bucket.append(t / args.batch)
+        pair = ((c_ours, ours), (c_ref, ref)) if i % 2 == 0 else ((c_ref, ref), (c_ours, ours))
+        for clock, fn in pair:
+            clock(fn)
+    t_ours = [t / args.batch for t in c_ours.wall]
+    t_ref = [t / args.batch for t in c_ref.wall]
     mem = peak_mem_mb(dev)
 
     pk = measure_peak(rec.counts, dev, reps=args.peak_reps)
@@ -74,6 +75,7 @@ def run(args) -> dict:
         **environment(dev),
         **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},
         "images_per_s": 1.0 / st["median_s"],
+        "cpu_median_s": statistics.median(c_ours.cpu) / args.batch,
         "peak_mem_mb": round(mem, 1),
         "gflop_per_image": flops / args.batch / 1e9,
         "achieved_gflops": achieved,
@@ -83,6 +85,7 @@ def run(args) -> dict:
         "peak_gflops_by_format": pk["peak_gflops_by_format"],
         "peak_gflops_model_format": pk["peak_gflops_model_format"],
         "reference": {"median_s": sr["median_s"], "min_s": sr["min_s"], "max_s": sr["max_s"],
+                      "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
                       "what": "NCHW generator forward under torch.no_grad (bench/reference.py)"},
         "speedup_vs_reference": sr["median_s"] / st["median_s"],
         "max_abs_diff_vs_reference": max_abs_diff,
@@ -95,4 +98,4 @@ def run(args) -> dict:
     return result
 
 
-__all__ = ["open_model", "run", "UserInputError"]
+__all__ = ["open_model", "run"]

@@ -1,5 +1,6 @@
 """A translator: two generators (or one, for a single official file) plus what they need to be
 used correctly later: preset, domain names, value range, where they came from."""
+import numbers
 
 import torch
 from PIL import Image
@@ -134,7 +135,7 @@ class CycleModel(nn.Module):
         max_side = _check_max_side(max_side)
         size = img.size
         if work_size:
-            if not isinstance(work_size, int) or work_size < 1:
+            if isinstance(work_size, bool) or not isinstance(work_size, numbers.Integral) or work_size < 1:
                 raise UserInputError(f"work_size must be a positive whole number of pixels, got {work_size!r}")
             img = resize_short_side(img, int(work_size))
         x = image_to_tensor(img, self.value_range).to(self._device())
@@ -149,6 +150,6 @@ class CycleModel(nn.Module):
 def _check_max_side(max_side) -> int:
     if max_side is None:
         return DEFAULT_MAX_SIDE
-    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
+    if isinstance(max_side, bool) or not isinstance(max_side, numbers.Integral) or max_side < 1:
         raise UserInputError(f"max_side must be a positive whole number of pixels, got {max_side!r}")
-    return max_side
+    return int(max_side)

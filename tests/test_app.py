@@ -123,6 +123,14 @@ def test_bad_model_spec(client, photo):
         client.predict(handle_file(str(photo)), "demo:nope", "a2b", None, api_name="/translate")
 
 
+def test_server_paths_only_where_allowed(client, tiny_models, photo, monkeypatch):
+    monkeypatch.setenv("CYCLEGAN_ALLOW_SERVER_PATHS", "false")
+    with pytest.raises(Exception, match="does not load models from its own folders"):
+        client.predict(handle_file(str(photo)), str(tiny_models["cyclegan"]), "a2b", None, api_name="/translate")
+    with pytest.raises(Exception, match="does not read training data from its own folders"):
+        client.predict(str(photo.parent), "cyclegan", "quick", 32, 10, None, api_name="/train_start")
+
+
 def test_train_rejects_bad_settings(client):
     with pytest.raises(Exception, match="steps must be at least 1"):
         client.predict("demo:daynight", "cyclegan", "quick", 32, 0, None, api_name="/train_start")

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 import cyclegan
+from cyclegan.checkpoints import DEMO_DIR
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,6 +51,21 @@ def page(app_server):
         browser.close()
 
 
+def model_for(arch: str) -> tuple[str, tuple[str, str]]:
+    """(text of its entry in the model list, its domains): the built-in model where one is
+    shipped (nicer screenshots), else the untrained stand-in the fixture wrote."""
+    folder = DEMO_DIR / arch
+    if (folder / "model.safetensors").is_file():
+        cfg = json.loads((folder / "config.json").read_text())
+        return "built-in: " + {"cyclegan": "CycleGAN", "dualgan": "DualGAN"}[arch], tuple(cfg["domains"])
+    return f"tiny-{arch}", ("day", "night")
+
+
+def run_name_in(status: str) -> str | None:
+    m = re.search(r"run (\S+)", status)
+    return m.group(1) if m else None
+
+
 def choose_model(pg, text: str) -> None:
     pg.locator("#model input").click()
     pg.get_by_role("option", name=re.compile(re.escape(text))).first.click()
@@ -74,37 +90,53 @@ def test_translate_train_and_use(page, artifacts):
     timings = {}
 
     # --- translate with a CycleGAN model, then switch architecture and direction ---------------
-    choose_model(pg, "tiny-cyclegan")
+    entry, (a, b) = model_for("cyclegan")
+    choose_model(pg, entry)
     example = runs / ".examples" / "daynight-day-0.png"
     pg.locator("#input-image input[type=file]").set_input_files(str(example))
     pg.locator("#input-image img").wait_for()
-    translate(pg, "day → night → day")
+    translate(pg, f"{a} → {b} → {a}")
     assert pg.locator("#round-trip img").count() == 1
 
     pg.locator("#arch label", has_text="DualGAN").click()
-    pg.wait_for_function("document.querySelector('#model input').value.includes('tiny-dualgan')")
-    pg.locator("#direction label", has_text="night → day").click()
-    translate(pg, "night → day → night")
+    entry, (a, b) = model_for("dualgan")
+    pg.wait_for_function("document.querySelector('#model input').value.includes('DualGAN')"
+                         " || document.querySelector('#model input').value.includes('dualgan')")
+    choose_model(pg, entry)
+    pg.locator("#direction label", has_text=f"{b} → {a}").click()
+    translate(pg, f"{b} → {a} → {b}")
     pg.screenshot(path=str(artifacts / "translate.png"), full_page=True)
 
     # --- train a small CycleGAN on the demo world -------------------------------------------
     pg.get_by_role("tab", name="Train").click()
     pg.locator("#arch-train label", has_text="CycleGAN").click()
+    pg.locator("#world input").click()
+    pg.get_by_role("option", name=re.compile("^summerwinter")).click()  # unlike test_app's run
     pg.get_by_label("Image size").fill("32")
     pg.get_by_label("Steps").fill("400")
+    old_run = run_name_in(pg.locator("#train-status").inner_text())
+    old_sample = pg.evaluate("(document.querySelector('#sample-grid img') || {}).src || ''")
     t0 = time.perf_counter()
     pg.get_by_role("button", name="Start").click()
+    # A page shows the last run until the new one reports; one refresh brings status and chart together.
+    pg.wait_for_function("old => { const m = document.querySelector('#train-status').innerText.match(/run (\\S+)/);"
+                         " return m && m[1] !== old; }", arg=old_run or "")
     pg.wait_for_function("[...document.querySelectorAll('#loss-chart g.mark-line path')]"
                          ".some(p => (p.getAttribute('d') || '').length > 0)", timeout=60_000)
     timings["start_to_first_loss_point_s"] = round(time.perf_counter() - t0, 2)
-    pg.locator("#sample-grid img").wait_for(timeout=60_000)
+    pg.wait_for_function("old => { const i = document.querySelector('#sample-grid img');"
+                         " return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }",
+                         arg=old_sample, timeout=60_000)
     timings["start_to_first_sample_grid_s"] = round(time.perf_counter() - t0, 2)
     pg.wait_for_function("document.querySelectorAll('#loss-chart g.mark-line path').length >= 6")
-    pg.wait_for_function("/step (1[5-9]|[2-9][0-9]|[1-3][0-9][0-9]) \\//.test("
-                         "document.querySelector('#train-status').innerText)", timeout=60_000)
+    legend = pg.locator("#loss-legend").inner_text()
+    assert all(k in legend for k in ("D_A", "G_AB", "cycle_A", "cycle_B")), legend
+    pg.wait_for_function("/step (4[5-9]|[5-9][0-9]|[1-3][0-9][0-9]) \\//.test("  # past the 2nd sample grid
+                         "document.querySelector('#train-status').innerText)", timeout=90_000)
     status = pg.locator("#train-status").inner_text()
     assert status.startswith("Running"), status
-    run_name = re.search(r"run (\S+)", status).group(1)
+    run_name = run_name_in(status)
+    assert run_name and run_name != old_run
     pg.wait_for_timeout(1500)  # let the chart finish drawing
     pg.screenshot(path=str(artifacts / "train.png"), full_page=True)
 
@@ -116,8 +148,8 @@ def test_translate_train_and_use(page, artifacts):
     pg.get_by_role("tab", name="Translate").click()
     pg.locator("#arch label", has_text="CycleGAN").click()
     choose_model(pg, run_name)
-    pg.locator("#direction label", has_text="day → night").click()
-    translate(pg, "day → night → day")
+    pg.locator("#direction label", has_text="summer → winter").click()
+    translate(pg, "summer → winter → summer")
 
     hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
     assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {sorted(hosts)}"

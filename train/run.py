@@ -133,6 +133,8 @@ class Run:
                         run.latest_checkpoint = path
                         run._note(f"checkpoint {path.name}")
 
+        import torch
+        threads_before = torch.get_num_threads()   # torch's thread count is process-wide: give it back
         try:
             with self._lock:
                 self._note(f"preparing {self.cfg.arch} ({self.cfg.variant}) on {self.cfg.data}")
@@ -164,6 +166,7 @@ class Run:
                 self.state, self.error = "error", f"{type(e).__name__}: {e}"
                 self._note(f"error: {self.error}")
         finally:
+            torch.set_num_threads(threads_before)
             with self._lock:
                 self.finished_at = time.time()
                 self._trainer = None

@@ -119,8 +119,22 @@ def register(subparsers) -> None:
     e.add_argument("--size", type=int, default=128, help="image side in pixels")
     e.add_argument("--n-test", type=int, default=None, help="paired test images (default n/5)")
     e.set_defaults(func=run_export_cli)
+    g = sub.add_parser("grid", help="picture of test scenes through models, beside the ground truth")
+    g.add_argument("--models", nargs="+", default=["demo:cyclegan", "demo:discogan", "demo:dualgan"])
+    g.add_argument("--name", default="daynight", help=f"world: {', '.join(WORLDS)}")
+    g.add_argument("--n", type=int, default=4, help="scenes per direction")
+    g.add_argument("--size", type=int, default=128)
+    g.add_argument("-o", "--output", required=True, help="PNG file to write")
+    g.set_defaults(func=run_grid_cli)
 
 
 def run_export_cli(args) -> int:
     print(json.dumps(export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
+    return 0
+
+
+def run_grid_cli(args) -> int:
+    from .showcase import comparison_grid
+    comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
+    print(args.output)
     return 0
