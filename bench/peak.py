@@ -158,8 +158,9 @@ def conv_flops(sig: ConvSig, device: torch.device) -> int:
     return int(fc.get_total_flops())
 
 
-def time_sig(sig: ConvSig, fmt: str, device: torch.device, reps: int, budget_s: float) -> float:
-    """Best of `reps` timed calls after one warm-up (fewer reps if one call is slow)."""
+def time_sig(sig: ConvSig, fmt: str, device: torch.device, reps: int, budget_s: float) -> tuple[float, float]:
+    """Best wall time and best process CPU time of `reps` calls after one warm-up (fewer reps if
+    one call is slow)."""
     run = _runner(sig, fmt, device)
     _sync(device)
     t0 = time.perf_counter()
@@ -167,14 +168,15 @@ def time_sig(sig: ConvSig, fmt: str, device: torch.device, reps: int, budget_s: 
     _sync(device)
     first = time.perf_counter() - t0
     n = max(1, min(reps, int(budget_s / max(first, 1e-9))))
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(n):
         _sync(device)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         run()
         _sync(device)
         best = min(best, time.perf_counter() - t0)
-    return best
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best, best_cpu
 
 
 def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=FORMATS,
@@ -187,8 +189,9 @@ def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=F
         rows = []
         for sig, count in sorted(counts.items(), key=lambda kv: kv[0].short()):
             flops = conv_flops(sig, device)
-            times = {fmt: time_sig(sig, fmt, device, reps, budget_per_sig_s) for fmt in formats}
-            rows.append({"sig": sig, "count": count, "flops": flops, "times": times})
+            both = {fmt: time_sig(sig, fmt, device, reps, budget_per_sig_s) for fmt in formats}
+            rows.append({"sig": sig, "count": count, "flops": flops, "times": {f: t[0] for f, t in both.items()},
+                         "cpu": {f: t[1] for f, t in both.items()}})
     finally:
         torch.backends.cudnn.benchmark = old_bench
     total_flops = sum(r["count"] * r["flops"] for r in rows)
@@ -196,8 +199,10 @@ def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=F
     per_format = {fmt: total_flops / sum(r["count"] * r["times"][fmt] for r in rows) / 1e9 for fmt in formats}
     # What the model's own format would give, to tell a layout loss from a loss outside the convs.
     own_time = sum(r["count"] * r["times"].get(r["sig"].memory_format, min(r["times"].values())) for r in rows)
+    best_cpu = sum(r["count"] * min(r["cpu"].values()) for r in rows)
     return {
         "peak_gflops": total_flops / best_time / 1e9 if best_time > 0 else 0.0,
+        "conv_isolated_cpu_s": best_cpu,
         "peak_gflops_by_format": {k: round(v, 3) for k, v in per_format.items()},
         "peak_gflops_model_format": total_flops / own_time / 1e9 if own_time > 0 else 0.0,
         "conv_gflop": total_flops / 1e9,

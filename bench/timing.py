@@ -76,6 +76,9 @@ def environment(device: torch.device) -> dict:
         env["device_name"] = torch.cuda.get_device_name(device)
     else:
         env["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if os.environ.get(var):
+            env[var.lower()] = os.environ[var]
     try:
         env["load_avg_1m"] = round(os.getloadavg()[0], 2)
     except OSError:

@@ -106,6 +106,10 @@ def measure(trainer: Trainer, args) -> dict:
         "peak_gflops": pk["peak_gflops"],
         "fraction_of_peak": achieved / pk["peak_gflops"] if pk["peak_gflops"] > 0 else 0.0,
         "conv_isolated_s_per_step": pk["conv_isolated_s"] / cycle,
+        # The same ratio in process CPU time (isolated convs' CPU time / the step's): robust to
+        # noisy neighbours when threads=1 (with more threads, OpenMP spin-waits inflate both).
+        "fraction_of_peak_cpu_time": (pk["conv_isolated_cpu_s"] / cycle) / statistics.median(clock.cpu)
+        if cycle == 1 and statistics.median(clock.cpu) > 0 else None,
         "peak_gflops_by_format": pk["peak_gflops_by_format"],
         "peak_gflops_model_format": pk["peak_gflops_model_format"],
         "dtype": "bfloat16" if trainer.amp else "float32",

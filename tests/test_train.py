@@ -271,7 +271,6 @@ def test_kill_9_during_checkpointing_then_resume(tmp_path):
 
 def test_disk_full_during_checkpoint_keeps_previous(tmp_path, monkeypatch):
     t = Trainer(cfg(tmp_path, steps=6))
-    hooks = []
     t.train(StopAt([t], 3))
     import train.trainer as tr
 
@@ -307,22 +306,18 @@ def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         str(script), str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     from safetensors.torch import load_file
     a, b = load_file(out / "rank0.safetensors"), load_file(out / "rank1.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) == 0.0
-    single = Trainer(TrainConfig(data="demo:daynight", arch="cyclegan", variant="quick", size=32, steps=3, batch=2,
-                                 out=str(tmp_path / "single"), checkpoint_every=3))
-    first = next(iter(single.model.G_AB.state_dict()))
-    assert not torch.equal(single.model.G_AB.state_dict()[first], a[first]) or True
     assert (out / "checkpoints" / "step_000003").is_dir() and (out / "metrics.jsonl").is_file()
 
 
 def test_torchrun_cli(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         "-m", "train", "--preset", "quick", "--size", "32", "--batch", "2", "--steps", "2",
                         "--out", str(tmp_path / "t"), "--quiet"], cwd=ROOT, capture_output=True, text=True,
                        timeout=300, env=env)

@@ -218,6 +218,10 @@ class Trainer:
         if self.world > 1:
             if not dist.is_initialized():
                 backend = "nccl" if torch.cuda.is_available() and self.cfg.device in ("auto", "cuda") else "gloo"
+                if backend == "gloo" and os.environ.get("MASTER_ADDR", "127.0.0.1") in ("127.0.0.1", "localhost", "::1"):
+                    # On one machine, keep gloo on loopback: the hostname's interface may be
+                    # unroutable (containers, sandboxes) and gloo then hangs at connect.
+                    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
                 dist.init_process_group(backend)
             if dist.get_backend() == "nccl":
                 local = int(os.environ.get("LOCAL_RANK", 0))

@@ -1,6 +1,5 @@
 """DiscoGAN's nets: a plain 4-down/4-up encoder-decoder (no skips) and a global discriminator
 whose middle activations feed the feature-matching loss. All convs bias-free, BatchNorm."""
-import torch
 from torch import nn
 
 

@@ -1,0 +1,748 @@
+"""Hostile inputs, limits and faults, tried for real through every door a file comes in by: the
+library (`load_model`, `translate`, `open_unpaired`), the CLIs (`python -m cyclegan`, `python -m
+train`) and the app's named endpoints through gradio_client.
+
+One table of inputs (tests/hostile_inputs.py) drives all of them. Each case must end in either
+the right result (size kept) or a message that names the problem (a `UserInputError` in the
+library, exit 2 and one `error:` line from a CLI, the gr.Error text at the client), and the app
+must go on translating afterwards.
+
+The CLI tables call each CLI's `main()` in this process (a fresh interpreter per case would cost
+minutes on two cores); `test_cli_processes` runs a sample of the same cases as real processes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import cyclegan
+from cyclegan import UserInputError, load_model
+from cyclegan.data import open_unpaired
+from hostile_inputs import (DATA_CASES, IMAGE_CASES, MODEL_CASES, VICTIM, data_files, encode, noise,
+                            tiny_model)
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO_SIZE = (48, 40)
+LIMIT_VARS = ("SPACE_ID", "CYCLEGAN_MAX_UPLOAD_MB", "CYCLEGAN_MAX_IMAGE_PIXELS", "CYCLEGAN_MAX_ZIP_ENTRIES",
+              "CYCLEGAN_MAX_ZIP_BYTES", "CYCLEGAN_MAX_TRAIN_STEPS", "CYCLEGAN_MAX_TRAIN_SIZE",
+              "CYCLEGAN_ALLOW_SERVER_PATHS")
+
+
+@pytest.fixture(autouse=True)
+def clean_limits(monkeypatch):
+    """Every case starts from the default limits; a case lowers the ones it tries."""
+    for v in LIMIT_VARS:
+        monkeypatch.delenv(v, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The test machine's two cores are shared: tiny nets on two contended threads run ~50x
+    slower than on one (OpenMP barriers wait for a descheduled thread). See `app_model` for
+    the app's own setting."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny model folder and a plain photo, for the 'still works afterwards' checks."""
+    root = tmp_path_factory.mktemp("hostile")
+    folder = cyclegan.save_model(tiny_model(), root / "model")
+    photo = root / "photo.png"
+    noise(*PHOTO_SIZE, seed=3).save(photo)
+    return {"model": folder, "photo": photo, "root": root}
+
+
+def _set_env(monkeypatch, case):
+    for k, v in case.env.items():
+        monkeypatch.setenv(k, v)
+
+
+def _nothing_escaped(tmp_path: Path):
+    """No case may write outside where it was asked to: the zip-slip targets stay absent."""
+    assert not (tmp_path.parent / "evil.txt").exists() and not (tmp_path.parent / "evil.png").exists()
+    assert not Path("/etc/cyclegan-evil.txt").exists() and not Path("/etc/cyclegan-evil.png").exists()
+    assert not (tmp_path / VICTIM).exists(), "unpickling ran code: the victim file was created"
+
+
+# === the library ==================================================================================
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=str)
+def test_library_translate(case, model, tmp_path):
+    path = case.build(tmp_path)
+    if case.ok:
+        fake, rec = model.round_trip(path, "a2b")
+        assert fake.size == rec.size == case.size and fake.mode == "RGB"
+        assert model.translate(path.read_bytes(), "b2a").size == case.size
+        return
+    with pytest.raises(UserInputError) as e:
+        model.translate(path, "a2b")
+    assert case.expect in str(e.value)
+    with pytest.raises(UserInputError) as e2:  # bytes, as an upload arrives, say the same
+        model.translate(path.read_bytes(), "a2b")
+    assert case.expect in str(e2.value)
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=str)
+def test_library_load_model(case, tmp_path, monkeypatch):
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    if case.ok:
+        m = load_model(path)
+        assert m.translate(noise(*case.size), "a2b").size == case.size
+    else:
+        with pytest.raises(UserInputError) as e:
+            load_model(path)
+        assert case.expect in str(e.value), str(e.value)
+    _nothing_escaped(tmp_path)
+
+
+@pytest.mark.parametrize("case", DATA_CASES, ids=str)
+def test_library_open_unpaired(case, tmp_path, monkeypatch):
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    work = tmp_path / "work"
+    if case.ok:
+        data = open_unpaired(path, size=16, workdir=work)
+        assert (data.report.n_a, data.report.n_b) == case.size
+        assert tuple(data.domain_a[0].shape) == (3, 16, 16)
+    else:
+        with pytest.raises(UserInputError) as e:
+            open_unpaired(path, size=16, workdir=work)
+        assert case.expect in str(e.value), str(e.value)
+        assert not work.exists() or list(work.iterdir()) == []  # a refused zip leaves nothing behind
+    _nothing_escaped(tmp_path)
+
+
+# === the CLIs, in this process ========================================================================
+def call_main(main, argv, capfd) -> tuple[int, str, str]:
+    capfd.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(code, err, phrase):
+    assert code == 2, (code, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert phrase in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=str)
+def test_cli_translate(case, files, tmp_path, capfd):
+    from cyclegan.cli import main
+    path = case.build(tmp_path)
+    out = tmp_path / "out" / "x.png"
+    code, stdout, err = call_main(main, ["translate", "--model", files["model"], path, "-o", out], capfd)
+    if case.ok:
+        assert code == 0, err
+        with Image.open(out) as im:
+            assert im.size == case.size
+    else:
+        assert_one_error_line(code, err, case.expect)
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=str)
+def test_cli_info(case, tmp_path, capfd, monkeypatch):
+    from cyclegan.cli import main
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    code, stdout, err = call_main(main, ["info", path], capfd)
+    if case.ok:
+        assert code == 0, err
+        assert json.loads(stdout)["architecture"] == "cyclegan"
+    else:
+        assert_one_error_line(code, err, case.expect)
+    _nothing_escaped(tmp_path)
+
+
+TRAIN_ARGS = ["--preset", "quick", "--size", "32", "--batch", "1", "--steps", "1", "--threads", "1",
+              "--checkpoint-every", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("case", DATA_CASES, ids=str)
+def test_cli_train_data(case, tmp_path, capfd, monkeypatch):
+    from train.cli import main
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    out = tmp_path / "run"
+    code, stdout, err = call_main(main, ["--data", path, "--out", out, *TRAIN_ARGS], capfd)
+    if case.ok:
+        assert code == 0, err
+        assert "finished at step 1" in stdout
+        assert load_model(out / "latest").translate(noise(9, 7), "a2b").size == (9, 7)
+    else:
+        assert_one_error_line(code, err, case.expect)
+        assert not (out / "checkpoints").exists()
+    _nothing_escaped(tmp_path)
+
+
+# === the CLIs as real processes: a sample of the same table ====================================================
+def _case(table, name):
+    return next(c for c in table if c.name == name)
+
+
+@pytest.fixture(scope="module")
+def cli_processes(tmp_path_factory, files):
+    """Started together: each process spends most of its time importing torch."""
+    root = tmp_path_factory.mktemp("procs")
+    plan = {  # name: (module, args, case); one per CLI command, one of them under a lowered limit
+        "image_strip": ("cyclegan", ["translate", "--model", files["model"], "{input}", "-o", root / "strip_out.png"],
+                        _case(IMAGE_CASES, "1x4000")),
+        "model_pickle": ("cyclegan", ["info", "{input}"], _case(MODEL_CASES, "pickle_creates_file")),
+        "data_many": ("train", ["--data", "{input}", "--out", root / "run", *TRAIN_ARGS],
+                      _case(DATA_CASES, "data_many_entries")),
+    }
+    procs, folders = {}, {}
+    for name, (module, args, case) in plan.items():
+        folder = root / name
+        folder.mkdir()
+        path = case.build(folder)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **case.env}
+        for v in LIMIT_VARS:
+            if v not in case.env:
+                env.pop(v, None)
+        argv = [str(path) if a == "{input}" else str(a) for a in args]
+        procs[name] = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=ROOT, env=env, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        folders[name] = folder
+    results = {}
+    for name, p in procs.items():
+        out, err = p.communicate(timeout=300)
+        results[name] = (p.returncode, out, err, plan[name][2], folders[name])
+    return results, root
+
+
+@pytest.mark.parametrize("name", ["image_strip", "model_pickle", "data_many"])
+def test_cli_processes(cli_processes, name):
+    results, root = cli_processes
+    code, out, err, case, folder = results[name]
+    if case.ok:
+        assert code == 0, err
+        with Image.open(root / "strip_out.png") as im:
+            assert im.size == case.size
+    else:
+        assert_one_error_line(code, err, case.expect)
+    assert not (folder / VICTIM).exists()
+
+
+# === the app, through gradio_client ==============================================================================
+@pytest.fixture(scope="module")
+def app_model(app_server):
+    """A tiny model inside the runs folder (allowed even where server paths are not), hidden from
+    the model list by its dot-folder."""
+    url, app, runs = app_server
+    saved, app.DEFAULT_THREADS = app.DEFAULT_THREADS, 1  # the app sets this per request; see one_thread
+    yield str(cyclegan.save_model(tiny_model(), runs / ".hostile" / "model"))
+    app.DEFAULT_THREADS = saved
+
+
+def app_error(call) -> str:
+    with pytest.raises(AppError) as e:
+        call()
+    msg = e.value.message if hasattr(e.value, "message") else str(e.value)
+    assert "Traceback" not in msg and "internal error" not in msg, msg
+    assert tempfile.gettempdir() + os.sep not in msg, f"a server path reached the user: {msg}"
+    return msg
+
+
+def still_translates(client, app_model, photo):
+    out, trip, msg = client.predict(handle_file(str(photo)), app_model, "a2b", None, api_name="/translate")
+    with Image.open(out) as im:
+        assert im.size == PHOTO_SIZE
+    assert "Translated" in msg
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=str)
+def test_app_translate(case, client, app_model, files, tmp_path):
+    path = case.build(tmp_path)
+    # The strip runs at native size here (0): at the default processing size it is scaled up to
+    # 32×128,000 first, which is slow, and the subject of test_app_processing_size_...
+    size = 0 if case.name == "1x4000" else None
+    call = lambda: client.predict(handle_file(str(path)), app_model, "a2b", size, api_name="/translate")  # noqa: E731
+    if case.ok:
+        out, trip, msg = call()
+        for p in (out, trip):
+            with Image.open(p) as im:
+                assert im.size == case.size
+        assert "mean absolute error" in msg
+    else:
+        assert case.expect in app_error(call)
+        still_translates(client, app_model, files["photo"])
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=str)
+def test_app_load_model(case, client, app_model, files, tmp_path, monkeypatch):
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    call = lambda: client.predict("", [handle_file(str(path))], api_name="/load_model")  # noqa: E731
+    if case.ok:
+        arch, spec, msg = call()
+        assert arch == "cyclegan" and "day ↔ night" in msg
+        out, _, _ = client.predict(handle_file(str(files["photo"])), spec, "b2a", None, api_name="/translate")
+        with Image.open(out) as im:
+            assert im.size == PHOTO_SIZE
+    else:
+        assert case.expect in app_error(call)
+        still_translates(client, app_model, files["photo"])
+    _nothing_escaped(tmp_path)
+
+
+def wait_status(client, pred, timeout=120.0) -> dict:
+    deadline = time.time() + timeout
+    status = None
+    while time.time() < deadline:
+        status = client.predict(api_name="/train_status")[0]
+        if pred(status):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
+
+
+def stop_any_run(app):
+    run = app.RUNS.run
+    if run is not None and run.active:
+        run.stop()
+        run.join(60)
+
+
+@pytest.mark.parametrize("case", [c for c in DATA_CASES if c.name in
+                                  ("data_dotdot", "data_bomb", "data_empty_domain", "data_only_broken_images")], ids=str)
+def test_app_train_start_bad_data(case, app_server, client, app_model, files, tmp_path, monkeypatch):
+    """A zip on the server given to /train_start: the run stops in state 'error' with the reason,
+    which /train_status shows; the server goes on translating."""
+    app = app_server[1]
+    stop_any_run(app)
+    path = case.build(tmp_path)
+    _set_env(monkeypatch, case)
+    first = client.predict(str(path), "cyclegan", "quick", 32, 5, None, api_name="/train_start")
+    assert first["state"] in ("starting", "running", "error")
+    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    assert status["state"] == "error", status
+    assert case.expect in status["error"], status["error"]
+    assert "Traceback" not in status["error"]
+    still_translates(client, app_model, files["photo"])
+    _nothing_escaped(tmp_path)
+
+
+# === limits ========================================================================================================
+def test_limit_upload_mb_for_model_uploads(client, app_model, files, tmp_path, monkeypatch):
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(np.random.default_rng(0).bytes(1_200_000))
+    monkeypatch.setenv("CYCLEGAN_MAX_UPLOAD_MB", "1")
+    msg = app_error(lambda: client.predict("", [handle_file(str(big))], api_name="/load_model"))
+    assert "larger than this server's limit of 1 MB (CYCLEGAN_MAX_UPLOAD_MB)" in msg
+    monkeypatch.setenv("CYCLEGAN_MAX_UPLOAD_MB", "2")  # under the limit: now it is read, and found wanting
+    assert "not a readable safetensors file" in app_error(
+        lambda: client.predict("", [handle_file(str(big))], api_name="/load_model"))
+    still_translates(client, app_model, files["photo"])
+
+
+def test_limit_image_pixels_everywhere(client, app_model, files, model, tmp_path, monkeypatch, capfd):
+    """CYCLEGAN_MAX_IMAGE_PIXELS: library, translate CLI, /translate and training data alike."""
+    from cyclegan.cli import main as cyclegan_main
+    from train.cli import main as train_main
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "1000")  # the 48×40 photo is 1,920 pixels
+    phrase = "over the limit of 1,000 pixels (CYCLEGAN_MAX_IMAGE_PIXELS)"
+    with pytest.raises(UserInputError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
+        model.translate(files["photo"], "a2b")
+    code, _, err = call_main(cyclegan_main, ["translate", "--model", files["model"], files["photo"], "-o",
+                                             tmp_path / "o.png"], capfd)
+    assert_one_error_line(code, err, phrase)
+    assert phrase in app_error(lambda: client.predict(handle_file(str(files["photo"])), app_model, "a2b", None,
+                                                      api_name="/translate"))
+    import zipfile
+    z = tmp_path / "d.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for name, data in data_files().items():  # 40×30 = 1,200 pixels each
+            zf.writestr(name, data)
+    code, _, err = call_main(train_main, ["--data", z, "--out", tmp_path / "r", *TRAIN_ARGS], capfd)
+    assert_one_error_line(code, err, "trainA/ has no images")
+    assert "CYCLEGAN_MAX_IMAGE_PIXELS" in err
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "2000")
+    still_translates(client, app_model, files["photo"])
+
+
+@pytest.fixture
+def pixel_guard(monkeypatch):
+    """CYCLEGAN_MAX_IMAGE_PIXELS=200,000, and a watch on the resize `translate` does before the
+    net runs: records the working image's pixels, and refuses (before allocating) any over the
+    limit, so a failing check costs nothing."""
+    import cyclegan.model as model_mod
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "200000")
+    real, seen = model_mod.resize_short_side, []
+
+    def guarded(img, short):
+        w, h = img.size
+        s = short / min(w, h)
+        seen.append(round(w * s) * round(h * s))
+        if seen[-1] > 200_000:
+            raise MemoryError(f"working image of {seen[-1]:,} pixels, over the 200,000 pixel limit")
+        return real(img, short)
+
+    monkeypatch.setattr(model_mod, "resize_short_side", guarded)
+    return seen
+
+
+def test_processing_size_cannot_exceed_the_pixel_limit(model, pixel_guard):
+    """A 1×4000 strip (4,000 pixels, well inside the limit) at the processing size the app uses
+    by default, the model's training size (32 here), becomes 32×128,000 = 4 megapixels inside
+    `translate`: the limit must bound the image the net actually runs on, not only the file.
+    (A 256 px model makes that 262 megapixels; the app's size box allows 4096: 67 gigapixels.)
+    It must still succeed and keep its size."""
+    strip = Image.new("RGB", (1, 4000), (90, 90, 90))
+    out = model.translate(strip, "a2b", work_size=model.image_size)
+    assert out.size == (1, 4000)
+    assert max(pixel_guard, default=0) <= 200_000
+
+
+@pytest.mark.parametrize("size", [None, 4096])
+def test_app_processing_size_cannot_exceed_the_pixel_limit(size, client, app_model, files, tmp_path, pixel_guard):
+    """The same through /translate: at the default size it must work; at the largest size the box
+    allows it may work or be refused with a message, but never allocate past the limit."""
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (1, 4000), (90, 90, 90)).save(strip)
+    call = lambda: client.predict(handle_file(str(strip)), app_model, "a2b", size, api_name="/translate")  # noqa: E731
+    if size is None:
+        out, _, _ = call()
+        with Image.open(out) as im:
+            assert im.size == (1, 4000)
+    else:
+        try:
+            out, _, _ = call()
+            with Image.open(out) as im:
+                assert im.size == (1, 4000)
+        except AppError as e:
+            assert "internal error" not in e.message and "CYCLEGAN_MAX_IMAGE_PIXELS" in e.message, e.message
+    assert max(pixel_guard, default=0) <= 200_000
+    still_translates(client, app_model, files["photo"])
+
+
+def test_limit_train_steps_and_size(app_server, client, tmp_path, monkeypatch, capfd):
+    from train.cli import main as train_main
+    stop_any_run(app_server[1])
+    monkeypatch.setenv("CYCLEGAN_MAX_TRAIN_STEPS", "50")
+    monkeypatch.setenv("CYCLEGAN_MAX_TRAIN_SIZE", "48")
+    steps_msg = "steps=51 is over this server's limit of 50 (CYCLEGAN_MAX_TRAIN_STEPS)"
+    size_msg = "image size 64 is out of range: use 16..48 (CYCLEGAN_MAX_TRAIN_SIZE)"
+    assert steps_msg in app_error(lambda: client.predict("demo:daynight", "cyclegan", "quick", 32, 51, None,
+                                                         api_name="/train_start"))
+    assert size_msg in app_error(lambda: client.predict("demo:daynight", "cyclegan", "quick", 64, 10, None,
+                                                        api_name="/train_start"))
+    assert size_msg in app_error(lambda: client.predict("demo:daynight", "cyclegan", "quick", None, 10, None,
+                                                        api_name="/train_start"))  # the preset's 64 px
+    base = ["--preset", "quick", "--batch", "1", "--threads", "1", "--quiet", "--out", tmp_path / "r"]
+    code, _, err = call_main(train_main, [*base, "--size", "32", "--steps", "51"], capfd)
+    assert_one_error_line(code, err, steps_msg)
+    code, _, err = call_main(train_main, [*base, "--size", "64", "--steps", "5"], capfd)
+    assert_one_error_line(code, err, size_msg)
+    code, _, err = call_main(train_main, [*base, "--size", "32", "--steps", "2", "--checkpoint-every", "1"], capfd)
+    assert code == 0, err
+    code, _, err = call_main(train_main, [*base, "--steps", "51", "--resume"], capfd)  # resume: the same limit
+    assert_one_error_line(code, err, steps_msg)
+    assert client.predict(api_name="/train_status")[0]["state"] not in ("starting", "running")
+
+
+def test_space_id_refuses_server_paths_and_tightens_limits(app_server, client, app_model, files, tmp_path,
+                                                           monkeypatch):
+    stop_any_run(app_server[1])
+    monkeypatch.setenv("SPACE_ID", "someone/cyclegan-studio")
+    assert "does not load models from its own folders" in app_error(
+        lambda: client.predict(handle_file(str(files["photo"])), str(files["model"]), "a2b", None,
+                               api_name="/translate"))
+    z = DATA_CASES[-1].build(tmp_path)  # a good dataset zip, on the server's disk
+    for data in (str(z), str(tmp_path)):
+        assert "does not read training data from its own folders" in app_error(
+            lambda: client.predict(data, "cyclegan", "quick", 32, 5, None, api_name="/train_start"))
+    assert "over this server's limit of 5000" in app_error(
+        lambda: client.predict("demo:daynight", "cyclegan", "quick", 32, 5001, None, api_name="/train_start"))
+    assert "use 16..256" in app_error(
+        lambda: client.predict("demo:daynight", "cyclegan", "quick", 260, 5, None, api_name="/train_start"))
+    still_translates(client, app_model, files["photo"])  # models in the runs folder stay usable
+
+
+def test_space_id_hub_id_field_cannot_reach_server_folders(app_server, client, files, tmp_path, monkeypatch):
+    """With SPACE_ID set, '/load_model' with a Hub id that happens to be a relative folder on the
+    server ('owner/name' under the server's working directory) must not load that folder: the
+    box is for Hub ids, and server paths are refused on a Space."""
+    app = app_server[1]
+    cyclegan.save_model(tiny_model(domains=("secret", "stuff")), tmp_path / "owner" / "private-model")
+    monkeypatch.chdir(tmp_path)  # the server runs in this process: its working directory
+    monkeypatch.setenv("SPACE_ID", "someone/cyclegan-studio")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        msg = app_error(lambda: client.predict("owner/private-model", None, api_name="/load_model"))
+        assert "secret" not in msg
+    finally:
+        app.MODELS.user_specs.discard("owner/private-model")
+
+
+# --- the launch-time upload limit and a hosted server, in a process of their own ---------------------------------
+@pytest.fixture(scope="module")
+def hosted_server(tmp_path_factory):
+    """`python app.py` as a Space would run it: SPACE_ID set, uploads limited to 1 MB."""
+    import socket
+    runs = tmp_path_factory.mktemp("hosted-runs")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in LIMIT_VARS}
+    env.update(SPACE_ID="someone/cyclegan-studio", CYCLEGAN_MAX_UPLOAD_MB="1", CYCLEGAN_RUNS_DIR=str(runs),
+               GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), OMP_NUM_THREADS="1",
+               HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    log = open(runs / "server.log", "w")
+    p = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    import httpx
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert p.poll() is None, (runs / "server.log").read_text()[-3000:]
+        try:
+            if httpx.get(url + "config", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        p.kill()
+        raise AssertionError("hosted server did not start")
+    model = cyclegan.save_model(tiny_model(), runs / ".m" / "model")
+    try:
+        yield url, runs, model
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+@pytest.mark.slow
+def test_hosted_upload_limit_is_set_at_launch(hosted_server, tmp_path):
+    import httpx
+    from gradio_client import Client
+    url, runs, model = hosted_server
+    cfg = httpx.get(url + "config").json()
+    assert cfg["max_file_size"] == 1_000_000
+    big = tmp_path / "big.png"
+    noise(700, 600, seed=1).save(big)  # ~1.3 MB of incompressible noise
+    assert big.stat().st_size > 1_000_000
+    with open(big, "rb") as f:
+        r = httpx.post(url + "gradio_api/upload", files=[("files", ("big.png", f, "image/png"))], timeout=60)
+    assert r.status_code == 413, (r.status_code, r.text[:300])
+    client = Client(url, analytics_enabled=False, verbose=False)
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        client.predict(handle_file(str(big)), str(model), "a2b", None, api_name="/translate")
+    small = tmp_path / "small.png"
+    noise(*PHOTO_SIZE).save(small)
+    out, _, _ = client.predict(handle_file(str(small)), str(model), "a2b", None, api_name="/translate")
+    with Image.open(out) as im:
+        assert im.size == PHOTO_SIZE
+    labels = [c.get("props", {}).get("choices") for c in cfg["components"] if c.get("props", {}).get("label") == "Training data"]
+    assert labels and all("folder" not in [v for _, v in ch] for ch in labels)  # no server folders on a Space
+
+
+@pytest.mark.slow
+def test_hosted_upload_limit_covers_inline_images(hosted_server, tmp_path):
+    """An image can also arrive inline, as a data: URL inside the request (the browser's paste
+    path, which UploadImage.preprocess decodes): that is an upload too, and the same 1 MB limit
+    must refuse it."""
+    import base64
+
+    import httpx
+    from gradio_client import Client
+    url, runs, model = hosted_server
+    small = tmp_path / "small.png"
+    noise(*PHOTO_SIZE).save(small)
+    with open(small, "rb") as f:
+        cached = httpx.post(url + "gradio_api/upload", files=[("files", ("small.png", f, "image/png"))]).json()[0]
+    big = encode(noise(700, 600, seed=1))
+    assert len(big) > 1_000_000
+    inline = {"path": cached, "url": "data:image/png;base64," + base64.b64encode(big).decode()}  # no meta: not re-uploaded
+    client = Client(url, analytics_enabled=False, verbose=False)
+    with pytest.raises(AppError) as e:
+        client.predict(inline, str(model), "a2b", None, api_name="/translate")
+    assert "CYCLEGAN_MAX_UPLOAD_MB" in e.value.message
+
+
+@pytest.mark.slow
+def test_hosted_defaults(hosted_server):
+    from gradio_client import Client
+    url, runs, model = hosted_server
+    client = Client(url, analytics_enabled=False, verbose=False)
+    assert "over this server's limit of 5000" in app_error(
+        lambda: client.predict("demo:daynight", "cyclegan", "quick", 32, 6000, None, api_name="/train_start"))
+    assert "does not read training data from its own folders" in app_error(
+        lambda: client.predict(str(runs), "cyclegan", "quick", 32, 5, None, api_name="/train_start"))
+
+
+# === faults ==========================================================================================================
+def _complete(out: Path) -> list[int]:
+    from train.checkpointing import complete_checkpoints
+    return [int(p.name[5:]) for p in complete_checkpoints(out / "checkpoints")]
+
+
+def _assert_loadable(out: Path):
+    """RUN/latest and every complete checkpoint open, and translate."""
+    latest = out / "latest"
+    assert latest.exists(), "RUN/latest dangles"
+    m = load_model(latest)
+    assert m.translate(noise(10, 6), "a2b").size == (10, 6)
+    from train.checkpointing import STATE_JSON, STATE_TENSORS
+    from train.state import read_state
+    for step in _complete(out):
+        ck = out / "checkpoints" / f"step_{step:06d}"
+        load_model(ck)
+        meta, tensors = read_state(ck / STATE_JSON, ck / STATE_TENSORS)
+        assert meta["step"] == step
+    return int(m.provenance["step"])
+
+
+KILL_PLAN = [("while_writing", 0.0), ("after", 0.05), ("while_writing", 0.0), ("after", 0.37), ("after", 0.011)]
+
+
+@pytest.mark.slow
+def test_kill_9_repeatedly_then_resume(tmp_path):
+    """SIGKILL a CLI run that checkpoints every step, at different moments (some while a
+    checkpoint is being written), resuming each time: RUN/latest always loads, every checkpoint
+    that looks complete is, and each resume starts from the newest one (so only the steps since
+    the last checkpoint are lost)."""
+    out = tmp_path / "k"
+    args = [sys.executable, "-m", "train", "--preset", "quick", "--size", "32", "--batch", "1", "--steps", "100000",
+            "--out", str(out), "--checkpoint-every", "1", "--keep", "2", "--sample-every", "100000", "--log-every", "1",
+            "--threads", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    newest = None
+    kills, torn = 0, 0
+    for i, (how, delay) in enumerate(KILL_PLAN):
+        p = subprocess.Popen(args + (["--resume"] if i else []), cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        start = newest or 0
+        deadline = time.time() + 120
+        while not any(s > start + 1 for s in _complete(out)):  # this process has written checkpoints
+            assert p.poll() is None, p.communicate()[1]
+            assert time.time() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        if how == "while_writing":
+            deadline = time.time() + 30
+            while not list((out / "checkpoints").glob(".tmp-*")) and time.time() < deadline:
+                pass  # spin: the write takes milliseconds
+        else:
+            time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate(timeout=30)
+        kills += 1
+        torn += bool(list((out / "checkpoints").glob(".tmp-*")))  # killed mid-write: a half checkpoint lies there
+        if i:
+            assert f"(step {newest})" in err, f"resume did not start at the newest checkpoint {newest}: {err[-500:]}"
+        latest_step = _assert_loadable(out)
+        newest = _complete(out)[0]
+        assert latest_step in (newest, newest - 1), (latest_step, newest)  # killed between rename and pointer swap
+    final = [str(newest + 2) if a == "100000" and args[k - 1] == "--steps" else a for k, a in enumerate(args)]
+    r = subprocess.run(final + ["--resume"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"(step {newest})" in r.stderr and f"finished at step {newest + 2}" in r.stdout
+    assert _assert_loadable(out) == newest + 2
+    assert kills == len(KILL_PLAN)
+    assert torn >= 1, "no kill landed while a checkpoint was being written"
+    assert not list((out / "checkpoints").glob(".tmp-*"))  # the resumed run cleaned them up
+
+
+def _fail_at_step_6(kind, monkeypatch):
+    """An OSError 28 at the checkpoint of step 6, in one of the ways a full disk shows: writing
+    the weights, writing the training state, or renaming the finished temp folder into place."""
+    import cyclegan.checkpoints as ckpts
+    import train.trainer as trainer_mod
+
+    def full(path, real):
+        def fake(first, *a, **k):
+            target = first if kind != "weights" else a[0]
+            if "step_000006" in str(target) and (kind != "rename" or ".tmp-" in str(target)):
+                raise OSError(28, "No space left on device")
+            return real(first, *a, **k)
+        return fake
+
+    if kind == "weights":      # safetensors' writer, as save_model calls it: save_file(tensors, path)
+        monkeypatch.setattr(ckpts, "save_file", full(None, ckpts.save_file))
+    elif kind == "training_state":
+        monkeypatch.setattr(trainer_mod, "write_state", full(None, trainer_mod.write_state))
+    else:                      # os.replace(tmp_folder, final): only the checkpoint's rename fails
+        monkeypatch.setattr(os, "replace", full(None, os.replace))
+
+
+@pytest.mark.parametrize("kind", ["weights", "training_state", "rename"])
+def test_disk_full_stops_the_app_run_and_keeps_the_checkpoint(kind, app_server, client, app_model, files,
+                                                              monkeypatch):
+    app = app_server[1]
+    stop_any_run(app)
+    _fail_at_step_6(kind, monkeypatch)
+    # 6 steps: the app checkpoints every 3, so step 3 is written and step 6 hits the full disk
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 6, 1, api_name="/train_start")
+    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    assert status["state"] == "error", status
+    assert "No space left on device" in status["error"] and "disk full" in status["error"], status["error"]
+    assert "previous checkpoint is kept" in status["error"]
+    run_dir = Path(status["run_dir"])
+    assert Path(status["latest_checkpoint"]).name == "step_000003"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000003"]  # no torn temp folder
+    assert load_model(run_dir / "latest").provenance["step"] == 3
+    assert status["model"] and load_model(status["model"]).provenance["step"] == 3
+    monkeypatch.undo()
+    still_translates(client, app_model, files["photo"])
+
+
+def test_data_loader_exception_in_the_app_run(app_server, client, app_model, files, monkeypatch):
+    """The loader raises mid-run: state 'error', the reason via /train_status, the server keeps
+    serving, and Start works again."""
+    app = app_server[1]
+    stop_any_run(app)
+    from cyclegan import demo
+    real = demo.render
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise OSError(5, "Input/output error: the dataset disk went away")
+        return real(*a, **k)
+
+    monkeypatch.setattr(demo, "render", flaky)
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 500, 1, api_name="/train_start")
+    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    assert status["state"] == "error", status
+    assert "the dataset disk went away" in status["error"]
+    assert any("dataset disk went away" in line for line in status["log"])
+    still_translates(client, app_model, files["photo"])
+    monkeypatch.setattr(demo, "render", real)
+    again = client.predict("demo:daynight", "cyclegan", "quick", 32, 3, 1, api_name="/train_start")
+    assert again["state"] in ("starting", "running") and again["run_dir"] != status["run_dir"]
+    done = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    assert done["state"] == "finished" and done["step"] == 3, done
