@@ -31,7 +31,7 @@ import torch
 import cyclegan
 from cyclegan import UserInputError, limits
 from cyclegan import demo as demo_worlds
-from cyclegan.checkpoints import DEMO_DIR, HUB_ID
+from cyclegan.checkpoints import DEMO_DIR, HUB_ID, load_from_hub
 from cyclegan.images import check_image, open_image
 from cyclegan.model import check_direction
 from train import TrainConfig
@@ -154,7 +154,9 @@ class ModelCache:
         self._lock = threading.Lock()
         self._models: OrderedDict = OrderedDict()
         self._size = size
-        self.user_specs: set[str] = set()  # loaded through the "Load a model" box
+        self.user_specs: set[str] = set()  # uploads through the "Load a model" box
+        self.hub_specs: set[str] = set()   # Hub ids typed there: always fetched from the Hub,
+        # never read from a same-named folder on the server
 
     def check_allowed(self, spec: str) -> str:
         spec = str(spec or "").strip()
@@ -164,7 +166,7 @@ class ModelCache:
             if not re.fullmatch(r"demo:[\w.-]+", spec) or ".." in spec:
                 raise UserInputError(f"no built-in model {spec!r}")
             return spec
-        if spec in self.user_specs or _inside(Path(spec), runs_dir()):
+        if spec in self.hub_specs or spec in self.user_specs or _inside(Path(spec), runs_dir()):
             return spec
         if os.path.exists(spec) or "," in spec:
             if limits.current().allow_server_paths:
@@ -191,8 +193,11 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return self._models[key]
         # Load outside the lock: a slow Hub download must not hold up everyone else's translations.
-        paths = [s.strip() for s in spec.split(",")] if "," in spec else spec
-        model = cyclegan.load_model(paths, device=device())
+        if spec in self.hub_specs:
+            model = load_from_hub(spec).to(device())
+        else:
+            paths = [s.strip() for s in spec.split(",")] if "," in spec else spec
+            model = cyclegan.load_model(paths, device=device())
         with self._lock:
             self._models[key] = model
             while len(self._models) > self._size:
@@ -213,7 +218,12 @@ class UploadImage(gr.Image):
         if payload is None:
             return None
         if payload.url and payload.url.startswith("data:"):
-            return base64.b64decode(payload.url.split(",", 1)[-1])
+            # Inline images skip Gradio's upload route and its size limit: apply ours.
+            data = payload.url.split(",", 1)[-1]
+            limit = limits.current().max_upload_mb
+            if len(data) * 3 // 4 > limit * 1_000_000:
+                raise gr.Error(f"the image is larger than this server's limit of {limit} MB (CYCLEGAN_MAX_UPLOAD_MB)")
+            return base64.b64decode(data)
         return payload.path
 
 
@@ -251,6 +261,25 @@ def _use_translate_threads() -> None:
         torch.set_num_threads(n)
 
 
+def _png(img) -> str:
+    """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
+    results in place, so identical concurrent requests could read a half-written image.
+    Files older than 15 minutes are cleared as new ones arrive."""
+    folder = Path(tempfile.gettempdir()) / f"cyclegan-outputs-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    now = time.time()
+    for old in folder.glob("*.png"):
+        try:
+            if now - old.stat().st_mtime > 900:
+                old.unlink()
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        img.save(f, format="PNG")
+    return path
+
+
 @_friendly
 def translate(image, model_spec, direction, size=None):
     """Translation, round trip (A→B→A when the model has both directions) and its error."""
@@ -263,11 +292,11 @@ def translate(image, model_spec, direction, size=None):
     back = "b2a" if direction == "a2b" else "a2b"
     if back not in model.directions:
         fake = model.translate(img, direction, work_size=work)
-        return fake, None, f"Translated {label}. No round trip: this model only translates {label}."
+        return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
     fake, rec = model.round_trip(img, direction, work_size=work)
     err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return fake, rec, (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
+    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
                        "(pixel values 0–1; 0 = perfect reconstruction).")
 
 
@@ -327,11 +356,12 @@ def load_user_model(hub_id="", files=None, loaded=None):
         spec, shown = hub_id, hub_id
     else:
         raise UserInputError("give a Hub id, or upload a model (.zip, .safetensors or .pth)")
-    MODELS.user_specs.add(spec)
+    specs = MODELS.user_specs if files else MODELS.hub_specs
+    specs.add(spec)
     try:
         model = MODELS.get(spec)
     except UserInputError:
-        MODELS.user_specs.discard(spec)
+        specs.discard(spec)
         raise
     arch = _base_arch(model.architecture)
     a, b = model.domains
@@ -785,7 +815,7 @@ def build() -> gr.Blocks:
                         with gr.Row():
                             t_size = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16,
                                                maximum=lim.max_train_size, min_width=90)
-                            t_steps = gr.Number(300, label="Steps", precision=0, minimum=1,
+                            t_steps = gr.Number(1000, label="Steps", precision=0, minimum=1,
                                                 maximum=lim.max_train_steps, min_width=90)
                             t_batch = gr.Number(p0.batch_size, label="Batch", precision=0, minimum=1, min_width=90)
                         with gr.Accordion("Advanced", open=False):

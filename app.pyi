@@ -207,7 +207,12 @@ class UploadImage(gr.Image):
         if payload is None:
             return None
         if payload.url and payload.url.startswith("data:"):
-            return base64.b64decode(payload.url.split(",", 1)[-1])
+            # Inline images skip Gradio's upload route and its size limit: apply ours.
+            data = payload.url.split(",", 1)[-1]
+            limit = limits.current().max_upload_mb
+            if len(data) * 3 // 4 > limit * 1_000_000:
+                raise gr.Error(f"the image is larger than this server's limit of {limit} MB (CYCLEGAN_MAX_UPLOAD_MB)")
+            return base64.b64decode(data)
         return payload.path
     from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block

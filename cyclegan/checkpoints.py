@@ -500,17 +500,25 @@ def _load(spec) -> CycleModel:
 def load_zip(path: Path) -> CycleModel:
     from .data import safe_extract_zip
     with tempfile.TemporaryDirectory(prefix="cyclegan-model-", ignore_cleanup_errors=True) as dest:
-        root = Path(safe_extract_zip(path, dest))   # a bad zip is its UserInputError
-        for cand in [root, *sorted(p.parent for p in root.rglob(CONFIG))]:
-            if (cand / WEIGHTS).is_file():
-                return load_folder(cand)
-        lone = sorted(root.rglob("*.safetensors"))
-        if len(lone) == 1:
-            return load_safetensors_file(lone[0])
-        for cand in [root, *sorted({p.parent for p in root.rglob("*.pth")})]:
-            official = _official_files_in(cand)
-            if official:
-                return load_official([str(p) for p in official])
+        try:
+            return _load_extracted(path, Path(safe_extract_zip(path, dest)))  # a bad zip is its UserInputError
+        except UserInputError as e:
+            # Name places inside the zip, not the server's temporary folder.
+            raise UserInputError(str(e).replace(str(Path(dest).resolve()), path.name).replace(dest, path.name)) from None
+
+
+def _load_extracted(path: Path, root: Path) -> CycleModel:
+    """The model inside an unpacked zip: a model folder, a lone .safetensors, or official files."""
+    for cand in [root, *sorted(p.parent for p in root.rglob(CONFIG))]:
+        if (cand / WEIGHTS).is_file():
+            return load_folder(cand)
+    lone = sorted(root.rglob("*.safetensors"))
+    if len(lone) == 1:
+        return load_safetensors_file(lone[0])
+    for cand in [root, *sorted({p.parent for p in root.rglob("*.pth")})]:
+        official = _official_files_in(cand)
+        if official:
+            return load_official([str(p) for p in official])
     raise UserInputError(f"'{path.name}' holds no model: expected a folder with {CONFIG} and {WEIGHTS}")
 
 
@@ -559,13 +567,14 @@ def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, priva
     """Upload as a model repo (config.json, model.safetensors, README.md). Returns its URL.
     The token is passed straight to huggingface_hub and never logged or shown in an error."""
     from huggingface_hub import HfApi
-    if not isinstance(repo_id, str) or not HUB_ID.match(repo_id):
-        raise UserInputError(f"'{repo_id}' is not a Hub repository id (expected 'owner/name')")
 
     def redact(text: str) -> str:
         if token:
             text = text.replace(token, "***")
         return re.sub(r"hf_[A-Za-z0-9]{8,}", "hf_***", text)
+
+    if not isinstance(repo_id, str) or not HUB_ID.match(repo_id):
+        raise UserInputError(redact(f"'{repo_id}' is not a Hub repository id (expected 'owner/name')"))
 
     with tempfile.TemporaryDirectory() as tmp:
         save_model(model, tmp)

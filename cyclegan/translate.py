@@ -107,7 +107,15 @@ def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_M
     return run_tiled(net, x, multiple, tile=max_side, overlap=overlap if overlap is not None else max_side // 8)
 
 
-def resize_short_side(img: Image.Image, short: int) -> Image.Image:
+def resize_short_side(img: Image.Image, short: int, max_pixels: int | None = None) -> Image.Image:
+    """Scale so the short side is `short`, but never past `max_pixels` (default: the
+    CYCLEGAN_MAX_IMAGE_PIXELS limit): a 1×4000 strip must not become a gigapixel tensor."""
+    import math
+
+    from . import limits
     w, h = img.size
     s = short / min(w, h)
+    cap = max_pixels if max_pixels is not None else limits.current().max_image_pixels
+    if w * h * s * s > cap:
+        s = math.sqrt(cap / (w * h))
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)

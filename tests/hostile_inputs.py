@@ -27,6 +27,7 @@ from cyclegan import CycleModel, get_preset, save_model
 from cyclegan.presets import NetSpec
 
 VICTIM = "pwned.txt"  # what the malicious pickle would create next to itself
+ESCAPED = "cyclegan-hostile-escaped"  # the name zip entries that try to climb out of their folder use
 
 
 @dataclass(frozen=True)
@@ -311,8 +312,8 @@ MODEL_CASES = [
     Case("other_arch_state_dict", _other_arch_pth, "not a CycleGAN generator: it looks like a DualGAN U-Net generator"),
     Case("other_arch_weights_in_folder", _other_arch_folder, "does not match its architecture 'dualgan'"),
     Case("safetensors_wrong_shapes", _wrong_shapes, "tensors have the wrong shape"),
-    Case("zip_dotdot", _model_zip("slip.zip", files=lambda: {**model_files(), "../evil.txt": b"x"}), "unsafe path in zip"),
-    Case("zip_absolute", _model_zip("abs.zip", files=lambda: {**model_files(), "/etc/cyclegan-evil.txt": b"x"}),
+    Case("zip_dotdot", _model_zip("slip.zip", files=lambda: {**model_files(), f"../{ESCAPED}.txt": b"x"}), "unsafe path in zip"),
+    Case("zip_absolute", _model_zip("abs.zip", files=lambda: {**model_files(), f"/etc/{ESCAPED}.txt": b"x"}),
          "unsafe path in zip"),
     Case("zip_symlink", _model_zip("link.zip", _symlink_entry("model/passwd", "/etc/passwd")), "symbolic link"),
     Case("zip_bomb", _model_zip("bomb.zip", files=lambda: {**model_files(), "model/zeros.bin": bytes(3_000_000)}),
@@ -357,8 +358,8 @@ def _non_utf8_data_zip(folder: Path) -> Path:
 
 
 DATA_CASES = [
-    Case("data_dotdot", _data_zip("slip.zip", lambda: data_files() | {"trainA/../../evil.png": b"x"}), "unsafe path in zip"),
-    Case("data_absolute", _data_zip("abs.zip", lambda: data_files() | {"/etc/cyclegan-evil.png": b"x"}),
+    Case("data_dotdot", _data_zip("slip.zip", lambda: data_files() | {f"trainA/../../{ESCAPED}.png": b"x"}), "unsafe path in zip"),
+    Case("data_absolute", _data_zip("abs.zip", lambda: data_files() | {f"/etc/{ESCAPED}.png": b"x"}),
          "unsafe path in zip"),
     Case("data_symlink", _data_zip("link.zip", extra=_symlink_entry("trainA/passwd.png", "/etc/passwd")),
          "symbolic link"),
