@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--peak-reps", type=int, default=3, help="timed repetitions per isolated conv (best kept)")
     tr.add_argument("--set", action="append", metavar="FIELD=VALUE",
                     help="override a TrainConfig field, e.g. --set channels_last=false (repeatable)")
+    tr.add_argument("--variant", default="", help="apply an optimisation to the Trainer first, as in `ablate` "
+                    "(e.g. nchw+adam_fused; see bench/ablations.py)")
     tr.add_argument("--verbose", action="store_true", help="add the per-conv table")
     _common(tr)
 
@@ -50,10 +52,12 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--rtol", type=float, default=1e-4)
     cp.add_argument("--atol", type=float, default=1e-6)
     cp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field")
+    cp.add_argument("--variant", default="", help="apply an optimisation to our Trainer first (see `ablate`)")
     cp.add_argument("--reference-norm", choices=("nets", "torch"), default="nets",
                     help="instance norm of the reference: cyclegan.nets' own (default) or torch's nn.InstanceNorm2d "
                          "as the official code runs it")
     _common(cp)
+
     pf = sub.add_parser("profile", help="where one Trainer step's time goes (torch.profiler), by category")
     pf.add_argument("--arch", default="cyclegan")
     pf.add_argument("--size", type=int, default=None)

@@ -15,7 +15,7 @@ from train.feed import batch_stream
 
 from .reference import ReferenceCycleGAN
 from .timing import Clock, environment, peak_mem_mb, set_threads, summary, timed
-from .train_bench import make_trainer, parse_overrides
+from .variants import build
 
 LOSSES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
 
@@ -34,8 +34,7 @@ def compare_losses(ours: dict, ref: dict, rtol: float, atol: float) -> dict:
 def run(args) -> dict:
     threads = set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
-        trainer = make_trainer("cyclegan", args.preset, args.size, args.batch, args.device, threads, f"{tmp}/run",
-                               seed=args.seed, overrides=parse_overrides(args.set))
+        trainer = build(args.variant, args, tmp, threads, arch="cyclegan")
         return measure(trainer, args)
 
 
@@ -91,7 +90,7 @@ def measure(trainer, args) -> dict:
         "same_initial_weights": same_weights, "same_first_batch": same_batch,
         "first_step_losses_agree": first["agree"] and same_weights and same_batch,
         "first_step": first,
-        "reference_norm": args.reference_norm,
+        "reference_norm": args.reference_norm, "variant": args.variant or "baseline",
         "channels_last": trainer.cfg.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
     }
     return result

@@ -10,7 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from .timing import environment, set_threads, timed
-from .train_bench import make_trainer, parse_overrides
+from .variants import make_trainer, parse_overrides
 
 CATEGORIES = (
     ("conv", ("convolution", "conv2d", "conv_transpose", "mkldnn_convolution", "_convolution", "slow_conv")),

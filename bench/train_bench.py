@@ -1,62 +1,21 @@
 """`python -m bench train`: seconds per real `Trainer.train_step()`, its FLOPs and its conv peak."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 import tempfile
 
-from cyclegan import limits
-from train.config import TrainConfig
 from train.trainer import Trainer
 
 from .peak import ConvRecorder, count_flops, measure_peak
 from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
-
-HUGE = 10**9
-
-
-def parse_overrides(pairs: list[str] | None) -> dict:
-    """`--set channels_last=false --set fuse_passes=0`: TrainConfig fields, typed like the field."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    out = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise SystemExit(f"--set expects FIELD=VALUE with a TrainConfig field; got {pair!r}")
-        default = getattr(TrainConfig(), key)
-        low = raw.strip().lower()
-        if isinstance(default, bool):
-            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise SystemExit(f"--set {key}: expected true/false, got {raw!r}")
-            out[key] = low in ("1", "true", "yes", "on")
-        elif low in ("none", "null"):
-            out[key] = None
-        elif isinstance(default, int) or key in ("size", "batch", "threads", "pool_size"):
-            out[key] = int(raw)
-        elif isinstance(default, float) or key.startswith(("lr_", "lambda_", "clip_")):
-            out[key] = float(raw)
-        else:
-            out[key] = raw
-    return out
-
-
-def make_trainer(arch: str, preset: str, size: int | None, batch: int | None, device: str, threads: int | None,
-                 out: str, seed: int = 0, overrides: dict | None = None) -> Trainer:
-    """A real Trainer on the built-in dataset that never logs, samples or checkpoints by itself."""
-    steps = min(1_000_000, limits.current().max_train_steps)     # long: no LR decay in the window
-    cfg = TrainConfig(data="demo:daynight", arch=arch, variant=preset, size=size, batch=batch, steps=steps,
-                      out=out, seed=seed, device=device, threads=threads, log_every=HUGE, sample_every=HUGE,
-                      checkpoint_every=HUGE, **(overrides or {}))
-    return Trainer(cfg)
+from .variants import build
 
 
 def run(args) -> dict:
     threads = set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        trainer = make_trainer(args.arch, args.preset, args.size, args.batch, args.device, threads, f"{tmp}/run",
-                               seed=args.seed, overrides=parse_overrides(args.set))
+        trainer = build(args.variant, args, tmp, threads)
         return measure(trainer, args)
 
 
@@ -114,6 +73,7 @@ def measure(trainer: Trainer, args) -> dict:
         "peak_gflops_model_format": pk["peak_gflops_model_format"],
         "dtype": "bfloat16" if trainer.amp else "float32",
         "channels_last": trainer.cfg.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
+        "variant": args.variant or "baseline",
         "phases": list(p.phases), "median_s_by_phase": med if cycle > 1 else None,
         "losses_last_step": losses,
         "times_s": st["times_s"],

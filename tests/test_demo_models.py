@@ -1,0 +1,28 @@
+"""The models shipped in cyclegan/demo/models load, are small, and clearly beat doing nothing."""
+from pathlib import Path
+
+import pytest
+
+from cyclegan import load_model
+from cyclegan.checkpoints import DEMO_DIR
+from cyclegan.evaluate import evaluate
+
+SHIPPED = sorted(p.name for p in DEMO_DIR.iterdir() if (p / "model.safetensors").is_file()) if DEMO_DIR.is_dir() else []
+
+
+def test_cyclegan_demo_model_is_shipped():
+    assert "cyclegan" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_beats_identity(name):
+    folder = DEMO_DIR / name
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
+    model = load_model(f"demo:{name}")
+    assert model.architecture == name and model.domains == ("day", "night")
+    assert "command" in model.provenance
+    score = evaluate(model, "demo:daynight", n=24, size=model.image_size)
+    for d in ("a2b", "b2a"):
+        gain = score[d]["psnr"] - score["identity"][d]["psnr"]
+        assert gain > 5.0, (name, d, score)
+        assert score[d]["l1"] < score["identity"][d]["l1"]
