@@ -13,6 +13,16 @@ if str(ROOT) not in sys.path:  # app.py lives at the repository root
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets run fastest on one thread, and a shared 2-core machine punishes a second one."""
+    import torch
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

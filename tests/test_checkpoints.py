@@ -16,12 +16,7 @@ from cyclegan import CycleModel, UserInputError, get_preset, load_model, save_mo
 from cyclegan.presets import NetSpec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the authors' generators, written from their code, as the reference ------------------------

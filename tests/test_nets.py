@@ -7,13 +7,7 @@ from cyclegan import CycleModel, get_preset
 from cyclegan.nets import build_net, count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets run fastest on one thread, and a shared 2-core machine punishes a second one."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # (family, kwargs, parameters, tensors or None): shared/docs/architectures.md, default widths.
 PAPER_COUNTS = [

@@ -13,12 +13,7 @@ from cyclegan import CycleModel, UserInputError, get_preset
 from cyclegan.presets import NetSpec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(arch="cyclegan", directions=("a2b", "b2a"), seed=0, **gen):
