@@ -14,7 +14,7 @@ def comparison_grid(specs: list[str], world: str = "daynight", n: int = 4, size:
     pad, head = 4, 18
     cols = 2 + len(models)
     blocks = []
-    for src, dst, direction, title in (("A", "B", "a2b", f"{a} → {b}"), ("B", "A", "b2a", f"{b} → {a}")):
+    for src, dst, direction, title in (("A", "B", "a2b", f"{a} -> {b}"), ("B", "A", "b2a", f"{b} -> {a}")):
         rows = []
         for seed in test_seeds(world, n):
             x, y = render(world, seed, src, size), render(world, seed, dst, size)
