@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import pickle
 import stat
 import struct
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -379,3 +381,26 @@ DATA_CASES = [
     Case("data_non_utf8_names", _non_utf8_data_zip, size=(4, 3)),   # size = (images in A, in B)
     Case("data_ok", _data_zip("fine.zip"), size=(3, 2)),
 ]
+
+
+# --- the app's training run, as the app tests drive it ------------------------------------------
+def train_status(client) -> dict:
+    return client.predict(api_name="/train_status")[0]
+
+
+def wait_status(client, pred, timeout=120.0) -> dict:
+    deadline = time.time() + timeout
+    status = None
+    while time.time() < deadline:
+        status = train_status(client)
+        if pred(status):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
+
+
+def stop_any_run(app):
+    run = app.RUNS.run
+    if run is not None and run.active:
+        run.stop()
+        run.join(60)

@@ -30,7 +30,7 @@ from PIL import Image
 import cyclegan
 from cyclegan import UserInputError, load_model
 from cyclegan.data import open_unpaired
-from hostile_inputs import (DATA_CASES, ESCAPED, IMAGE_CASES, MODEL_CASES, VICTIM, data_files, encode, noise,
+from hostile_inputs import (stop_any_run, wait_status, DATA_CASES, ESCAPED, IMAGE_CASES, MODEL_CASES, VICTIM, data_files, encode, noise,
                             tiny_model)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,24 +315,6 @@ def test_app_load_model(case, client, app_model, files, tmp_path, monkeypatch):
         assert case.expect in app_error(call)
         still_translates(client, app_model, files["photo"])
     _nothing_escaped(tmp_path)
-
-
-def wait_status(client, pred, timeout=120.0) -> dict:
-    deadline = time.time() + timeout
-    status = None
-    while time.time() < deadline:
-        status = client.predict(api_name="/train_status")[0]
-        if pred(status):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
-
-
-def stop_any_run(app):
-    run = app.RUNS.run
-    if run is not None and run.active:
-        run.stop()
-        run.join(60)
 
 
 @pytest.mark.parametrize("case", [c for c in DATA_CASES if c.name in

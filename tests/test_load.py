@@ -19,34 +19,12 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import cyclegan
-from hostile_inputs import noise, tiny_model
+from hostile_inputs import noise, stop_any_run, tiny_model, train_status, wait_status
 
 pytestmark = pytest.mark.load
 
 CLIENTS = 8
 N = int(os.environ.get("LOAD_TEST_N", "5"))
-
-
-def _status(client) -> dict:
-    return client.predict(api_name="/train_status")[0]
-
-
-def _wait(client, pred, timeout=120.0) -> dict:
-    deadline = time.time() + timeout
-    status = None
-    while time.time() < deadline:
-        status = _status(client)
-        if pred(status):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
-
-
-def _stop(app):
-    run = app.RUNS.run
-    if run is not None and run.active:
-        run.stop()
-        run.join(60)
 
 
 def _percentile(values, q) -> float:
@@ -55,7 +33,7 @@ def _percentile(values, q) -> float:
 
 def test_eight_clients_translate_while_training(app_server, client, tmp_path):
     url, app, runs = app_server
-    _stop(app)
+    stop_any_run(app)
     model = str(cyclegan.save_model(tiny_model(), runs / ".load" / "model"))
     # Every request its own picture (identical requests are test_same_image_...'s subject), in
     # a few sizes, so outputs that keep their size are not so by accident.
@@ -71,7 +49,7 @@ def test_eight_clients_translate_while_training(app_server, client, tmp_path):
 
     started = client.predict("demo:daynight", "cyclegan", "quick", 32, 100_000, 1, api_name="/train_start")
     assert started["state"] in ("starting", "running")
-    before = _wait(client, lambda s: s["state"] == "running" and s["step"] >= 1)
+    before = wait_status(client, lambda s: s["state"] == "running" and s["step"] >= 1)
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -104,7 +82,7 @@ def test_eight_clients_translate_while_training(app_server, client, tmp_path):
     for t in threads:
         t.join(600)
     wall = time.perf_counter() - t_start
-    after = _status(client)
+    after = train_status(client)
     stopped = client.predict(30, api_name="/train_stop")
 
     assert not errors, errors[:5]
@@ -153,7 +131,7 @@ def test_double_clicked_start_gives_one_run(app_server, client):
         return results, errors
 
     for how in ("api", "direct"):
-        _stop(app)
+        stop_any_run(app)
         existing = _runs(runs)
         if how == "api":
             calls = [lambda c=c: c.predict("demo:daynight", "cyclegan", "quick", 32, 10_000, 1, api_name="/train_start")
@@ -165,7 +143,7 @@ def test_double_clicked_start_gives_one_run(app_server, client):
         assert "a run is in progress" in errors[0]
         run = app.RUNS.run
         assert results[0]["run_dir"] == str(run.run_dir)
-        _wait(client, lambda s: s["state"] == "running" and s["step"] >= 1)
+        wait_status(client, lambda s: s["state"] == "running" and s["step"] >= 1)
         assert _runs(runs) - existing == {run.run_dir.name}, (how, _runs(runs) - existing)
         stopped = client.predict(30, api_name="/train_stop")
         assert stopped["state"] == "stopped" and stopped["run_dir"] == str(run.run_dir)
