@@ -46,7 +46,8 @@ class ConvSig:
     def short(self) -> str:
         kind = "convT" if self.transposed else "conv"
         k = "x".join(map(str, self.weight_shape[2:]))
-        cin, cout = (self.weight_shape[0], self.weight_shape[1]) if self.transposed else (self.weight_shape[1], self.weight_shape[0])
+        w = self.weight_shape
+        cin, cout = (w[0], w[1]) if self.transposed else (w[1], w[0])
         n, _, h, w = self.in_shape
         grads = "".join(c for c, on in (("x", self.x_grad), ("w", self.w_grad)) if on) if self.grad else "fwd"
         return f"{kind}{k}/s{self.stride[0]} {cin}->{cout} n{n} {h}x{w} [{grads}]"
@@ -106,8 +107,9 @@ class ConvRecorder:
         b_grad = grad and m.bias is not None and m.bias.requires_grad
         x_grad = grad and x.requires_grad
         grad = grad and (x_grad or w_grad or b_grad)
+        out_pad = tuple(m.output_padding) if transposed else (0, 0)
         sig = ConvSig(transposed, shape, tuple(m.weight.shape), m.bias is not None, tuple(m.stride), padding,
-                      tuple(m.dilation), m.groups, tuple(getattr(m, "output_padding", (0, 0))) if transposed else (0, 0),
+                      tuple(m.dilation), m.groups, out_pad,
                       str(dtype).replace("torch.", ""), _fmt_of(x), grad, x_grad, w_grad, b_grad)
         self.counts[sig] += 1
 
@@ -150,6 +152,41 @@ def _runner(sig: ConvSig, fmt: str, device: torch.device):
     return run
 
 
+def nnpack_applies(sig: ConvSig, device: torch.device) -> bool:
+    """NNPACK (Winograd / FFT forward kernels) can run this call: forward-only, CPU, float32,
+    stride 1, no dilation or groups. torch's own dispatch uses it only for batches of 16 or more."""
+    return (device.type == "cpu" and not sig.grad and not sig.transposed and sig.dtype == "float32"
+            and sig.stride == (1, 1) and sig.dilation == (1, 1) and sig.groups == 1
+            and not isinstance(sig.padding[0], str) and torch.backends.nnpack.is_available()
+            and torch._nnpack_available())        # also initialises NNPACK, which the direct call does not
+
+
+def _nnpack_runner(sig: ConvSig):
+    x = torch.randn(sig.in_shape)
+    w = torch.randn(sig.weight_shape) * 0.02
+    b = torch.zeros(sig.weight_shape[0]) if sig.bias else None
+
+    def run():
+        with torch.no_grad():
+            return torch._nnpack_spatial_convolution(x, w, b, list(sig.padding), [1, 1])
+    return run
+
+
+def time_nnpack(sig: ConvSig, reps: int) -> float | None:
+    """Best wall time of the NNPACK kernel for this call, or None where NNPACK refuses it."""
+    run = _nnpack_runner(sig)
+    try:
+        run()
+    except RuntimeError:
+        return None
+    best = float("inf")
+    for _ in range(max(1, reps)):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def conv_flops(sig: ConvSig, device: torch.device) -> int:
     """FLOPs of one call as FlopCounterMode counts them (the same rule as for the whole step)."""
     run = _runner(replace(sig, memory_format="contiguous"), "contiguous", device)
@@ -190,8 +227,9 @@ def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=F
         for sig, count in sorted(counts.items(), key=lambda kv: kv[0].short()):
             flops = conv_flops(sig, device)
             both = {fmt: time_sig(sig, fmt, device, reps, budget_per_sig_s) for fmt in formats}
+            nnp = time_nnpack(sig, reps) if nnpack_applies(sig, device) else None
             rows.append({"sig": sig, "count": count, "flops": flops, "times": {f: t[0] for f, t in both.items()},
-                         "cpu": {f: t[1] for f, t in both.items()}})
+                         "cpu": {f: t[1] for f, t in both.items()}, "nnpack": nnp})
     finally:
         torch.backends.cudnn.benchmark = old_bench
     total_flops = sum(r["count"] * r["flops"] for r in rows)
@@ -200,11 +238,15 @@ def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=F
     # What the model's own format would give, to tell a layout loss from a loss outside the convs.
     own_time = sum(r["count"] * r["times"].get(r["sig"].memory_format, min(r["times"].values())) for r in rows)
     best_cpu = sum(r["count"] * min(r["cpu"].values()) for r in rows)
+    # Where NNPACK runs a forward-only call faster (Winograd), what the mix could reach with it.
+    with_nnpack = sum(r["count"] * min([*r["times"].values(), r["nnpack"] or float("inf")]) for r in rows)
     return {
         "peak_gflops": total_flops / best_time / 1e9 if best_time > 0 else 0.0,
         "conv_isolated_cpu_s": best_cpu,
         "peak_gflops_by_format": {k: round(v, 3) for k, v in per_format.items()},
         "peak_gflops_model_format": total_flops / own_time / 1e9 if own_time > 0 else 0.0,
+        "peak_gflops_with_nnpack": (total_flops / with_nnpack / 1e9 if with_nnpack > 0 else 0.0)
+        if any(r["nnpack"] for r in rows) else None,
         "conv_gflop": total_flops / 1e9,
         "conv_isolated_s": best_time,
         "conv_isolated_s_model_format": own_time,
@@ -212,7 +254,8 @@ def measure_peak(counts: Counter, device: torch.device, reps: int = 3, formats=F
         "conv_signatures": len(rows),
         "conv_table": [{"conv": r["sig"].short(), "format": r["sig"].memory_format, "dtype": r["sig"].dtype,
                         "count": r["count"], "gflop": round(r["flops"] / 1e9, 4),
-                        **{f"{fmt}_ms": round(t * 1e3, 3) for fmt, t in r["times"].items()}}
+                        **{f"{fmt}_ms": round(t * 1e3, 3) for fmt, t in r["times"].items()},
+                        **({"nnpack_ms": round(r["nnpack"] * 1e3, 3)} if r["nnpack"] else {})}
                        for r in rows],
     }
 

@@ -59,7 +59,8 @@ def run(args) -> dict:
             "by_category_ms": {k: round(v, 1) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
             "by_category_share": {k: round(v / total, 3) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
             "optimizer_step_ms": {e.key: round(e.cpu_time_total / 1e3 / args.steps, 1) for e in opt},
-            "top_ops": [{"op": e.key, "category": category(e.key), "self_ms": round(e.self_cpu_time_total / 1e3 / args.steps, 1),
+            "top_ops": [{"op": e.key, "category": category(e.key),
+                         "self_ms": round(e.self_cpu_time_total / 1e3 / args.steps, 1),
                          "calls": e.count // args.steps} for e in top],
             "channels_last": trainer.cfg.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
         }

@@ -87,6 +87,9 @@ def run(args) -> dict:
         if statistics.median(c_ours.cpu) > 0 else None,
         "peak_gflops_by_format": pk["peak_gflops_by_format"],
         "peak_gflops_model_format": pk["peak_gflops_model_format"],
+        # The same mix if NNPACK's Winograd kernels ran the stride-1 convs (torch's default
+        # dispatch does not use them below batch 16): what a forward-only path could reach.
+        "peak_gflops_with_nnpack": pk["peak_gflops_with_nnpack"],
         "reference": {"median_s": sr["median_s"], "min_s": sr["min_s"], "max_s": sr["max_s"],
                       "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
                       "what": "NCHW generator forward under torch.no_grad (bench/reference.py)"},

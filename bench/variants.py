@@ -12,6 +12,7 @@ own objects, never to the library's files), to measure an optimisation before an
                     returned in the input's layout
     torch_norm      torch's nn.InstanceNorm2d (batch_norm kernel) instead of the group_norm one
     last_conv_cl    the generators' last conv (7x7, 64 -> 3) alone in channels_last
+    nnpack          the generators' stride-1 convs forward through NNPACK (Winograd); use with nchw
 
 Combine with '+': `--variants nchw+adam_fused,norm_nchw`.
 """
@@ -105,12 +106,34 @@ def _last_conv_cl(trainer) -> None:
         last.register_forward_pre_hook(to_cl)
 
 
+def _nnpack_generators(trainer) -> None:
+    """The generators' stride-1 convs run forward through NNPACK (Winograd / FFT kernels; torch
+    uses them on its own only for batches of 16+); backward stays torch's. NCHW float32 only."""
+    torch._nnpack_available()          # initialises NNPACK (the direct call below does not)
+
+    def forward(self, x):
+        if x.dtype == torch.float32 and x.device.type == "cpu" and getattr(self, "_nnpack_ok", True):
+            try:
+                return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias,
+                                                         list(self.padding), [1, 1])
+            except RuntimeError:
+                self._nnpack_ok = False
+        return nn.Conv2d.forward(self, x)
+    for g in (trainer.model.G_AB, trainer.model.G_BA):
+        for m in g.modules():
+            if (type(m) is nn.Conv2d and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
+                    and m.padding_mode == "zeros"):
+                m.forward = types.MethodType(forward, m)
+
+
 PATCH_VARIANTS = {
+    "nnpack": _nnpack_generators,
     "last_conv_cl": _last_conv_cl,
     "adam_fused": lambda t: _rebuild_adam(t, fused=True),
     "adam_forloop": lambda t: _rebuild_adam(t, foreach=False),
     "norm_nchw": _norm_nchw,
-    "torch_norm": lambda t: [use_torch_instance_norm(n) for n in (t.model.G_AB, t.model.G_BA, t.model.D_A, t.model.D_B)],
+    "torch_norm": lambda t: [use_torch_instance_norm(n) for n in (t.model.G_AB, t.model.G_BA, t.model.D_A,
+                                                                  t.model.D_B)],
 }
 
 

@@ -74,3 +74,12 @@ def test_bad_arguments_are_refused():
                            "--steps", "1", "--device", "cpu", *FAST], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "nosuchgan" in proc.stderr and not proc.stdout.strip()
+
+
+def test_profile_and_ablate_run():
+    r = bench("profile", "--arch", "cyclegan", "--size", "32", "--steps", "1", "--device", "cpu", *FAST)
+    assert r["bench"] == "profile" and r["aten_self_ms_per_step"] > 0
+    assert r["by_category_ms"]["conv"] > 0 and r["top_ops"]
+    r = bench("ablate", "--size", "32", "--steps", "1", "--device", "cpu", "--variants", "nchw+adam_fused", *FAST)
+    (row,) = r["results"]
+    assert row["variant"] == "nchw+adam_fused" and row["baseline_median_s"] > 0 and row["variant_median_s"] > 0
