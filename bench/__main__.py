@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("--direction", default="a2b")
     tl.add_argument("--peak-reps", type=int, default=3)
     tl.add_argument("--verbose", action="store_true")
+    tl.add_argument("--no-variants", action="store_true", help="time only ours and the reference")
     _common(tl)
 
     cp = sub.add_parser("compare", help="our Trainer vs the plain published CycleGAN step")

@@ -7,10 +7,14 @@ import copy
 import math
 import statistics
 
+from unittest import mock
+
 import torch
 
+import cyclegan.model
 from cyclegan import load_model
 from cyclegan.model import CycleModel
+from cyclegan.nets import winograd
 from cyclegan.presets import get_preset
 from train.trainer import init_weights, pick_device
 
@@ -39,27 +43,41 @@ def run(args) -> dict:
     model = open_model(args.model, args.preset, args.size, args.seed).to(dev).eval()
     direction = args.direction
     net = model.generator(direction)
-    ref_net = copy.deepcopy(net).to(memory_format=torch.contiguous_format).eval()
+    ref_net = winograd.plain(copy.deepcopy(net).to(memory_format=torch.contiguous_format).eval())
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.rand((args.batch, 3, args.size, args.size), generator=gen)
 
     ours = lambda: model.translate_tensor(x, direction)                          # noqa: E731
     ref = lambda: reference_translate(ref_net, x.to(dev), model.value_range)     # noqa: E731
+    # What each inference change buys: the library path with torch's own convs, in NCHW and in
+    # channels_last (the layout this path used before NNPACK).
+    plain_model = copy.deepcopy(model)
+    winograd.plain(plain_model)
+    torch_nchw = lambda: plain_model.translate_tensor(x, direction)              # noqa: E731
 
-    with ConvRecorder(net) as rec:
+    def torch_cl():
+        with mock.patch.object(cyclegan.model, "_inference_layout",
+                               lambda t: t.contiguous(memory_format=torch.channels_last)):
+            return plain_model.translate_tensor(x, direction)
+
+    with ConvRecorder(net) as rec, winograd.disabled():   # FLOPs of the direct convolutions
         flops, _ = count_flops(ours)
     y_ours, y_ref = ours(), ref()        # outside the flop counter: the kernels users get
     max_abs_diff = float((y_ours.float().cpu() - y_ref.float().cpu()).abs().max())
+    timed = {"ours": ours, "reference": ref}
+    if dev.type == "cpu" and not args.no_variants:
+        timed.update(torch_convs_nchw=torch_nchw, torch_convs_channels_last=torch_cl)
     for _ in range(args.warmup):
-        ours()
-        ref()
+        for fn in timed.values():
+            fn()
 
     reset_peak_mem(dev)
-    c_ours, c_ref = Clock(dev), Clock(dev)
-    for i in range(args.n):          # interleaved, alternating who goes first: fair under noisy neighbours
-        pair = ((c_ours, ours), (c_ref, ref)) if i % 2 == 0 else ((c_ref, ref), (c_ours, ours))
-        for clock, fn in pair:
-            clock(fn)
+    clocks = {k: Clock(dev) for k in timed}
+    names = list(timed)
+    for i in range(args.n):          # interleaved, rotating who goes first: fair under noisy neighbours
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            clocks[k](timed[k])
+    c_ours, c_ref = clocks["ours"], clocks["reference"]
     t_ours = [t / args.batch for t in c_ours.wall]
     t_ref = [t / args.batch for t in c_ref.wall]
     mem = peak_mem_mb(dev)
@@ -94,6 +112,11 @@ def run(args) -> dict:
                       "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
                       "what": "NCHW generator forward under torch.no_grad (bench/reference.py)"},
         "speedup_vs_reference": sr["median_s"] / st["median_s"],
+        "winograd_convs": sum(isinstance(m, winograd.WinogradConv2d) for m in net.modules())
+        if dev.type == "cpu" and winograd.available() else 0,
+        "variants": {k: {"median_s": statistics.median(c.wall) / args.batch,
+                         "speedup_vs_reference": statistics.median(c_ref.wall) / statistics.median(c.wall)}
+                     for k, c in clocks.items() if k not in ("ours", "reference")},
         "max_abs_diff_vs_reference": max_abs_diff,
         "times_s": st["times_s"], "reference_times_s": sr["times_s"],
     }

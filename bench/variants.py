@@ -4,9 +4,12 @@ samples or checkpoints by itself, optionally with a variant applied.
 Variants change the Trainer from the outside (config fields or patches applied to one trainer's
 own objects, never to the library's files), to measure an optimisation before anyone writes it:
 
-    nchw            channels_last=False
+    nchw            channels_last=False (a no-op on CPU, where the Trainer already uses NCHW)
+    cl_cpu          channels_last on CPU too (what the Trainer did before it measured this)
     nofuse          fuse_passes=False
-    adam_fused      torch.optim.Adam(fused=True) on CPU too (one pass over each tensor)
+    item_every_step every loss read with .item() after every step (a sync on GPU; on CPU ~free)
+    adam_fused      torch.optim.Adam(fused=True) (the Trainer's default on CPU and CUDA)
+    adam_foreach    torch.optim.Adam(foreach=True) (the Trainer's CPU default before fused)
     adam_forloop    torch.optim.Adam(foreach=False) (the plain per-tensor loop)
     norm_nchw       instance norm computed on an NCHW copy (accurate group_norm kernel), result
                     returned in the input's layout
@@ -74,6 +77,18 @@ def make_trainer(arch: str, preset: str, size: int | None, batch: int | None, de
 CONFIG_VARIANTS = {"nchw": {"channels_last": False}, "nofuse": {"fuse_passes": False}}
 
 
+def _item_every_step(trainer) -> None:
+    step = trainer.train_step
+    trainer.train_step = lambda: {k: float(v) for k, v in step().items()}
+
+
+def _channels_last_cpu(trainer) -> None:
+    """Model and batches in channels_last whatever the device (the Trainer keeps it to CUDA)."""
+    trainer.model.to(memory_format=torch.channels_last)
+    to_device = trainer._to_device
+    trainer._to_device = lambda x: to_device(x).contiguous(memory_format=torch.channels_last)
+
+
 def _rebuild_adam(trainer, **kw) -> None:
     p = trainer.preset
     for name, lr in (("opt_G", p.lr_g), ("opt_D", p.lr_d)):
@@ -129,7 +144,10 @@ def _nnpack_generators(trainer) -> None:
 PATCH_VARIANTS = {
     "nnpack": _nnpack_generators,
     "last_conv_cl": _last_conv_cl,
+    "cl_cpu": _channels_last_cpu,
+    "item_every_step": _item_every_step,
     "adam_fused": lambda t: _rebuild_adam(t, fused=True),
+    "adam_foreach": lambda t: _rebuild_adam(t, foreach=True),
     "adam_forloop": lambda t: _rebuild_adam(t, foreach=False),
     "norm_nchw": _norm_nchw,
     "torch_norm": lambda t: [use_torch_instance_norm(n) for n in (t.model.G_AB, t.model.G_BA, t.model.D_A,

@@ -8,6 +8,7 @@ from torch import nn
 
 from .errors import UserInputError
 from .nets import build_net, count_parameters, size_multiple
+from .nets.winograd import use_winograd
 from .presets import Preset
 from .translate import (DEFAULT_MAX_SIDE, image_to_tensor, resize_short_side, run_generator,
                         tensor_to_image)
@@ -42,6 +43,9 @@ class CycleModel(nn.Module):
         d = preset.discriminator
         self.D_A = build_net(d.family, d.kwargs) if with_discriminators else None
         self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
+        for net in (self.G_AB, self.G_BA):
+            if net is not None:
+                use_winograd(net)
         self.eval()
 
     # --- facts -------------------------------------------------------------------------------
@@ -104,7 +108,7 @@ class CycleModel(nn.Module):
             x = x[None]
         lo, hi = self.value_range
         x = x.to(self._device(), torch.float32) * (hi - lo) + lo
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = _inference_layout(x)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
         y = ((y.float() - lo) / (hi - lo)).clamp(0, 1).to(src_device).contiguous()
         return y[0] if single else y
@@ -139,12 +143,18 @@ class CycleModel(nn.Module):
                 raise UserInputError(f"work_size must be a positive whole number of pixels, got {work_size!r}")
             img = resize_short_side(img, int(work_size))
         x = image_to_tensor(img, self.value_range).to(self._device())
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = _inference_layout(x)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)
         return out
+
+
+def _inference_layout(x: torch.Tensor) -> torch.Tensor:
+    """channels_last on a GPU; NCHW on CPU, where torch's direct convs and the Winograd
+    kernels (nets/winograd.py) are faster in it (bench/ablations.py measures both)."""
+    return x.contiguous(memory_format=torch.channels_last if x.device.type == "cuda" else torch.contiguous_format)
 
 
 def _check_max_side(max_side) -> int:

@@ -232,9 +232,12 @@ class Trainer:
 
     def _optimizer(self, params, lr):
         p = self.preset
-        fast = {"foreach": True} if self.device.type != "cuda" else {"fused": True}
         if p.optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr, betas=p.betas, weight_decay=p.weight_decay, **fast)
+            # Fused: one kernel per step over all parameters (CPU since torch 2.4; bench ablate
+            # adam_fused measured the CPU step 170 -> 25 ms on the ResNet-9 pair).
+            fused = self.device.type in ("cpu", "cuda")
+            return torch.optim.Adam(params, lr=lr, betas=p.betas, weight_decay=p.weight_decay,
+                                    **({"fused": True} if fused else {"foreach": True}))
         if p.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr, weight_decay=p.weight_decay, foreach=True)
         raise UserInputError(f"unknown optimizer {p.optimizer!r}; use adam or rmsprop")

@@ -1,0 +1,86 @@
+"""Inference convolutions through NNPACK's Winograd kernels on CPU.
+
+torch hands a convolution to NNPACK on its own only for batches of 16 or more; translating an
+image is a batch of 1 to a few tiles, so it runs the direct kernels, which do about twice the
+arithmetic of Winograd F(6x6, 3x3) on the ResNet's 3×3 convs (its 7×7 ends go through FFT). Here eligible convs take NNPACK
+when no gradient is wanted (translation, sample grids) and the plain path otherwise, so training
+is untouched. The numbers agree with torch's conv to float32 rounding (tests/test_winograd.py).
+CYCLEGAN_NNPACK=0 turns it off."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+from torch import nn
+
+_available: bool | None = None
+_off = 0
+
+
+def available() -> bool:
+    """NNPACK is compiled in, initialises on this CPU, and is not switched off."""
+    global _available
+    if _off or os.environ.get("CYCLEGAN_NNPACK", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if _available is None:
+        try:
+            # _nnpack_available() also initialises the library; the direct call below does not.
+            _available = bool(torch.backends.nnpack.is_available() and torch._nnpack_available())
+        except (AttributeError, RuntimeError):
+            _available = False
+    return _available
+
+
+@contextlib.contextmanager
+def disabled():
+    """torch's own convs inside the block: for counting FLOPs and for side-by-side checks."""
+    global _off
+    _off += 1
+    try:
+        yield
+    finally:
+        _off -= 1
+
+
+class WinogradConv2d(nn.Conv2d):
+    """An nn.Conv2d (same parameters, same state-dict keys) whose gradient-free CPU float32
+    forward runs through NNPACK. Falls back to the plain conv for anything NNPACK refuses."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Grad mode first: under autograd (and torch.compile of training) nothing else is looked at.
+        if (not torch.is_grad_enabled() and not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
+                and self.weight.dtype == torch.float32 and x.dim() == 4 and available()):
+            try:
+                return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias,
+                                                         list(self.padding), [1, 1])
+            except RuntimeError:      # e.g. an input smaller than the kernel: let torch explain
+                pass
+        return super().forward(x)
+
+
+def eligible(m: nn.Module, kernels: tuple[int, ...] = (3, 7)) -> bool:
+    """Stride 1, no dilation or groups, zero padding given as numbers, and a kernel size where
+    NNPACK measured faster than torch on this CPU (3×3 Winograd 1.5–3×; the ResNet's 7×7 ends,
+    FFT, 2.4× and 8×: torch's direct kernel is poor at 3 channels)."""
+    return (type(m) is nn.Conv2d and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
+            and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+            and m.kernel_size[0] == m.kernel_size[1] and m.kernel_size[0] in kernels)
+
+
+def use_winograd(net: nn.Module) -> int:
+    """Switch the eligible convs of `net` to WinogradConv2d in place; returns how many."""
+    n = 0
+    for m in net.modules():
+        if eligible(m):
+            m.__class__ = WinogradConv2d
+            n += 1
+    return n
+
+
+def plain(net: nn.Module) -> nn.Module:
+    """Undo `use_winograd` in place (for a yardstick that must run torch's own kernels)."""
+    for m in net.modules():
+        if type(m) is WinogradConv2d:
+            m.__class__ = nn.Conv2d
+    return net

@@ -1,0 +1,97 @@
+"""The NNPACK inference convs: same numbers as torch's, used only without gradients, and a
+clean fall-back to torch's conv whenever NNPACK is off or refuses a call."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cyclegan.model import CycleModel
+from cyclegan.nets import winograd
+from cyclegan.presets import get_preset
+
+needs_nnpack = pytest.mark.skipif(not winograd.available(), reason="this torch build has no working NNPACK")
+
+
+def _counting(monkeypatch):
+    calls = []
+    real = torch._nnpack_spatial_convolution
+
+    def spy(*a, **k):
+        calls.append(a[0].shape)
+        return real(*a, **k)
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", spy)
+    return calls
+
+
+@needs_nnpack
+@pytest.mark.parametrize("cin,cout,k,pad", [(16, 16, 3, 1), (8, 3, 7, 0), (3, 8, 7, 3)])
+def test_same_numbers_as_torch_conv(cin, cout, k, pad, monkeypatch):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, k, padding=pad)
+    x = torch.randn(2, cin, 37, 29)
+    expected = F.conv2d(x, conv.weight, conv.bias, padding=pad)
+    assert winograd.use_winograd(conv) == 1 and type(conv) is winograd.WinogradConv2d
+    calls = _counting(monkeypatch)
+    with torch.inference_mode():
+        got = conv(x)
+    assert calls, "NNPACK was not used"
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
+
+
+@needs_nnpack
+def test_training_keeps_torch_conv_and_its_gradients(monkeypatch):
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    winograd.use_winograd(conv)
+    calls = _counting(monkeypatch)
+    y = conv(torch.randn(1, 4, 8, 8))
+    y.sum().backward()
+    assert not calls and conv.weight.grad is not None
+
+
+def test_only_stride1_square_3_or_7_convs_switch():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3, stride=2), nn.Conv2d(4, 4, 5),
+                        nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
+                        nn.ConvTranspose2d(4, 4, 3), nn.Conv2d(4, 4, 7, dilation=2), nn.Conv2d(4, 3, 7))
+    keys = list(net.state_dict())
+    assert winograd.use_winograd(net) == 2
+    assert [type(m) is winograd.WinogradConv2d for m in net] == [True, False, False, False, False, False, False, True]
+    assert list(net.state_dict()) == keys
+    winograd.plain(net)
+    assert not any(type(m) is winograd.WinogradConv2d for m in net.modules())
+
+
+@needs_nnpack
+def test_translation_matches_torch_convs_and_can_be_switched_off(monkeypatch):
+    torch.manual_seed(0)
+    model = CycleModel(get_preset("cyclegan", "quick", 64))
+    for g in (model.G_AB, model.G_BA):
+        for p in g.parameters():
+            nn.init.normal_(p, 0, 0.02)
+    n = sum(type(m) is winograd.WinogradConv2d for m in model.G_AB.modules())
+    assert n == 2 * 4 + 2                    # 4 ResNet blocks of two 3×3 convs, plus the 7×7 ends
+    x = torch.rand(1, 3, 61, 83)
+    calls = _counting(monkeypatch)
+    fast = model.translate_tensor(x, "a2b")
+    assert len(calls) == n
+    with winograd.disabled():
+        slow = model.translate_tensor(x, "a2b")
+    assert len(calls) == n
+    assert fast.shape == slow.shape == x.shape
+    assert (fast - slow).abs().max() < 1e-3   # well under one 8-bit grey level
+    monkeypatch.setenv("CYCLEGAN_NNPACK", "0")
+    assert not winograd.available()
+    assert torch.equal(model.translate_tensor(x, "a2b"), slow)
+    assert len(calls) == n
+
+
+def test_refused_call_falls_back_to_torch(monkeypatch):
+    def refuse(*a, **k):
+        raise RuntimeError("NNPACK refused")
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
+    monkeypatch.setattr(winograd, "_available", True)
+    conv = nn.Conv2d(3, 3, 3)
+    winograd.use_winograd(conv)
+    x = torch.randn(1, 3, 9, 9)
+    with torch.inference_mode():
+        assert torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias))
