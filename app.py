@@ -42,6 +42,11 @@ log = logging.getLogger("cyclegan.app")
 
 ARCH_CHOICES = [("CycleGAN", "cyclegan"), ("DiscoGAN", "discogan"), ("DualGAN", "dualgan")]
 ARCH_TITLES = dict((v, k) for k, v in ARCH_CHOICES)
+# DualGAN's paper and its authors' code train it differently (see cyclegan/presets.py).
+DUAL_LOSSES = [("WGAN + weight clipping, RMSProp (paper)", "dualgan"),
+               ("Sigmoid cross-entropy, λ 20, Adam (authors' 2017 code)", "dualgan-code"),
+               ("WGAN-GP, Adam (authors' 2020 code)", "dualgan-gp")]
+TRAIN_ARCHS = {*ARCH_TITLES, *(v for _, v in DUAL_LOSSES)}
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
 LOSS_COLORS = {"D_A": "#4c78a8", "D_B": "#72b7b2", "G_AB": "#f58518", "G_BA": "#eeca3b", "cycle_A": "#e45756",
@@ -494,8 +499,8 @@ def start_training(data, arch, preset, size, steps, batch, lr_g=None, lr_d=None,
                    lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
     data, name = _data_spec(data, uploaded)
     arch = str(arch or "cyclegan")
-    if arch not in ARCH_TITLES:
-        raise UserInputError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCH_TITLES)}")
+    if arch not in TRAIN_ARCHS:
+        raise UserInputError(f"unknown architecture {arch!r}; choose one of: {', '.join(sorted(TRAIN_ARCHS))}")
     steps = _opt_int(steps, "steps")
     if steps is None:
         raise UserInputError("give the number of training steps")
@@ -612,7 +617,8 @@ def tick(seen, arch, current_model, loaded):
 
 
 @_friendly
-def ui_start(source, world, zip_file, folder, arch, preset, size, steps, batch, lr_g, lr_d, lam_c, lam_i):
+def ui_start(source, world, zip_file, folder, arch, dual_loss, preset, size, steps, batch, lr_g, lr_d, lam_c, lam_i):
+    arch = _train_arch(arch, dual_loss)
     if source == "demo":
         data = f"demo:{world}"
     elif source == "zip":
@@ -649,11 +655,17 @@ def ui_stop():
     return _status_line(_control("stop").snapshot())
 
 
+def _train_arch(arch, dual_loss) -> str:
+    """The Train tab's architecture, with DualGAN's loss choice folded in ('dualgan-code'...)."""
+    return str(dual_loss or "dualgan") if arch == "dualgan" else arch
+
+
 @_friendly
-def preset_defaults(arch, variant):
+def preset_defaults(arch, dual_loss, variant):
     """Size, batch and the advanced numbers follow the architecture and preset."""
-    p = cyclegan.get_preset(arch, variant)
-    return p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity
+    p = cyclegan.get_preset(_train_arch(arch, dual_loss), variant)
+    return (p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity,
+            gr.update(visible=arch == "dualgan"))
 
 
 @_friendly
@@ -810,6 +822,9 @@ def build() -> gr.Blocks:
                         folder = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra",
                                             visible=False)
                         t_arch = gr.Radio(ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
+                        dual_loss = gr.Dropdown(DUAL_LOSSES, value="dualgan", label="DualGAN training", visible=False,
+                                                elem_id="dual-loss", info="the authors' 2017 code learns the demo "
+                                                "world fastest; the paper's WGAN is the faithful default")
                         preset = gr.Radio([("Quick (small nets, fine on a CPU)", "quick"),
                                            ("Paper (published nets)", "paper")], value="quick", label="Preset")
                         with gr.Row():
@@ -883,9 +898,9 @@ def build() -> gr.Blocks:
         # train tab
         source.change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
                                  gr.update(visible=s == "folder")), source, [world, zip_in, folder], **private_)
-        gr.on([t_arch.change, preset.change], preset_defaults, [t_arch, preset],
-              [t_size, t_batch, lr_g, lr_d, lam_c, lam_i], **private_)
-        start.click(ui_start, [source, world, zip_in, folder, t_arch, preset, t_size, t_steps, t_batch,
+        gr.on([t_arch.change, dual_loss.change, preset.change], preset_defaults, [t_arch, dual_loss, preset],
+              [t_size, t_batch, lr_g, lr_d, lam_c, lam_i, dual_loss], **private_)
+        start.click(ui_start, [source, world, zip_in, folder, t_arch, dual_loss, preset, t_size, t_steps, t_batch,
                                lr_g, lr_d, lam_c, lam_i], [status, chart, legend, sample, seen], **private_)
         pause.click(ui_pause, None, status, **private_)
         resume.click(ui_resume, None, status, **private_)

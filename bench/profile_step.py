@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from collections import defaultdict
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
 from .timing import environment, set_threads, timed

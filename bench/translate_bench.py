@@ -19,7 +19,7 @@ from cyclegan.presets import get_preset
 from train.trainer import init_weights, pick_device
 
 from .peak import ConvRecorder, count_flops, measure_peak
-from .reference import reference_translate
+from .reference import reference_translate, use_torch_instance_norm
 from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
 
 
@@ -38,26 +38,30 @@ def open_model(spec: str, preset: str = "paper", size: int | None = None, seed: 
 
 
 def run(args) -> dict:
-    threads = set_threads(args.threads)
+    set_threads(args.threads)
     dev = pick_device(args.device)
     model = open_model(args.model, args.preset, args.size, args.seed).to(dev).eval()
     direction = args.direction
     net = model.generator(direction)
-    ref_net = winograd.plain(copy.deepcopy(net).to(memory_format=torch.contiguous_format).eval())
+    # The official forward: torch's own convs and nn.InstanceNorm2d, NCHW.
+    ref_net = use_torch_instance_norm(winograd.plain(copy.deepcopy(net).to(memory_format=torch.contiguous_format)))
+    ref_net.eval()
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.rand((args.batch, 3, args.size, args.size), generator=gen)
 
     ours = lambda: model.translate_tensor(x, direction)                          # noqa: E731
     ref = lambda: reference_translate(ref_net, x.to(dev), model.value_range)     # noqa: E731
-    # What each inference change buys: the library path with torch's own convs, in NCHW and in
-    # channels_last (the layout this path used before NNPACK).
+    # What each inference choice buys: the library path with torch's own convs, in NCHW and in
+    # channels_last (what the library runs for narrow nets, and for all nets without NNPACK).
     plain_model = copy.deepcopy(model)
     winograd.plain(plain_model)
-    torch_nchw = lambda: plain_model.translate_tensor(x, direction)              # noqa: E731
+    def torch_nchw():
+        with mock.patch.object(cyclegan.model, "_inference_layout", lambda t, net: t.contiguous()):
+            return plain_model.translate_tensor(x, direction)
 
     def torch_cl():
         with mock.patch.object(cyclegan.model, "_inference_layout",
-                               lambda t: t.contiguous(memory_format=torch.channels_last)):
+                               lambda t, net: t.contiguous(memory_format=torch.channels_last)):
             return plain_model.translate_tensor(x, direction)
 
     with ConvRecorder(net) as rec, winograd.disabled():   # FLOPs of the direct convolutions
@@ -110,7 +114,7 @@ def run(args) -> dict:
         "peak_gflops_with_nnpack": pk["peak_gflops_with_nnpack"],
         "reference": {"median_s": sr["median_s"], "min_s": sr["min_s"], "max_s": sr["max_s"],
                       "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
-                      "what": "NCHW generator forward under torch.no_grad (bench/reference.py)"},
+                      "what": "NCHW generator forward under torch.no_grad, torch's convs and InstanceNorm2d (bench/reference.py)"},
         "speedup_vs_reference": sr["median_s"] / st["median_s"],
         "winograd_convs": sum(isinstance(m, winograd.WinogradConv2d) for m in net.modules())
         if dev.type == "cpu" and winograd.available() else 0,

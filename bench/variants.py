@@ -123,7 +123,8 @@ def _last_conv_cl(trainer) -> None:
 
 def _nnpack_generators(trainer) -> None:
     """The generators' stride-1 convs run forward through NNPACK (Winograd / FFT kernels; torch
-    uses them on its own only for batches of 16+); backward stays torch's. NCHW float32 only."""
+    uses them on its own only for batches of 16+) in training too; backward stays torch's
+    (its derivative is the ordinary conv backward). NCHW float32 only."""
     torch._nnpack_available()          # initialises NNPACK (the direct call below does not)
 
     def forward(self, x):
@@ -136,7 +137,7 @@ def _nnpack_generators(trainer) -> None:
         return nn.Conv2d.forward(self, x)
     for g in (trainer.model.G_AB, trainer.model.G_BA):
         for m in g.modules():
-            if (type(m) is nn.Conv2d and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
+            if (isinstance(m, nn.Conv2d) and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
                     and m.padding_mode == "zeros"):
                 m.forward = types.MethodType(forward, m)
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from .errors import UserInputError
 from .nets import build_net, count_parameters, size_multiple
-from .nets.winograd import use_winograd
+from .nets import winograd
 from .presets import Preset
 from .translate import (DEFAULT_MAX_SIDE, image_to_tensor, resize_short_side, run_generator,
                         tensor_to_image)
@@ -45,7 +45,7 @@ class CycleModel(nn.Module):
         self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
         for net in (self.G_AB, self.G_BA):
             if net is not None:
-                use_winograd(net)
+                winograd.use_winograd(net)
         self.eval()
 
     # --- facts -------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ class CycleModel(nn.Module):
             x = x[None]
         lo, hi = self.value_range
         x = x.to(self._device(), torch.float32) * (hi - lo) + lo
-        x = _inference_layout(x)
+        x = _inference_layout(x, g)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
         y = ((y.float() - lo) / (hi - lo)).clamp(0, 1).to(src_device).contiguous()
         return y[0] if single else y
@@ -143,7 +143,7 @@ class CycleModel(nn.Module):
                 raise UserInputError(f"work_size must be a positive whole number of pixels, got {work_size!r}")
             img = resize_short_side(img, int(work_size))
         x = image_to_tensor(img, self.value_range).to(self._device())
-        x = _inference_layout(x)
+        x = _inference_layout(x, g)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
@@ -151,10 +151,11 @@ class CycleModel(nn.Module):
         return out
 
 
-def _inference_layout(x: torch.Tensor) -> torch.Tensor:
-    """channels_last on a GPU; NCHW on CPU, where torch's direct convs and the Winograd
-    kernels (nets/winograd.py) are faster in it (bench/ablations.py measures both)."""
-    return x.contiguous(memory_format=torch.channels_last if x.device.type == "cuda" else torch.contiguous_format)
+def _inference_layout(x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    """channels_last on GPU; on CPU the format nets/winograd.py measured fastest for this net's
+    width (NCHW for wide nets, whose 3×3 convs go through NNPACK; channels_last for narrow)."""
+    fmt = winograd.cpu_layout(net) if x.device.type == "cpu" else torch.channels_last
+    return x.contiguous(memory_format=fmt)
 
 
 def _check_max_side(max_side) -> int:

@@ -210,3 +210,19 @@ def test_run_download_and_push_messages(app_server, client, photo):
     with pytest.raises(Exception, match="not a Hub repository id") as info:
         app.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
     assert "hf_SECRET" not in str(info.value)
+
+
+def test_dualgan_training_choice(app_server, client):
+    """DualGAN's loss choice: the form follows it, and a run trains the chosen variant."""
+    app = app_server[1]
+    size, batch, lr_g, lr_d, lam_c, _, shown = app.preset_defaults("dualgan", "dualgan-code", "quick")
+    assert (lr_g, lam_c) == (2e-4, 20.0) and shown["visible"] is True
+    assert app.preset_defaults("dualgan", "dualgan", "quick")[4] == 100.0
+    assert app.preset_defaults("cyclegan", "dualgan-code", "quick")[6]["visible"] is False
+    assert app._train_arch("dualgan", "dualgan-gp") == "dualgan-gp" and app._train_arch("cyclegan", "dualgan-gp") == "cyclegan"
+
+    client.predict("demo:daynight", "dualgan-code", "quick", 32, 4, None, api_name="/train_start")
+    status, _ = wait_for(client, lambda s, img: s["state"] in ("finished", "failed", "diverged"))
+    assert status["state"] == "finished", status
+    model = cyclegan.load_model(status["model"])
+    assert model.architecture == "dualgan-code"

@@ -7,7 +7,7 @@ from torch import nn
 
 from cyclegan.model import CycleModel
 from cyclegan.nets import winograd
-from cyclegan.presets import get_preset
+from cyclegan.presets import NetSpec, get_preset
 
 needs_nnpack = pytest.mark.skipif(not winograd.available(), reason="this torch build has no working NNPACK")
 
@@ -30,7 +30,7 @@ def test_same_numbers_as_torch_conv(cin, cout, k, pad, monkeypatch):
     conv = nn.Conv2d(cin, cout, k, padding=pad)
     x = torch.randn(2, cin, 37, 29)
     expected = F.conv2d(x, conv.weight, conv.bias, padding=pad)
-    assert winograd.use_winograd(conv) == 1 and type(conv) is winograd.WinogradConv2d
+    assert winograd.use_winograd(conv, min_width=1) == 1 and type(conv) is winograd.WinogradConv2d
     calls = _counting(monkeypatch)
     with torch.inference_mode():
         got = conv(x)
@@ -42,7 +42,7 @@ def test_same_numbers_as_torch_conv(cin, cout, k, pad, monkeypatch):
 @needs_nnpack
 def test_training_keeps_torch_conv_and_its_gradients(monkeypatch):
     conv = nn.Conv2d(4, 4, 3, padding=1)
-    winograd.use_winograd(conv)
+    winograd.use_winograd(conv, min_width=1)
     calls = _counting(monkeypatch)
     y = conv(torch.randn(1, 4, 8, 8))
     y.sum().backward()
@@ -54,7 +54,8 @@ def test_only_stride1_square_3_or_7_convs_switch():
                         nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
                         nn.ConvTranspose2d(4, 4, 3), nn.Conv2d(4, 4, 7, dilation=2), nn.Conv2d(4, 3, 7))
     keys = list(net.state_dict())
-    assert winograd.use_winograd(net) == 2
+    assert winograd.use_winograd(net) == 0          # too narrow: torch's kernels win
+    assert winograd.use_winograd(net, min_width=4) == 2
     assert [type(m) is winograd.WinogradConv2d for m in net] == [True, False, False, False, False, False, False, True]
     assert list(net.state_dict()) == keys
     winograd.plain(net)
@@ -64,12 +65,14 @@ def test_only_stride1_square_3_or_7_convs_switch():
 @needs_nnpack
 def test_translation_matches_torch_convs_and_can_be_switched_off(monkeypatch):
     torch.manual_seed(0)
-    model = CycleModel(get_preset("cyclegan", "quick", 64))
+    quick = get_preset("cyclegan", "quick", 64)
+    wide = quick.__class__(**{**quick.__dict__, "generator": NetSpec("resnet", {"ngf": 64, "n_blocks": 2})})
+    model = CycleModel(wide)                 # the paper's width: NNPACK is faster
     for g in (model.G_AB, model.G_BA):
         for p in g.parameters():
             nn.init.normal_(p, 0, 0.02)
     n = sum(type(m) is winograd.WinogradConv2d for m in model.G_AB.modules())
-    assert n == 2 * 4 + 2                    # 4 ResNet blocks of two 3×3 convs, plus the 7×7 ends
+    assert n == 2 * 2 + 2 and winograd.is_wide(model.G_AB)    # 2 blocks of two 3×3 convs + the 7×7 ends
     x = torch.rand(1, 3, 61, 83)
     calls = _counting(monkeypatch)
     fast = model.translate_tensor(x, "a2b")
@@ -91,7 +94,17 @@ def test_refused_call_falls_back_to_torch(monkeypatch):
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
     monkeypatch.setattr(winograd, "_available", True)
     conv = nn.Conv2d(3, 3, 3)
-    winograd.use_winograd(conv)
+    winograd.use_winograd(conv, min_width=1)
     x = torch.randn(1, 3, 9, 9)
     with torch.inference_mode():
         assert torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias))
+
+
+def test_narrow_nets_keep_torch_convs_in_channels_last(monkeypatch):
+    model = CycleModel(get_preset("cyclegan", "quick", 64))
+    assert not winograd.is_wide(model.G_AB)
+    seen = []
+    model.G_AB.model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(memory_format=torch.channels_last)))
+    calls = _counting(monkeypatch)
+    model.translate_tensor(torch.rand(1, 3, 40, 40), "a2b")
+    assert seen == [True] and not calls
