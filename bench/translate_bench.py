@@ -66,7 +66,9 @@ def run(args) -> dict:
 
     with ConvRecorder(net) as rec, winograd.disabled():   # FLOPs of the direct convolutions
         flops, _ = count_flops(ours)
+    fallbacks_before = winograd.fallbacks
     y_ours, y_ref = ours(), ref()        # outside the flop counter: the kernels users get
+    first_fallbacks = winograd.fallbacks - fallbacks_before
     max_abs_diff = float((y_ours.float().cpu() - y_ref.float().cpu()).abs().max())
     timed = {"ours": ours, "reference": ref}
     if dev.type == "cpu" and not args.no_variants:
@@ -116,6 +118,8 @@ def run(args) -> dict:
                       "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
                       "what": "NCHW generator forward under torch.no_grad, torch's convs and InstanceNorm2d (bench/reference.py)"},
         "speedup_vs_reference": sr["median_s"] / st["median_s"],
+        "winograd_fallbacks_first_call": first_fallbacks,
+        "winograd_fallbacks": winograd.fallbacks - fallbacks_before,
         "winograd_convs": sum(isinstance(m, winograd.WinogradConv2d) for m in net.modules())
         if dev.type == "cpu" and winograd.available() else 0,
         "variants": {k: {"median_s": statistics.median(c.wall) / args.batch,

@@ -10,8 +10,8 @@ from cyclegan.evaluate import evaluate
 SHIPPED = sorted(p.name for p in DEMO_DIR.iterdir() if (p / "model.safetensors").is_file()) if DEMO_DIR.is_dir() else []
 
 
-def test_cyclegan_demo_model_is_shipped():
-    assert "cyclegan" in SHIPPED
+def test_one_demo_model_per_architecture_is_shipped():
+    assert SHIPPED == ["cyclegan", "discogan", "dualgan"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -19,10 +19,11 @@ def test_shipped_model_beats_identity(name):
     folder = DEMO_DIR / name
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
     model = load_model(f"demo:{name}")
-    assert model.architecture == name and model.domains == ("day", "night")
+    # demo:dualgan is trained with the authors' code losses: architecture "dualgan-code"
+    assert model.architecture.split("-")[0] == name and model.domains == ("day", "night")
     assert "command" in model.provenance
     score = evaluate(model, "demo:daynight", n=24, size=model.image_size)
     for d in ("a2b", "b2a"):
         gain = score[d]["psnr"] - score["identity"][d]["psnr"]
-        assert gain > 5.0, (name, d, score)
+        assert gain > 9.0, (name, d, score)     # the issue's target is 10 dB on 200 pairs
         assert score[d]["l1"] < score["identity"][d]["l1"]

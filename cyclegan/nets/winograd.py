@@ -9,6 +9,7 @@ CYCLEGAN_NNPACK=0 turns it off."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 import torch
@@ -16,6 +17,8 @@ from torch import nn
 
 _available: bool | None = None
 _off = 0
+fallbacks = 0           # calls NNPACK refused and torch's conv ran instead (the benchmark reports it)
+log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -54,8 +57,11 @@ class WinogradConv2d(nn.Conv2d):
             try:
                 return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias,
                                                          list(self.padding), [1, 1])
-            except RuntimeError:      # e.g. an input smaller than the kernel: let torch explain
-                pass
+            except RuntimeError as e:  # e.g. an input smaller than the kernel: let torch explain
+                global fallbacks
+                fallbacks += 1
+                if fallbacks == 1:
+                    log.info("NNPACK refused a convolution, torch's own kernel ran instead: %s", e)
         return super().forward(x)
 
 
