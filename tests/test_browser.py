@@ -160,3 +160,23 @@ def test_translate_train_and_use(page, artifacts):
         shutil.copyfile(artifacts / name, shots / name)
     (artifacts / "browser_timings.json").write_text(json.dumps(timings, indent=2))
     print("browser timings:", timings)
+
+
+def test_dualgan_training_choice_in_the_form(page):
+    """Picking DualGAN shows its training choice; the authors' code variant fills in its numbers."""
+    pg, _, _ = page
+    pg.get_by_role("tab", name="Train").click()
+    pg.get_by_role("button", name=re.compile("Advanced")).click()
+    lam = pg.get_by_label("lambda_cycle", exact=True)
+    pg.locator("#arch-train label", has_text="CycleGAN").click()
+    pg.wait_for_function("el => el.value === '10'", arg=lam.element_handle())
+    assert not pg.locator("#dual-loss").is_visible()
+    pg.locator("#arch-train label", has_text="DualGAN").click()
+    pg.locator("#dual-loss").wait_for(state="visible")
+    pg.wait_for_function("el => el.value === '100'", arg=lam.element_handle())   # the paper's default
+    pg.locator("#dual-loss input").click()
+    pg.get_by_role("option", name=re.compile("2017 code")).click()
+    pg.wait_for_function("el => el.value === '20'", arg=lam.element_handle())
+    assert pg.get_by_label("lr_g (generators)").input_value() == "0.0002"
+    pg.locator("#arch-train label", has_text="CycleGAN").click()
+    pg.locator("#dual-loss").wait_for(state="hidden")
