@@ -54,6 +54,10 @@ def test_translate_bench_random_model():
     assert r["speedup_vs_reference"] > 0 and r["reference"]["median_s"] > 0
     assert r["max_abs_diff_vs_reference"] < 1e-3
     assert len(r["times_s"]) == 2
+    assert set(r["variants"]) == {"torch_convs_nchw", "torch_convs_channels_last"}
+    assert all(v["median_s"] > 0 and v["speedup_vs_reference"] > 0 for v in r["variants"].values())
+    assert r["winograd_convs"] == 20 or not r["winograd_convs"]   # paper ResNet-9: 18 block convs + 2 ends
+    assert r["winograd_fallbacks"] == 0
 
 
 def test_compare_first_step_losses_agree():
