@@ -108,3 +108,20 @@ def test_narrow_nets_keep_torch_convs_in_channels_last(monkeypatch):
     calls = _counting(monkeypatch)
     model.translate_tensor(torch.rand(1, 3, 40, 40), "a2b")
     assert seen == [True] and not calls
+
+
+@needs_nnpack
+@pytest.mark.parametrize("h,w", [(2, 3), (5, 300), (1, 64), (67, 45)])
+def test_odd_shapes_through_nnpack(h, w):
+    """Tiny and thin images reach NNPACK through the padding; same shapes, same numbers, no
+    refused calls. (A 1×1 image is left out: its maps are near-constant, where instance norm
+    magnifies any rounding difference.)"""
+    quick = get_preset("cyclegan", "quick", 64)
+    model = CycleModel(quick.__class__(**{**quick.__dict__, "generator": NetSpec("resnet", {"ngf": 64, "n_blocks": 1})}))
+    before = winograd.fallbacks
+    x = torch.rand(1, 3, h, w)
+    fast = model.translate_tensor(x, "a2b")
+    with winograd.disabled():
+        slow = model.translate_tensor(x, "a2b")
+    assert fast.shape == x.shape and (fast - slow).abs().max() < 1e-3
+    assert winograd.fallbacks == before
