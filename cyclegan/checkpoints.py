@@ -74,7 +74,8 @@ def save_model(model: CycleModel, folder, include_discriminators: bool = False) 
 
 def model_card(model: CycleModel, cfg: dict) -> str:
     a, b = model.domains
-    params = ", ".join(f"{k}: {v:,}" for k, v in model.info()["parameters"].items())
+    saved = model.info()["parameters"].items()     # only the nets this folder holds
+    params = ", ".join(f"{k}: {v:,}" for k, v in saved if cfg.get("with_discriminators") or not k.startswith("D_"))
     prov = cfg.get("provenance") or {}
     lines = ["---", "library_name: cyclegan-studio", "pipeline_tag: image-to-image",
              f"tags: [image-to-image, unpaired-image-translation, {model.preset.name}]", "---", "",

@@ -278,6 +278,15 @@ def test_folder_round_trip_is_exact(tmp_path, arch):
     assert_same_model(model, load_model(folder))
 
 
+def test_model_card_lists_only_the_nets_saved(tmp_path):
+    from cyclegan import CycleModel, get_preset
+    model = CycleModel(get_preset("cyclegan", "quick"), with_discriminators=True)
+    card = (save_model(model, tmp_path / "g") / "README.md").read_text()
+    assert "G_AB" in card and "D_A" not in card
+    card = (save_model(model, tmp_path / "gd", include_discriminators=True) / "README.md").read_text()
+    assert "G_AB" in card and "D_A" in card
+
+
 @pytest.mark.parametrize("arch", ["cyclegan", "discogan", "dualgan"])
 def test_single_safetensors_file_carries_its_config(tmp_path, arch):
     model = tiny_model(arch)
