@@ -104,6 +104,10 @@ def test_translate_train_and_use(page, artifacts):
                          " || document.querySelector('#model input').value.includes('dualgan')")
     choose_model(pg, entry)
     pg.locator("#direction label", has_text=f"{b} → {a}").click()
+    night = runs / ".examples" / "daynight-night-0.png"      # the same scene at night
+    pg.locator("#input-image button[aria-label='Remove Image']").click()
+    pg.locator("#input-image input[type=file]").set_input_files(str(night))
+    pg.locator("#input-image img").wait_for()
     translate(pg, f"{b} → {a} → {b}")
     pg.screenshot(path=str(artifacts / "translate.png"), full_page=True)
 
