@@ -34,6 +34,7 @@ from cyclegan import demo as demo_worlds
 from cyclegan.checkpoints import DEMO_DIR, HUB_ID, load_from_hub
 from cyclegan.images import check_image, open_image
 from cyclegan.model import check_direction
+from cyclegan.nets import winograd
 from train import TrainConfig
 from train.checkpointing import complete_checkpoints
 from train.run import Run
@@ -56,6 +57,7 @@ MAX_WORK_SIZE = 4096
 
 
 DEFAULT_THREADS = torch.get_num_threads()
+winograd.warm_up()   # NNPACK's thread pool is sized once: size it for translating, not training
 
 
 def runs_dir() -> Path:

@@ -1,5 +1,4 @@
 """The models shipped in cyclegan/demo/models load, are small, and clearly beat doing nothing."""
-from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,6 @@
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -192,7 +191,6 @@ def test_run_error_becomes_state_not_crash(tmp_path):
 
 
 def test_run_survives_exception_in_data_loader(tmp_path, monkeypatch):
-    import cyclegan.data as data
     from cyclegan import demo
     calls = {"n": 0}
     real = demo.render

@@ -104,7 +104,8 @@ def test_narrow_nets_keep_torch_convs_in_channels_last(monkeypatch):
     model = CycleModel(get_preset("cyclegan", "quick", 64))
     assert not winograd.is_wide(model.G_AB)
     seen = []
-    model.G_AB.model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(memory_format=torch.channels_last)))
+    cl = torch.channels_last
+    model.G_AB.model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(memory_format=cl)))
     calls = _counting(monkeypatch)
     model.translate_tensor(torch.rand(1, 3, 40, 40), "a2b")
     assert seen == [True] and not calls
@@ -117,7 +118,8 @@ def test_odd_shapes_through_nnpack(h, w):
     refused calls. (A 1×1 image is left out: its maps are near-constant, where instance norm
     magnifies any rounding difference.)"""
     quick = get_preset("cyclegan", "quick", 64)
-    model = CycleModel(quick.__class__(**{**quick.__dict__, "generator": NetSpec("resnet", {"ngf": 64, "n_blocks": 1})}))
+    wide = NetSpec("resnet", {"ngf": 64, "n_blocks": 1})
+    model = CycleModel(quick.__class__(**{**quick.__dict__, "generator": wide}))
     before = winograd.fallbacks
     x = torch.rand(1, 3, h, w)
     fast = model.translate_tensor(x, "a2b")
@@ -125,3 +127,23 @@ def test_odd_shapes_through_nnpack(h, w):
         slow = model.translate_tensor(x, "a2b")
     assert fast.shape == x.shape and (fast - slow).abs().max() < 1e-3
     assert winograd.fallbacks == before
+
+
+@needs_nnpack
+def test_nnpack_only_at_the_thread_count_its_pool_was_made_with(monkeypatch):
+    """NNPACK ignores set_num_threads after its first call; when a caller asks for another
+    thread count (the app while training runs), torch's conv runs instead."""
+    assert winograd.warm_up()
+    assert winograd._pool_threads is not None
+    conv = nn.Conv2d(8, 8, 3)
+    winograd.use_winograd(conv, min_width=1)
+    x = torch.randn(1, 8, 12, 12)
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads())
+    with torch.inference_mode():
+        conv(x)
+    assert len(calls) == 1
+    monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads() + 1)
+    with torch.inference_mode():
+        y = conv(x)
+    assert len(calls) == 1 and torch.equal(y, F.conv2d(x, conv.weight, conv.bias))

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 
 from cyclegan import losses
-from cyclegan.checkpoints import load_state, model_from_config, save_model, state_tensors
+from cyclegan.checkpoints import load_state, save_model
 from cyclegan.errors import UserInputError
 from cyclegan.model import CycleModel
 from cyclegan.presets import Preset

@@ -1,11 +1,11 @@
 """Inference convolutions through NNPACK's Winograd kernels on CPU.
 
 torch hands a convolution to NNPACK on its own only for batches of 16 or more; translating an
-image is a batch of 1 to a few tiles, so it runs the direct kernels, which do about twice the
-arithmetic of Winograd F(6x6, 3x3) on the ResNet's 3×3 convs (its 7×7 ends go through FFT). Here eligible convs take NNPACK
-when no gradient is wanted (translation, sample grids) and the plain path otherwise, so training
-is untouched. The numbers agree with torch's conv to float32 rounding (tests/test_winograd.py).
-CYCLEGAN_NNPACK=0 turns it off."""
+image is a batch of 1 to a few tiles, so it runs the direct kernels, which do several times the
+arithmetic of Winograd F(6x6, 3x3) on the ResNet's 3×3 convs (its 7×7 ends go through FFT).
+Here eligible convs take NNPACK when no gradient is wanted (translation, sample grids) and the
+plain path otherwise, so training is untouched. The numbers agree with torch's conv to float32
+rounding (tests/test_winograd.py). CYCLEGAN_NNPACK=0 turns it off."""
 from __future__ import annotations
 
 import contextlib
@@ -18,6 +18,7 @@ from torch import nn
 _available: bool | None = None
 _off = 0
 fallbacks = 0           # calls NNPACK refused and torch's conv ran instead (the benchmark reports it)
+_pool_threads: int | None = None
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +34,28 @@ def available() -> bool:
         except (AttributeError, RuntimeError):
             _available = False
     return _available
+
+
+def _threads_match() -> bool:
+    """NNPACK sizes its thread pool once, at its first call, and ignores torch.set_num_threads
+    after that. Use it only while torch's thread count is the one it started with, so that a
+    caller who limits threads (the app while a training run shares the CPU) is obeyed."""
+    global _pool_threads
+    n = torch.get_num_threads()
+    if _pool_threads is None:
+        _pool_threads = n
+    return n == _pool_threads
+
+
+def warm_up() -> bool:
+    """Make NNPACK's first call now, so its thread pool takes the current thread count (the
+    app calls this at start, before any training run lowers it). True if NNPACK runs here."""
+    if not available():
+        return False
+    conv = WinogradConv2d(1, 1, 3)
+    with torch.no_grad():
+        conv(torch.zeros(1, 1, 4, 4))
+    return True
 
 
 @contextlib.contextmanager
@@ -52,8 +75,9 @@ class WinogradConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Grad mode first: under autograd (and torch.compile of training) nothing else is looked at.
-        if (not torch.is_grad_enabled() and not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and x.dim() == 4 and available()):
+        if (not torch.is_grad_enabled() and not torch.compiler.is_compiling() and x.device.type == "cpu"
+                and x.dtype == self.weight.dtype == torch.float32 and x.dim() == 4
+                and available() and _threads_match()):
             try:
                 return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias,
                                                          list(self.padding), [1, 1])
