@@ -12,6 +12,12 @@ from cyclegan.presets import NetSpec, get_preset
 needs_nnpack = pytest.mark.skipif(not winograd.available(), reason="this torch build has no working NNPACK")
 
 
+@pytest.fixture(autouse=True)
+def pool_matches_threads(monkeypatch):
+    """Whatever thread count earlier tests left NNPACK's pool with, these tests run at a matching one."""
+    monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads())
+
+
 def _counting(monkeypatch):
     calls = []
     real = torch._nnpack_spatial_convolution
