@@ -210,30 +210,26 @@ def _random_bytes(name: str) -> Callable[[Path], Path]:
     return _file(name, lambda: np.random.default_rng(7).bytes(4096))
 
 
-def _truncated_safetensors(folder: Path) -> Path:
-    full = save_model(tiny_model(), Path(folder) / "full.safetensors")
+def _first_half(full: Path) -> Path:
+    """`full` replaced by cut.<its suffix> holding its first half: a download that broke off."""
     data = full.read_bytes()
     full.unlink()
-    p = Path(folder) / "cut.safetensors"
+    p = full.with_name("cut" + full.suffix)
     p.write_bytes(data[: len(data) // 2])
     return p
+
+
+def _truncated_safetensors(folder: Path) -> Path:
+    return _first_half(save_model(tiny_model(), Path(folder) / "full.safetensors"))
 
 
 def _truncated_pth(folder: Path) -> Path:
-    buf = io.BytesIO()
-    torch.save(tiny_model().G_AB.state_dict(), buf)
-    p = Path(folder) / "cut.pth"
-    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    return p
+    torch.save(tiny_model().G_AB.state_dict(), Path(folder) / "full.pth")
+    return _first_half(Path(folder) / "full.pth")
 
 
 def _truncated_zip(folder: Path) -> Path:
-    full = _zip_files(Path(folder) / "full.zip", model_files())
-    data = full.read_bytes()
-    full.unlink()
-    p = Path(folder) / "cut.zip"
-    p.write_bytes(data[: len(data) // 2])
-    return p
+    return _first_half(_zip_files(Path(folder) / "full.zip", model_files()))
 
 
 def _other_arch_pth(folder: Path) -> Path:
@@ -388,13 +384,14 @@ def train_status(client) -> dict:
     return client.predict(api_name="/train_status")[0]
 
 
-def wait_status(client, pred, timeout=120.0) -> dict:
+def wait_status(client, pred, timeout=120.0) -> tuple[dict, str | None]:
+    """Poll /train_status until pred(status, latest_sample) holds; returns both."""
     deadline = time.time() + timeout
     status = None
     while time.time() < deadline:
-        status = train_status(client)
-        if pred(status):
-            return status
+        status, sample = client.predict(api_name="/train_status")
+        if pred(status, sample):
+            return status, sample
         time.sleep(0.2)
     raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
 

@@ -1,6 +1,5 @@
 """The app's named endpoints, called the way a user's script would: through gradio_client."""
 import io
-import json
 import re
 import threading
 import time
@@ -13,6 +12,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 import cyclegan
+from hostile_inputs import wait_status
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
 
@@ -45,16 +45,6 @@ def assert_png(path, size):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     with Image.open(path) as im:
         assert im.size == size
-
-
-def wait_for(client, pred, timeout=90.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status, sample = client.predict(api_name="/train_status")
-        if pred(status, sample):
-            return status, sample
-        time.sleep(0.3)
-    raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -163,7 +153,7 @@ def test_train_status_stop_translate(app_server, client, photo):
     assert results[0]["state"] in ("starting", "running")
     assert results[0]["total"] == 400
 
-    status, sample = wait_for(client, lambda s, img: s["points"] >= 2 and img)
+    status, sample = wait_status(client, lambda s, img: s["points"] >= 2 and img, timeout=90.0)
     assert status["state"] == "running"
     assert {"D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B"} <= set(status["losses"])
     assert all(np.isfinite(v) for v in status["losses"].values())
@@ -222,7 +212,7 @@ def test_dualgan_training_choice(app_server, client):
     assert app._train_arch("dualgan", "dualgan-gp") == "dualgan-gp" and app._train_arch("cyclegan", "dualgan-gp") == "cyclegan"
 
     client.predict("demo:daynight", "dualgan-code", "quick", 32, 4, None, api_name="/train_start")
-    status, _ = wait_for(client, lambda s, img: s["state"] in ("finished", "failed", "diverged"))
+    status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished", status
     model = cyclegan.load_model(status["model"])
     assert model.architecture == "dualgan-code"

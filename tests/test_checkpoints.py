@@ -279,7 +279,6 @@ def test_folder_round_trip_is_exact(tmp_path, arch):
 
 
 def test_model_card_lists_only_the_nets_saved(tmp_path):
-    from cyclegan import CycleModel, get_preset
     model = CycleModel(get_preset("cyclegan", "quick"), with_discriminators=True)
     card = (save_model(model, tmp_path / "g") / "README.md").read_text()
     assert "G_AB" in card and "D_A" not in card

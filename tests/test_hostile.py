@@ -48,16 +48,9 @@ def clean_limits(monkeypatch):
     return monkeypatch
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine's two cores are shared: tiny nets on two contended threads run ~50x
-    slower than on one (OpenMP barriers wait for a descheduled thread). See `app_model` for
-    the app's own setting."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# The shared cores: tiny nets on two contended threads run ~50x slower than on one (OpenMP
+# barriers wait for a descheduled thread). See `app_model` for the app's own setting.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +321,7 @@ def test_app_train_start_bad_data(case, app_server, client, app_model, files, tm
     _set_env(monkeypatch, case)
     first = client.predict(str(path), "cyclegan", "quick", 32, 5, None, api_name="/train_start")
     assert first["state"] in ("starting", "running", "error")
-    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     assert status["state"] == "error", status
     assert case.expect in status["error"], status["error"]
     assert "Traceback" not in status["error"]
@@ -689,7 +682,7 @@ def test_disk_full_stops_the_app_run_and_keeps_the_checkpoint(kind, app_server, 
     _fail_at_step_6(kind, monkeypatch)
     # 6 steps: the app checkpoints every 3, so step 3 is written and step 6 hits the full disk
     client.predict("demo:daynight", "cyclegan", "quick", 32, 6, 1, api_name="/train_start")
-    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     assert status["state"] == "error", status
     assert "No space left on device" in status["error"] and "disk full" in status["error"], status["error"]
     assert "previous checkpoint is kept" in status["error"]
@@ -719,7 +712,7 @@ def test_data_loader_exception_in_the_app_run(app_server, client, app_model, fil
 
     monkeypatch.setattr(demo, "render", flaky)
     client.predict("demo:daynight", "cyclegan", "quick", 32, 500, 1, api_name="/train_start")
-    status = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     assert status["state"] == "error", status
     assert "the dataset disk went away" in status["error"]
     assert any("dataset disk went away" in line for line in status["log"])
@@ -727,5 +720,5 @@ def test_data_loader_exception_in_the_app_run(app_server, client, app_model, fil
     monkeypatch.setattr(demo, "render", real)
     again = client.predict("demo:daynight", "cyclegan", "quick", 32, 3, 1, api_name="/train_start")
     assert again["state"] in ("starting", "running") and again["run_dir"] != status["run_dir"]
-    done = wait_status(client, lambda s: s["state"] not in ("starting", "running"))
+    done, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     assert done["state"] == "finished" and done["step"] == 3, done

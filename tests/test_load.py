@@ -49,7 +49,7 @@ def test_eight_clients_translate_while_training(app_server, client, tmp_path):
 
     started = client.predict("demo:daynight", "cyclegan", "quick", 32, 100_000, 1, api_name="/train_start")
     assert started["state"] in ("starting", "running")
-    before = wait_status(client, lambda s: s["state"] == "running" and s["step"] >= 1)
+    before, _ = wait_status(client, lambda s, _: s["state"] == "running" and s["step"] >= 1)
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -143,7 +143,7 @@ def test_double_clicked_start_gives_one_run(app_server, client):
         assert "a run is in progress" in errors[0]
         run = app.RUNS.run
         assert results[0]["run_dir"] == str(run.run_dir)
-        wait_status(client, lambda s: s["state"] == "running" and s["step"] >= 1)
+        wait_status(client, lambda s, _: s["state"] == "running" and s["step"] >= 1)
         assert _runs(runs) - existing == {run.run_dir.name}, (how, _runs(runs) - existing)
         stopped = client.predict(30, api_name="/train_stop")
         assert stopped["state"] == "stopped" and stopped["run_dir"] == str(run.run_dir)

@@ -1,5 +1,7 @@
 """The NNPACK inference convs: same numbers as torch's, used only without gradients, and a
 clean fall-back to torch's conv whenever NNPACK is off or refuses a call."""
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,12 @@ needs_nnpack = pytest.mark.skipif(not winograd.available(), reason="this torch b
 def pool_matches_threads(monkeypatch):
     """Whatever thread count earlier tests left NNPACK's pool with, these tests run at a matching one."""
     monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads())
+
+
+def wide_model(n_blocks: int) -> CycleModel:
+    """A ResNet generator at the paper's width (wide enough for NNPACK), with few blocks."""
+    quick = get_preset("cyclegan", "quick", 64)
+    return CycleModel(dataclasses.replace(quick, generator=NetSpec("resnet", {"ngf": 64, "n_blocks": n_blocks})))
 
 
 def _counting(monkeypatch):
@@ -71,9 +79,7 @@ def test_only_stride1_square_3_or_7_convs_switch():
 @needs_nnpack
 def test_translation_matches_torch_convs_and_can_be_switched_off(monkeypatch):
     torch.manual_seed(0)
-    quick = get_preset("cyclegan", "quick", 64)
-    wide = quick.__class__(**{**quick.__dict__, "generator": NetSpec("resnet", {"ngf": 64, "n_blocks": 2})})
-    model = CycleModel(wide)                 # the paper's width: NNPACK is faster
+    model = wide_model(n_blocks=2)
     for g in (model.G_AB, model.G_BA):
         for p in g.parameters():
             nn.init.normal_(p, 0, 0.02)
@@ -123,9 +129,7 @@ def test_odd_shapes_through_nnpack(h, w):
     """Tiny and thin images reach NNPACK through the padding; same shapes, same numbers, no
     refused calls. (A 1×1 image is left out: its maps are near-constant, where instance norm
     magnifies any rounding difference.)"""
-    quick = get_preset("cyclegan", "quick", 64)
-    wide = NetSpec("resnet", {"ngf": 64, "n_blocks": 1})
-    model = CycleModel(quick.__class__(**{**quick.__dict__, "generator": wide}))
+    model = wide_model(n_blocks=1)
     before = winograd.fallbacks
     x = torch.rand(1, 3, h, w)
     fast = model.translate_tensor(x, "a2b")
