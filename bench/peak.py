@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cyclegan.nets import winograd
+
 FORMATS = ("contiguous", "channels_last")
 
 
@@ -157,8 +159,7 @@ def nnpack_applies(sig: ConvSig, device: torch.device) -> bool:
     stride 1, no dilation or groups. torch's own dispatch uses it only for batches of 16 or more."""
     return (device.type == "cpu" and not sig.grad and not sig.transposed and sig.dtype == "float32"
             and sig.stride == (1, 1) and sig.dilation == (1, 1) and sig.groups == 1
-            and not isinstance(sig.padding[0], str) and torch.backends.nnpack.is_available()
-            and torch._nnpack_available())        # also initialises NNPACK, which the direct call does not
+            and not isinstance(sig.padding[0], str) and winograd.available())
 
 
 def _nnpack_runner(sig: ConvSig):

@@ -32,9 +32,6 @@ class Clock:
         self.cpu.append(time.process_time() - c0)
         return out
 
-    def cpu_summary(self) -> dict:
-        return {"cpu_median_s": statistics.median(self.cpu) if self.cpu else 0.0}
-
 
 def timed(fn, device: torch.device):
     """(seconds, result) of one call, synchronised on accelerators."""

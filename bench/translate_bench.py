@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import math
 import statistics
-
 from unittest import mock
 
 import torch
@@ -53,16 +52,13 @@ def run(args) -> dict:
     ref = lambda: reference_translate(ref_net, x.to(dev), model.value_range)     # noqa: E731
     # What each inference choice buys: the library path with torch's own convs, in NCHW and in
     # channels_last (what the library runs for narrow nets, and for all nets without NNPACK).
-    plain_model = copy.deepcopy(model)
-    winograd.plain(plain_model)
-    def torch_nchw():
-        with mock.patch.object(cyclegan.model, "_inference_layout", lambda t, net: t.contiguous()):
-            return plain_model.translate_tensor(x, direction)
+    plain_model = winograd.plain(copy.deepcopy(model))
 
-    def torch_cl():
-        with mock.patch.object(cyclegan.model, "_inference_layout",
-                               lambda t, net: t.contiguous(memory_format=torch.channels_last)):
-            return plain_model.translate_tensor(x, direction)
+    def torch_convs(fmt):
+        def run():
+            with mock.patch.object(cyclegan.model, "_inference_layout", lambda t, net: t.contiguous(memory_format=fmt)):
+                return plain_model.translate_tensor(x, direction)
+        return run
 
     with ConvRecorder(net) as rec, winograd.disabled():   # FLOPs of the direct convolutions
         flops, _ = count_flops(ours)
@@ -72,7 +68,8 @@ def run(args) -> dict:
     max_abs_diff = float((y_ours.float().cpu() - y_ref.float().cpu()).abs().max())
     timed = {"ours": ours, "reference": ref}
     if dev.type == "cpu" and not args.no_variants:
-        timed.update(torch_convs_nchw=torch_nchw, torch_convs_channels_last=torch_cl)
+        timed.update(torch_convs_nchw=torch_convs(torch.contiguous_format),
+                     torch_convs_channels_last=torch_convs(torch.channels_last))
     for _ in range(args.warmup):
         for fn in timed.values():
             fn()
@@ -116,7 +113,8 @@ def run(args) -> dict:
         "peak_gflops_with_nnpack": pk["peak_gflops_with_nnpack"],
         "reference": {"median_s": sr["median_s"], "min_s": sr["min_s"], "max_s": sr["max_s"],
                       "cpu_median_s": statistics.median(c_ref.cpu) / args.batch,
-                      "what": "NCHW generator forward under torch.no_grad, torch's convs and InstanceNorm2d (bench/reference.py)"},
+                      "what": "NCHW generator forward under torch.no_grad, torch's convs and InstanceNorm2d "
+                              "(bench/reference.py)"},
         "speedup_vs_reference": sr["median_s"] / st["median_s"],
         "winograd_fallbacks_first_call": first_fallbacks,
         "winograd_fallbacks": winograd.fallbacks - fallbacks_before,

@@ -15,7 +15,7 @@ own objects, never to the library's files), to measure an optimisation before an
                     returned in the input's layout
     torch_norm      torch's nn.InstanceNorm2d (batch_norm kernel) instead of the group_norm one
     last_conv_cl    the generators' last conv (7x7, 64 -> 3) alone in channels_last
-    nnpack          the generators' stride-1 convs forward through NNPACK (Winograd); use with nchw
+    nnpack          the generators' stride-1 3x3/7x7 convs forward through NNPACK in training too
 
 Combine with '+': `--variants nchw+adam_fused,norm_nchw`.
 """
@@ -30,6 +30,7 @@ from torch import nn
 
 from cyclegan import limits
 from cyclegan.errors import UserInputError
+from cyclegan.nets import winograd
 from train.config import TrainConfig
 from train.trainer import Trainer
 
@@ -125,7 +126,8 @@ def _nnpack_generators(trainer) -> None:
     """The generators' stride-1 convs run forward through NNPACK (Winograd / FFT kernels; torch
     uses them on its own only for batches of 16+) in training too; backward stays torch's
     (its derivative is the ordinary conv backward). NCHW float32 only."""
-    torch._nnpack_available()          # initialises NNPACK (the direct call below does not)
+    if not winograd.available():
+        return
 
     def forward(self, x):
         if x.dtype == torch.float32 and x.device.type == "cpu" and getattr(self, "_nnpack_ok", True):
@@ -137,8 +139,7 @@ def _nnpack_generators(trainer) -> None:
         return nn.Conv2d.forward(self, x)
     for g in (trainer.model.G_AB, trainer.model.G_BA):
         for m in g.modules():
-            if (isinstance(m, nn.Conv2d) and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
-                    and m.padding_mode == "zeros"):
+            if type(m) is winograd.WinogradConv2d or winograd.eligible(m):
                 m.forward = types.MethodType(forward, m)
 
 

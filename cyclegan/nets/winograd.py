@@ -91,8 +91,9 @@ class WinogradConv2d(nn.Conv2d):
 
 def eligible(m: nn.Module, kernels: tuple[int, ...] = (3, 7)) -> bool:
     """Stride 1, no dilation or groups, zero padding given as numbers, and a kernel size where
-    NNPACK measured faster than torch on this CPU (3×3 Winograd 1.5–3×; the ResNet's 7×7 ends,
-    FFT, 2.4× and 8×: torch's direct kernel is poor at 3 channels)."""
+    NNPACK measured faster than torch's best layout on a 2-core AVX2 CPU (`python -m bench
+    translate --verbose`, paper ResNet-9 at 256 px, 2 threads): 3×3 256->256 2.2×; the 7×7 ends
+    1.1× (3->64) and 2.7× (64->3, where torch's direct kernel is poor)."""
     return (type(m) is nn.Conv2d and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
             and m.padding_mode == "zeros" and not isinstance(m.padding, str)
             and m.kernel_size[0] == m.kernel_size[1] and m.kernel_size[0] in kernels)
