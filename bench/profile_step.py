@@ -61,5 +61,5 @@ def run(args) -> dict:
             "top_ops": [{"op": e.key, "category": category(e.key),
                          "self_ms": round(e.self_cpu_time_total / 1e3 / args.steps, 1),
                          "calls": e.count // args.steps} for e in top],
-            "channels_last": trainer.cfg.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
+            "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
         }

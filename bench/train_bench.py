@@ -72,7 +72,7 @@ def measure(trainer: Trainer, args) -> dict:
         "peak_gflops_by_format": pk["peak_gflops_by_format"],
         "peak_gflops_model_format": pk["peak_gflops_model_format"],
         "dtype": "bfloat16" if trainer.amp else "float32",
-        "channels_last": trainer.cfg.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
+        "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
         "variant": args.variant or "baseline",
         "phases": list(p.phases), "median_s_by_phase": med if cycle > 1 else None,
         "losses_last_step": losses,

@@ -85,9 +85,8 @@ def _item_every_step(trainer) -> None:
 
 def _channels_last_cpu(trainer) -> None:
     """Model and batches in channels_last whatever the device (the Trainer keeps it to CUDA)."""
+    trainer.channels_last = True
     trainer.model.to(memory_format=torch.channels_last)
-    to_device = trainer._to_device
-    trainer._to_device = lambda x: to_device(x).contiguous(memory_format=torch.channels_last)
 
 
 def _rebuild_adam(trainer, **kw) -> None:

@@ -1,9 +1,13 @@
 """Inference on any image: never squashed. Pads to what the net needs and crops back; images over
 `max_side` run as overlapping tiles blended with linear ramps instead of being refused."""
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from . import limits
 
 DEFAULT_MAX_SIDE = 1024
 
@@ -110,9 +114,6 @@ def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_M
 def resize_short_side(img: Image.Image, short: int, max_pixels: int | None = None) -> Image.Image:
     """Scale so the short side is `short`, but never past `max_pixels` (default: the
     CYCLEGAN_MAX_IMAGE_PIXELS limit): a 1×4000 strip must not become a gigapixel tensor."""
-    import math
-
-    from . import limits
     w, h = img.size
     s = short / min(w, h)
     cap = max_pixels if max_pixels is not None else limits.current().max_image_pixels
