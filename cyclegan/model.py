@@ -7,8 +7,7 @@ from PIL import Image
 from torch import nn
 
 from .errors import UserInputError
-from .nets import build_net, count_parameters, size_multiple
-from .nets import winograd
+from .nets import build_net, count_parameters, size_multiple, winograd
 from .presets import Preset
 from .translate import (DEFAULT_MAX_SIDE, image_to_tensor, resize_short_side, run_generator,
                         tensor_to_image)
