@@ -1,9 +1,9 @@
 """Benchmarks that print numbers: one JSON object per command.
 
-    python -m bench train --arch cyclegan --size 128 --batch 1 --steps 5 --preset paper
+    python -m bench train --arch cyclegan --size 128 --batch 1 --steps 5 --scale full
     python -m bench translate --model random:cyclegan --size 256 --n 5
-    python -m bench compare --size 128 --steps 5 --preset paper
-    python -m bench profile --size 128 --preset paper            # where a step's time goes
+    python -m bench compare --size 128 --steps 5 --scale full
+    python -m bench profile --size 128 --scale full             # where a step's time goes
     python -m bench ablate --size 128 --variants nchw,adam_fused  # A/B an optimisation first
 
 Every figure is measured in the same process: seconds per step over N steps after warm-up, the

@@ -12,7 +12,7 @@ from .timing import emit
 def _common(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     sp.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's default)")
-    sp.add_argument("--preset", default="paper", choices=("paper", "quick"), help="preset variant (default paper)")
+    sp.add_argument("--scale", default="full", help="full (the published nets, default) | quick (small CPU nets)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
 
@@ -22,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     tr = sub.add_parser("train", help="seconds per Trainer.train_step(), FLOPs, conv peak")
-    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan (or a variant: dualgan-code ...)")
+    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan")
+    tr.add_argument("--recipe", default=None, help="how the architecture is trained (default: its own default)")
     tr.add_argument("--size", type=int, default=None, help="image side (default: the preset's)")
     tr.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
     tr.add_argument("--steps", type=int, default=5, help="timed steps (rounded up to whole D/G cycles)")
@@ -37,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("translate", help="seconds per translated image vs a plain NCHW forward")
     tl.add_argument("--model", default="random:cyclegan",
                     help="anything cyclegan.load_model accepts, or random:<arch> (default random:cyclegan)")
+    tl.add_argument("--recipe", default=None, help="the recipe of a random:<arch> model")
     tl.add_argument("--size", type=int, default=256)
     tl.add_argument("--n", type=int, default=5, help="timed images (default 5)")
     tl.add_argument("--batch", type=int, default=1)
@@ -61,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
 
     pf = sub.add_parser("profile", help="where one Trainer step's time goes (torch.profiler), by category")
     pf.add_argument("--arch", default="cyclegan")
+    pf.add_argument("--recipe", default=None)
     pf.add_argument("--size", type=int, default=None)
     pf.add_argument("--batch", type=int, default=None)
     pf.add_argument("--steps", type=int, default=1, help="profiled steps (default 1)")
@@ -70,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
 
     ab = sub.add_parser("ablate", help="A/B-time the Trainer step against variants (see bench/ablations.py)")
     ab.add_argument("--arch", default="cyclegan")
+    ab.add_argument("--recipe", default=None)
     ab.add_argument("--size", type=int, default=None)
     ab.add_argument("--batch", type=int, default=None)
     ab.add_argument("--steps", type=int, default=4, help="timed steps of each (default 4)")

@@ -37,5 +37,5 @@ def run(args) -> dict:
                          "baseline_times_s": [round(t, 4) for t in cb.wall],
                          "variant_times_s": [round(t, 4) for t in cv.wall]})
             del base, var
-    return {"bench": "ablate", "arch": args.arch, "preset": args.preset, "size": args.size, "steps": args.steps,
+    return {"bench": "ablate", "arch": args.arch, "recipe": args.recipe, "scale": args.scale, "size": args.size, "steps": args.steps,
             **environment(dev), "results": rows}

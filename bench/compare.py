@@ -73,7 +73,7 @@ def measure(trainer, args) -> dict:
     st, sr = summary(c_ours.wall), summary(c_ref.wall)
     st["cpu_median_s"], sr["cpu_median_s"] = statistics.median(c_ours.cpu), statistics.median(c_ref.cpu)
     result = {
-        "bench": "compare", "arch": "cyclegan", "preset": trainer.cfg.variant, "size": p.image_size,
+        "bench": "compare", "arch": "cyclegan", "scale": trainer.cfg.scale, "size": p.image_size,
         "batch": p.batch_size, "steps": args.steps, "warmup": args.warmup + 1,
         **environment(dev),
         "ours": {k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s", "cpu_median_s", "times_s")},

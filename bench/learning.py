@@ -1,4 +1,4 @@
-"""How fast click-to-train shows learning: trains the app's default (quick preset, demo data)
+"""How fast click-to-train shows learning: trains the app's default (quick scale, demo data)
 and scores the model against the demo world's ground truth at given wall-clock minutes.
 Scoring time is kept off the clock. Prints one JSON object.
 
@@ -34,6 +34,7 @@ class Clock:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__)
     ap.add_argument("--arch", default="cyclegan")
+    ap.add_argument("--recipe", default=None)
     ap.add_argument("--data", default="demo:daynight")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=None)
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         t_start = time.perf_counter()
-        cfg = TrainConfig(data=args.data, arch=args.arch, variant="quick", size=args.size, batch=args.batch,
+        cfg = TrainConfig(data=args.data, arch=args.arch, recipe=args.recipe, scale="quick", size=args.size, batch=args.batch,
                           steps=10**6, out=f"{tmp}/run", seed=args.seed, log_every=10, sample_every=50,
                           checkpoint_every=10**6, threads=args.threads)
         trainer = Trainer(cfg)

@@ -33,7 +33,7 @@ def category(name: str) -> str:
 def run(args) -> dict:
     threads = set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        trainer = make_trainer(args.arch, args.preset, args.size, args.batch, args.device, threads, f"{tmp}/run",
+        trainer = make_trainer(args.arch, args.recipe, args.scale, args.size, args.batch, args.device, threads, f"{tmp}/run",
                                seed=args.seed, overrides=parse_overrides(args.set))
         dev = trainer.device
         for _ in range(max(1, args.warmup)):
@@ -52,7 +52,7 @@ def run(args) -> dict:
         top = sorted(rows, key=lambda e: e.self_cpu_time_total, reverse=True)[:args.top]
         p = trainer.preset
         return {
-            "bench": "profile", "arch": p.name, "preset": trainer.cfg.variant, "size": p.image_size,
+            "bench": "profile", "arch": p.architecture, "recipe": p.recipe, "scale": p.scale, "size": p.image_size,
             "batch": p.batch_size, "steps": args.steps, **environment(dev),
             "step_s_unprofiled": plain, "aten_self_ms_per_step": round(total, 1),
             "by_category_ms": {k: round(v, 1) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},

@@ -5,7 +5,7 @@ import math
 import statistics
 import tempfile
 
-from train.trainer import Trainer
+from train.trainer import Trainer, cycle_length
 
 from .peak import ConvRecorder, count_flops, measure_peak
 from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
@@ -21,7 +21,7 @@ def run(args) -> dict:
 
 def measure(trainer: Trainer, args) -> dict:
     dev, p = trainer.device, trainer.preset
-    cycle = len(p.phases)                # DiscoGAN / DualGAN alternate D-only and G-only steps
+    cycle = cycle_length(p)              # DiscoGAN / DualGAN alternate D-only and G-only batches
 
     # One full cycle of steps, once, outside timing: FLOPs (forward + backward of every pass) and
     # the conv calls as the model runs them. It doubles as the first warm-up.
@@ -35,16 +35,16 @@ def measure(trainer: Trainer, args) -> dict:
 
     reset_peak_mem(dev)
     n = max(cycle, math.ceil(args.steps / cycle) * cycle)
-    clock, phases, last = Clock(dev), [], {}
+    clock, positions, last = Clock(dev), [], {}
     for _ in range(n):
-        phases.append(trainer.step % cycle)
+        positions.append(trainer.step % cycle)
         last.update(clock(trainer.train_step))
     times = clock.wall
     mem = peak_mem_mb(dev)
     losses = {k: float(v) for k, v in last.items()}
 
-    # Per phase position: median time; a cycle's FLOPs over a cycle's time.
-    med = [statistics.median([t for t, ph in zip(times, phases) if ph == i]) for i in range(cycle)]
+    # Per position in the cycle: median time; a cycle's FLOPs over a cycle's time.
+    med = [statistics.median([t for t, ph in zip(times, positions) if ph == i]) for i in range(cycle)]
     cycle_s = sum(med)
     flops_step = sum(flops_by_phase) / cycle
     achieved = sum(flops_by_phase) / cycle_s / 1e9
@@ -52,7 +52,7 @@ def measure(trainer: Trainer, args) -> dict:
     pk = measure_peak(rec.counts, dev, reps=args.peak_reps)
     st = summary(times)
     result = {
-        "bench": "train", "arch": p.name, "preset": trainer.cfg.variant, "size": p.image_size,
+        "bench": "train", "arch": p.architecture, "recipe": p.recipe, "scale": p.scale, "size": p.image_size,
         "batch": p.batch_size, "steps": n, "warmup": args.warmup + cycle,
         **environment(dev),
         **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},
@@ -74,7 +74,8 @@ def measure(trainer: Trainer, args) -> dict:
         "dtype": "bfloat16" if trainer.amp else "float32",
         "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
         "variant": args.variant or "baseline",
-        "phases": list(p.phases), "median_s_by_phase": med if cycle > 1 else None,
+        "schedule": {k: getattr(p, k) for k in ("d_only_batches", "g_only_batches", "d_first", "g_steps_per_batch")},
+        "cycle": cycle, "median_s_by_position": med if cycle > 1 else None,
         "losses_last_step": losses,
         "times_s": st["times_s"],
     }

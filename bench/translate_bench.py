@@ -11,7 +11,7 @@ from unittest import mock
 import torch
 
 import cyclegan.model
-from cyclegan import load_model
+from cyclegan import accel, load_model
 from cyclegan.model import CycleModel
 from cyclegan.nets import winograd
 from cyclegan.presets import get_preset
@@ -22,16 +22,19 @@ from .reference import reference_translate, use_torch_instance_norm
 from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads, summary
 
 
-def open_model(spec: str, preset: str = "paper", size: int | None = None, seed: int = 0) -> CycleModel:
+def open_model(spec: str, recipe: str | None = None, scale: str = "full", size: int | None = None,
+               seed: int = 0) -> CycleModel:
     """Anything `cyclegan.load_model` accepts, or `random:<arch>`: a preset model with random
-    N(0, 0.02) weights (the preset's init), so the benchmark runs without files."""
+    N(0, 0.02) weights (the preset's init), so the benchmark runs without files; either way
+    ready to translate as load_model makes it (cyclegan/accel.py applied)."""
     if spec.startswith("random:"):
-        p = get_preset(spec[len("random:"):], preset, size)
+        p = get_preset(spec[len("random:"):], recipe, scale, size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = CycleModel(p, directions=("a2b", "b2a"), provenance={"random": True})
             for g in (model.G_AB, model.G_BA):
                 init_weights(g, p.init_std)
+        accel.accelerate(model)
         return model
     return load_model(spec)
 
@@ -39,7 +42,7 @@ def open_model(spec: str, preset: str = "paper", size: int | None = None, seed: 
 def run(args) -> dict:
     set_threads(args.threads)
     dev = pick_device(args.device)
-    model = open_model(args.model, args.preset, args.size, args.seed).to(dev).eval()
+    model = open_model(args.model, args.recipe, args.scale, args.size, args.seed).to(dev).eval()
     direction = args.direction
     net = model.generator(direction)
     # The official forward: torch's own convs and nn.InstanceNorm2d, NCHW.
@@ -90,7 +93,7 @@ def run(args) -> dict:
     achieved = flops / args.batch / st["median_s"] / 1e9
     result = {
         "bench": "translate", "model": args.model, "arch": model.architecture,
-        "preset": args.preset if args.model.startswith("random:") else None,
+        "recipe": model.preset.recipe, "scale": model.preset.scale,
         "size": args.size, "batch": args.batch, "n": args.n, "direction": direction,
         **environment(dev),
         **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},

@@ -31,7 +31,7 @@ from torch import nn
 from cyclegan import limits
 from cyclegan.errors import UserInputError
 from cyclegan.nets import winograd
-from train.config import TrainConfig
+from train.config import TrainConfig, parse_field
 from train.trainer import Trainer
 
 from .reference import use_torch_instance_norm
@@ -40,36 +40,23 @@ HUGE = 10**9
 
 
 def parse_overrides(pairs: list[str] | None) -> dict:
-    """`--set channels_last=false --set fuse_passes=0`: TrainConfig fields, typed like the field."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    """`--set channels_last=false --set fuse_passes=0`: TrainConfig fields, parsed as the
+    training CLI parses its flags."""
     out = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
+        if not sep or key not in {f.name for f in dataclasses.fields(TrainConfig)}:
             raise UserInputError(f"--set expects FIELD=VALUE with a TrainConfig field; got {pair!r}")
-        default = getattr(TrainConfig(), key)
-        low = raw.strip().lower()
-        if isinstance(default, bool):
-            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise UserInputError(f"--set {key}: expected true/false, got {raw!r}")
-            out[key] = low in ("1", "true", "yes", "on")
-        elif low in ("none", "null"):
-            out[key] = None
-        elif isinstance(default, int) or key in ("size", "batch", "threads", "pool_size"):
-            out[key] = int(raw)
-        elif isinstance(default, float) or key.startswith(("lr_", "lambda_", "clip_")):
-            out[key] = float(raw)
-        else:
-            out[key] = raw
+        out[key] = parse_field(key, raw)
     return out
 
 
-def make_trainer(arch: str, preset: str, size: int | None, batch: int | None, device: str, threads: int | None,
-                 out: str, seed: int = 0, overrides: dict | None = None) -> Trainer:
+def make_trainer(arch: str, recipe: str | None, scale: str, size: int | None, batch: int | None, device: str,
+                 threads: int | None, out: str, seed: int = 0, overrides: dict | None = None) -> Trainer:
     """A real Trainer on the built-in dataset that never logs, samples or checkpoints by itself."""
     steps = min(1_000_000, limits.current().max_train_steps)     # long: no LR decay in the window
-    cfg = TrainConfig(data="demo:daynight", arch=arch, variant=preset, size=size, batch=batch, steps=steps,
+    cfg = TrainConfig(data="demo:daynight", arch=arch, recipe=recipe, scale=scale, size=size, batch=batch, steps=steps,
                       out=out, seed=seed, device=device, threads=threads, log_every=HUGE, sample_every=HUGE,
                       checkpoint_every=HUGE, **(overrides or {}))
     return Trainer(cfg)
@@ -165,7 +152,8 @@ def build(variant: str, args, tmp: str, threads: int, arch: str | None = None):
     over = parse_overrides(args.set)
     for v in parts:
         over.update(CONFIG_VARIANTS.get(v, {}))
-    tr = make_trainer(arch or args.arch, args.preset, args.size, args.batch, args.device, threads,
+    recipe = getattr(args, "recipe", None) if arch is None else None    # `compare` fixes the architecture
+    tr = make_trainer(arch or args.arch, recipe, args.scale, args.size, args.batch, args.device, threads,
                       f"{tmp}/{variant or 'run'}", seed=args.seed, overrides=over)
     for v in parts:
         if v in PATCH_VARIANTS:

@@ -1,9 +1,10 @@
 """cyclegan-studio: unpaired image-to-image translation with CycleGAN, DiscoGAN and DualGAN.
 Importable without gradio."""
-from .checkpoints import load_model, push_to_hub, save_model
+from .checkpoints import builtin_models, load_from_hub, load_model, push_to_hub, save_model, summary
 from .errors import UserInputError
 from .model import CycleModel
-from .presets import ARCHITECTURES, PRESETS, Preset, get_preset
+from .presets import ARCHITECTURES, DEFAULT_RECIPE, PRESETS, RECIPES, SCALES, Preset, get_preset
 
-__all__ = ["load_model", "save_model", "push_to_hub", "UserInputError", "CycleModel",
-           "PRESETS", "ARCHITECTURES", "Preset", "get_preset"]
+__all__ = ["load_model", "load_from_hub", "save_model", "push_to_hub", "builtin_models", "summary", "UserInputError",
+           "CycleModel",
+           "PRESETS", "RECIPES", "DEFAULT_RECIPE", "ARCHITECTURES", "SCALES", "Preset", "get_preset"]

@@ -1,30 +1,29 @@
-"""Models on disk: a folder with config.json + model.safetensors + a model card, like a Hugging
-Face model repo. Also reads the authors' CycleGAN `.pth` files, without ever unpickling code."""
+"""Models on disk in our format: a folder with config.json + model.safetensors + a model card,
+like a Hugging Face model repo (or one .safetensors file carrying its config), and `load_model`,
+the one entry point that also opens zips, official .pth files, built-in models and Hub ids."""
 import json
 import math
 import os
-import re
 import tempfile
-import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from . import accel, hub
+from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
 from .nets import build_net, count_parameters
-from .presets import PRESETS, NetSpec, Preset
+from .official import load_official, official_files_in, official_model
+from .presets import NetSpec, Preset, check_names
+from .weights import load_state, read_safetensors, state_tensors
 
-FORMAT = "cyclegan-studio/1"
+FORMAT = "cyclegan-studio/2"
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CARD = "README.md"
 DEMO_DIR = Path(__file__).parent / "demo" / "models"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-NETS = ("G_AB", "G_BA", "D_A", "D_B")
 MODEL_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".zip")
 # Guard against configs that would allocate absurd nets (a tampered config.json, say): widths,
 # depths, and the parameter count of each net, checked on the meta device before anything is
@@ -33,24 +32,61 @@ MAX_WIDTH = 1024
 MAX_DEPTH = {"n_blocks": 64, "levels": 12, "num_downs": 12, "n_down": 8, "n_layers": 8}
 MAX_PARAMS = 200_000_000
 
+# cyclegan-studio/1 named a preset by one word and coded its batch schedule as letters.
+V1_NAMES = {"cyclegan": ("cyclegan", "paper"), "discogan": ("discogan", "code"), "dualgan": ("dualgan", "paper"),
+            "dualgan-code": ("dualgan", "code-2017-08"), "dualgan-gp": ("dualgan", "code-2020")}
+V1_PHASES = {("GD",): {}, ("D", "G", "G"): {"d_only_batches": 1, "g_only_batches": 2},
+             ("D", "D", "G"): {"d_only_batches": 2, "g_only_batches": 1},
+             ("DGG",): {"d_first": True, "g_steps_per_batch": 2}}
+
+
+def builtin_models() -> list[tuple[str, Path]]:
+    """(name, folder) of the models shipped in cyclegan/demo/models, loadable as 'demo:<name>'."""
+    if not DEMO_DIR.is_dir():
+        return []
+    return [(p.name, p) for p in sorted(DEMO_DIR.iterdir()) if (p / WEIGHTS).is_file()]
+
+
+def summary(folder: Path) -> dict | None:
+    """What a catalogue shows of a model folder without loading it (architecture, domains,
+    provenance, the config read as current), or None when its config is missing or unreadable."""
+    try:
+        cfg = migrate_config(json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8")))
+        return {"architecture": cfg["architecture"], "domains": tuple(cfg.get("domains", ("A", "B"))),
+                "provenance": cfg.get("provenance") or {}, "config": cfg}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):   # UserInputError is a ValueError
+        return None
+
 
 # --- saving ----------------------------------------------------------------------------------
 def model_config(model: CycleModel) -> dict:
-    return {"format": FORMAT, "architecture": model.preset.name, "preset": model.preset.to_dict(),
-            "domains": list(model.domains), "directions": list(model.directions),
+    p = model.preset
+    return {"format": FORMAT, "architecture": p.architecture, "recipe": p.recipe, "scale": p.scale,
+            "preset": p.to_dict(), "domains": list(model.domains), "directions": list(model.directions),
             "image_size": model.image_size, "value_range": list(model.value_range),
             "with_discriminators": model.D_A is not None, "provenance": model.provenance}
 
 
-def state_tensors(model: CycleModel, include_discriminators: bool = True) -> dict[str, torch.Tensor]:
-    out = {}
-    for name in NETS:
-        net = getattr(model, name)
-        if net is None or (name.startswith("D_") and not include_discriminators):
-            continue
-        for k, v in net.state_dict().items():
-            out[f"{name}.{k}"] = v.detach().cpu().contiguous()
-    return out
+def migrate_config(cfg: dict) -> dict:
+    """A cyclegan-studio/1 config (the shipped demo models, older folders and .safetensors
+    files) as a /2 one: one preset name -> architecture + recipe, the phase letters -> named
+    schedule fields, the scale read from the title; any other config is returned as it is."""
+    if not isinstance(cfg, dict) or cfg.get("format") != "cyclegan-studio/1" or not isinstance(cfg.get("preset"), dict):
+        return cfg
+    preset = dict(cfg["preset"])
+    name = preset.pop("name", cfg.get("architecture"))
+    if name not in V1_NAMES:
+        raise UserInputError(f"config.json: unknown architecture {name!r} (cyclegan-studio/1 knew "
+                             f"{', '.join(V1_NAMES)})")
+    phases = preset.pop("phases", ["GD"])
+    schedule = V1_PHASES.get(tuple(phases) if isinstance(phases, (list, tuple)) else None)
+    if schedule is None:
+        raise UserInputError(f"config.json: unknown phases {phases!r} (cyclegan-studio/1 knew "
+                             f"{', '.join(str(list(k)) for k in V1_PHASES)})")
+    arch, recipe = V1_NAMES[name]
+    scale = "quick" if str(preset.get("title", "")).endswith(", quick") else "full"
+    preset.update(architecture=arch, recipe=recipe, scale=scale, **schedule)
+    return {**cfg, "format": FORMAT, "architecture": arch, "recipe": recipe, "scale": scale, "preset": preset}
 
 
 def save_model(model: CycleModel, folder, include_discriminators: bool = False) -> Path:
@@ -73,24 +109,26 @@ def save_model(model: CycleModel, folder, include_discriminators: bool = False) 
 
 
 def model_card(model: CycleModel, cfg: dict) -> str:
+    """A Hugging Face model card: the Hub's metadata header, then what the model is and how to use it."""
+    from huggingface_hub import ModelCard, ModelCardData  # its Hub client takes a while to import; only saving needs it
+    p = model.preset
     a, b = model.domains
     saved = model.info()["parameters"].items()     # only the nets this folder holds
     params = ", ".join(f"{k}: {v:,}" for k, v in saved if cfg.get("with_discriminators") or not k.startswith("D_"))
-    prov = cfg.get("provenance") or {}
-    lines = ["---", "library_name: cyclegan-studio", "pipeline_tag: image-to-image",
-             f"tags: [image-to-image, unpaired-image-translation, {model.preset.name}]", "---", "",
-             f"# {a} ↔ {b} ({model.preset.title})", "",
+    data = ModelCardData(library_name="cyclegan-studio", pipeline_tag="image-to-image",
+                         tags=["image-to-image", "unpaired-image-translation", p.architecture])
+    lines = [f"# {a} ↔ {b} ({p.title})", "",
              f"Unpaired image-to-image translator between **{a}** (A) and **{b}** (B), made with cyclegan-studio.", "",
-             f"- Architecture: `{model.preset.name}`; generator `{model.preset.generator.family}` "
-             f"{json.dumps(model.preset.generator.kwargs)}",
+             f"- Architecture: `{p.architecture}`, recipe `{p.recipe}`, scale `{p.scale}`; generator "
+             f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
              f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
              f"- Parameters: {params}"]
-    if prov:
-        lines.append(f"- Provenance: `{json.dumps(prov, sort_keys=True)}`")
+    if cfg.get("provenance"):
+        lines.append(f"- Provenance: `{json.dumps(cfg['provenance'], sort_keys=True)}`")
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',
               'model.translate("photo.jpg", "a2b").save("out.png")', "```", ""]
-    return "\n".join(lines)
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)))
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -134,8 +172,10 @@ def _check_config_values(preset: Preset, cfg: dict) -> None:
 
 
 def model_from_config(cfg: dict) -> CycleModel:
+    """An unloaded model as a config describes it; v1 configs are migrated first."""
     if not isinstance(cfg, dict):
         raise UserInputError(f"config.json must hold a JSON object, not a {type(cfg).__name__}")
+    cfg = migrate_config(cfg)
     try:
         if cfg.get("format") != FORMAT:
             raise UserInputError(f"config.json is not a cyclegan-studio model (format {cfg.get('format')!r}, "
@@ -143,6 +183,7 @@ def model_from_config(cfg: dict) -> CycleModel:
         if not isinstance(cfg.get("preset"), dict):
             raise UserInputError("config.json has no 'preset' object")
         preset = Preset.from_dict(cfg["preset"])
+        check_names(preset.architecture, preset.recipe, preset.scale)
         _check_config_values(preset, cfg)
         _check_spec(preset.generator, "generator")
         if cfg.get("with_discriminators"):
@@ -155,88 +196,6 @@ def model_from_config(cfg: dict) -> CycleModel:
         raise UserInputError(f"config.json is malformed: {type(e).__name__}: {e}") from None
 
 
-def _sub_state(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def detect_net(sd: dict) -> str | None:
-    """What a single net's state dict looks like, in words, from its keys and shapes alone."""
-    def shape(k):
-        return tuple(sd[k].shape) if k in sd and hasattr(sd[k], "shape") else None
-    if "model.1.weight" in sd and any(".conv_block." in k for k in sd):
-        blocks = {k.split(".")[1] for k in sd if ".conv_block." in k}
-        return f"a CycleGAN ResNet generator (ngf {shape('model.1.weight')[0]}, {len(blocks)} blocks)"
-    if "model.model.0.weight" in sd:
-        depth = max(k.split(".").count("model") for k in sd) - 1
-        return f"a CycleGAN U-Net generator (ngf {shape('model.model.0.weight')[0]}, {depth} levels)"
-    if "down.0.0.weight" in sd:
-        levels = len({k.split(".")[1] for k in sd if k.startswith("down.")})
-        return f"a DualGAN U-Net generator (ngf {shape('down.0.0.weight')[0]}, {levels} levels)"
-    if "stages.0.0.weight" in sd:
-        return f"a DiscoGAN discriminator (ndf {shape('stages.0.0.weight')[0]})"
-    if "model.0.weight" in sd:
-        convs = sorted((int(k.split(".")[1]) for k in sd if re.fullmatch(r"model\.\d+\.weight", k)
-                        and len(sd[k].shape) == 4))
-        last = shape(f"model.{convs[-1]}.weight") if convs else None
-        width = shape("model.0.weight")[0]
-        if "model.0.bias" not in sd and any(k.endswith("running_mean") for k in sd):
-            return f"a DiscoGAN generator (ngf {width})"
-        if last is not None and last[0] == 1:
-            if shape("model.0.weight")[-1] == 5:
-                return f"a DualGAN critic (ndf {width})"
-            return f"a PatchGAN discriminator (ndf {width}), not a generator"
-    return None
-
-
-def _detect_model(tensors: dict) -> str | None:
-    for name in ("G_AB", "G_BA"):
-        sub = _sub_state(tensors, name + ".")
-        if sub:
-            return detect_net(sub)
-    return detect_net(tensors)
-
-
-def load_state(model: CycleModel, tensors: dict[str, torch.Tensor], what: str) -> CycleModel:
-    """Strict: every key present and every shape equal, or a message that says what differs."""
-    expected = state_tensors(model)
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
-    wrong = [f"{k} {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in tensors and tensors[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        g = model.preset.generator
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} tensors have the wrong shape (e.g. {wrong[0]}, file vs expected)")
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        found = _detect_model(tensors)
-        looks = f"the weights look like {found}; " if found else ""
-        raise UserInputError(f"{what} does not match its architecture {model.preset.name!r} "
-                             f"({g.family} {json.dumps(g.kwargs)}): {looks}" + "; ".join(parts))
-    for name in NETS:
-        net = getattr(model, name)
-        if net is not None:
-            net.load_state_dict(_sub_state(tensors, name + "."))
-    return model.eval()
-
-
-def _read_safetensors(path: Path) -> tuple[dict, dict]:
-    if path.stat().st_size == 0:
-        raise UserInputError(f"'{path.name}' is empty (0 bytes)")
-    try:
-        from safetensors import safe_open
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        return load_file(str(path)), meta
-    except (SafetensorError, OSError, ValueError, RuntimeError, MemoryError, OverflowError) as e:
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise UserInputError(f"'{path.name}' is not a readable safetensors file ({reason}); "
-                             "it may be truncated or not a checkpoint") from None
-
-
 def _read_config(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -247,12 +206,12 @@ def _read_config(path: Path) -> dict:
 def load_folder(folder: Path) -> CycleModel:
     cfg_path, weights = folder / CONFIG, folder / WEIGHTS
     if not weights.is_file():
-        official = _official_files_in(folder)
+        official = official_files_in(folder)
         if official:
             return load_official([str(p) for p in official])
         raise UserInputError(f"no {WEIGHTS} in '{folder}': a model folder holds {CONFIG} and {WEIGHTS} "
                              "(or official CycleGAN latest_net_G_A.pth / latest_net_G_B.pth)")
-    tensors, meta = _read_safetensors(weights)
+    tensors, meta = read_safetensors(weights)
     if cfg_path.is_file():
         cfg = _read_config(cfg_path)
     elif "cyclegan_config" in meta:
@@ -270,187 +229,42 @@ def _meta_config(meta: dict, path: Path) -> dict:
 
 
 def load_safetensors_file(path: Path) -> CycleModel:
-    tensors, meta = _read_safetensors(path)
+    tensors, meta = read_safetensors(path)
     if "cyclegan_config" in meta:
         return load_state(model_from_config(_meta_config(meta, path)), tensors, f"'{path.name}'")
     # A bare generator state dict, e.g. an official checkpoint converted to safetensors.
     return official_model([(tensors, path.name)])
 
 
-# --- official CycleGAN files -------------------------------------------------------------------
-def clean_official_state(sd: dict) -> dict:
-    """Drop the wrappers (DDP's `module.`, torch.compile's `_orig_mod.`) and the InstanceNorm
-    buffers old PyTorch versions saved, which the nets neither have nor need."""
-    out = {}
-    for k, v in sd.items():
-        if not isinstance(v, torch.Tensor) or not isinstance(k, str):
-            continue
-        for prefix in ("module.", "_orig_mod."):
-            while k.startswith(prefix):
-                k = k[len(prefix):]
-        k = k.replace("._orig_mod.", ".").replace(".module.", ".")
-        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
-            continue
-        out[k] = v
-    return out
-
-
-def infer_official_generator(sd: dict, name: str) -> NetSpec:
-    """Read resnet/unet, depth, width and dropout from the key layout itself."""
-    keys = list(sd)
-    if "model.1.weight" in sd and any(".conv_block." in k for k in keys):
-        blocks = sorted({int(k.split(".")[1]) for k in keys if ".conv_block." in k})
-        dropout = any(".conv_block.6." in k for k in keys)
-        ngf = sd["model.1.weight"].shape[0]
-        return NetSpec("resnet", {"ngf": int(ngf), "n_blocks": len(blocks), "dropout": dropout, "upsample": "deconv"})
-    if "model.model.0.weight" in sd:
-        depth = max(k.split(".").count("model") for k in keys) - 1
-        ngf = sd["model.model.0.weight"].shape[0]
-        return NetSpec("unet", {"ngf": int(ngf), "num_downs": int(depth), "dropout": False})
-    found = detect_net(sd)
-    if found is None:
-        sample = ", ".join(keys[:3]) or "no tensors"
-        found = f"{len(keys)} tensors with keys like {sample}"
-    raise UserInputError(f"'{name}' is not a CycleGAN generator: it looks like {found}; expected the official "
-                         "layout ('model.1.weight', 'model.10.conv_block.1.weight', ... for resnet_6/9blocks, "
-                         "'model.model.0.weight' for unet_128/256)")
-
-
-def _read_pth(path: Path) -> dict:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # weights_only refuses pickled code; anything else is a broken file
-        text = str(e)
-        glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if glob:
-            what = glob.group(1)
-            hint = (" It holds a whole pickled model: save `net.state_dict()` instead."
-                    if what.startswith("torch.nn.") or what.startswith("__main__") else "")
-            raise UserInputError(f"'{path.name}' contains pickled objects other than tensors ({what}); refusing "
-                                 f"to load it: only plain state dicts are read, never code.{hint}") from None
-        reason = "not a PyTorch state dict" if "Weights only load failed" in text else (text.splitlines()[0][:200] if text else type(e).__name__)
-        raise UserInputError(f"'{path.name}' is not a readable PyTorch checkpoint ({reason}); "
-                             "it may be truncated or corrupt") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise UserInputError(f"'{path.name}' holds a {type(sd).__name__}, not a state dict")
-    return sd
-
-
-_PAIR = re.compile(r"(?:^|_)([a-z]+)2([a-z]+)(?:_|$)")
-
-
-def _domains_from_name(names: list[str]) -> tuple[str, str]:
-    """'horse2zebra.pth' → (horse, zebra); also from the folder, as in 'horse2zebra_pretrained/'.
-    The authors' style transfer models ('style_monet') map photos to paintings."""
-    stems = [Path(n).stem.lower() for n in names] + [Path(n).parent.name.lower() for n in names]
-    for s in stems:
-        m = _PAIR.search(s)
-        if m:
-            return m.group(1), m.group(2)
-    for s in stems:
-        m = re.match(r"^style_([a-z]+)", s)
-        if m:
-            return "photo", m.group(1)
-    return "A", "B"
-
-
-def _named_direction(name: str) -> str | None:
-    """'latest_net_G_A' (or G_AB) maps A→B; 'G_B' (or G_BA) maps B→A; None when unnamed."""
-    m = re.search(r"(?:^|_)G_(AB|BA|A|B)$", Path(name).stem)
-    if not m:
-        return None
-    return "a2b" if m.group(1).startswith("A") else "b2a"
-
-
-def _assign_directions(names: list[str]) -> list[str]:
-    named = [_named_direction(n) for n in names]
-    if len(names) == 1:
-        return [named[0] or "a2b"]
-    if named[0] and named[0] == named[1]:
-        raise UserInputError(f"both files are {'G_A (A→B)' if named[0] == 'a2b' else 'G_B (B→A)'} generators: "
-                             f"give one G_A and one G_B file ({names[0]}, {names[1]})")
-    if named[0] is None and named[1] is None:
-        return ["a2b", "b2a"]          # unnamed pair: first A→B, second B→A
-    if named[0] is None:
-        return ["b2a" if named[1] == "a2b" else "a2b", named[1]]
-    if named[1] is None:
-        return [named[0], "b2a" if named[0] == "a2b" else "a2b"]
-    return named
-
-
-def official_model(items: list[tuple[dict, str]]) -> CycleModel:
-    """One file: a one-direction model (G_B files map B→A). Two: G_A and G_B, both directions."""
-    names = [n for _, n in items]
-    directions = _assign_directions(names)
-    by_dir: dict[str, dict] = {}
-    specs = []
-    for (sd, name), direction in zip(items, directions):
-        sd = clean_official_state(sd)
-        specs.append(infer_official_generator(sd, Path(name).name))
-        by_dir[direction] = sd
-    if len(specs) == 2 and specs[0] != specs[1]:
-        raise UserInputError(f"the two files are different generators ({specs[0].family} {specs[0].kwargs} "
-                             f"vs {specs[1].family} {specs[1].kwargs})")
-    gen = specs[0]
-    small = gen.kwargs.get("n_blocks") == 6 or gen.kwargs.get("num_downs") == 7
-    preset = replace(PRESETS["cyclegan"], generator=gen, image_size=128 if small else 256)
-    model = CycleModel(preset, domains=_domains_from_name(names), directions=tuple(sorted(by_dir)),
-                       provenance={"source": "official CycleGAN checkpoint", "files": [Path(n).name for n in names]})
-    tensors = {}
-    for direction, sd in by_dir.items():
-        net = "G_AB" if direction == "a2b" else "G_BA"
-        tensors.update({f"{net}.{k}": v for k, v in sd.items()})
-    return load_state(model, tensors, " + ".join(f"'{Path(n).name}'" for n in names))
-
-
-def _official_files_in(folder: Path) -> list[Path]:
-    """The generator files in an official checkpoint folder: latest_net_G_A.pth + latest_net_G_B.pth
-    (or the newest epoch's), latest_net_G.pth of a pretrained download, or one or two lone .pth."""
-    pths = sorted(p for p in folder.glob("*.pth") if p.is_file())
-    gens = [p for p in pths if re.search(r"net_G(_[AB])?$", p.stem)]
-    if not gens:
-        return pths if 1 <= len(pths) <= 2 else []
-    latest = [p for p in gens if p.stem.startswith("latest_")]
-    if latest:
-        return latest
-    best: dict[str, tuple[int, Path]] = {}
-    for p in gens:
-        m = re.match(r"^(\d+)_", p.stem)
-        epoch = int(m.group(1)) if m else -1
-        key = p.stem.split("net_G", 1)[1]
-        if key not in best or epoch > best[key][0]:
-            best[key] = (epoch, p)
-    return [p for _, p in sorted(best.values(), key=lambda t: t[1].name)]
-
-
-def load_official(paths: list[str]) -> CycleModel:
-    if not paths:
-        raise UserInputError("no checkpoint files given")
-    if len(paths) > 2:
-        raise UserInputError(f"give one official generator file, or two (G_A and G_B); got {len(paths)}")
-    items = []
-    for p in paths:
-        path = Path(p).expanduser()
-        if path.is_dir():
-            raise UserInputError(f"'{p}' is a folder: give the folder alone, or two .pth files")
-        if not path.is_file():
-            raise UserInputError(f"file not found: '{p}'")
-        if path.stat().st_size == 0:
-            raise UserInputError(f"'{path.name}' is empty (0 bytes)")
-        sd = _read_safetensors(path)[0] if path.suffix.lower() == ".safetensors" else _read_pth(path)
-        items.append((sd, str(path)))
-    return official_model(items)
-
-
 # --- the one entry point ---------------------------------------------------------------------
 def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
     """A model folder; `demo:<name>`; a Hub id `owner/name`; an official `.pth` (or two, as a
-    list or 'a.pth,b.pth'); a self-describing `.safetensors`; a zipped model folder."""
-    model = _load(spec)
+    list or 'a.pth,b.pth'); a self-describing `.safetensors`; a zipped model folder. Ready to
+    translate: the CPU inference accelerator (cyclegan/accel.py) is applied here."""
+    return _ready(_load(spec), device)
+
+
+def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None) -> CycleModel:
+    """Always from the Hub (through its cache), never from a local folder of the same name."""
+    return _ready(_from_hub(hub.check_repo_id(repo_id), revision), device)
+
+
+def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, private: bool = True) -> str:
+    """Upload as a model repo (config.json, model.safetensors, README.md). Returns its URL.
+    The token is passed straight to huggingface_hub and never logged or shown in an error."""
+    repo_id = hub.check_repo_id(repo_id, hub.redactor(token))
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(model, tmp)
+        return hub.upload_folder(Path(tmp), repo_id, token=token, private=private,
+                                 message="Upload cyclegan-studio model")
+
+
+def _from_hub(repo_id: str, revision: str | None = None) -> CycleModel:
+    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision))
+
+
+def _ready(model: CycleModel, device) -> CycleModel:
+    accel.accelerate(model)
     if device is not None:
         try:
             model.to(device)
@@ -466,12 +280,11 @@ def _load(spec) -> CycleModel:
     if not spec:
         raise UserInputError("no model given")
     if spec.startswith("demo:"):
-        name = spec[5:]
-        folder = DEMO_DIR / name
-        if not name or "/" in name or "\\" in name or not (folder / WEIGHTS).is_file():
-            known = sorted(p.name for p in DEMO_DIR.glob("*") if (p / WEIGHTS).is_file()) if DEMO_DIR.is_dir() else []
-            raise UserInputError(f"no built-in model {spec!r}; built-in models: {', '.join('demo:' + k for k in known) or 'none'}")
-        return load_folder(folder)
+        builtin = dict(builtin_models())
+        if spec[5:] not in builtin:
+            raise UserInputError(f"no built-in model {spec!r}; built-in models: "
+                                 f"{', '.join('demo:' + k for k in builtin) or 'none'}")
+        return load_folder(builtin[spec[5:]])
     if "," in spec and not os.path.exists(spec):
         return load_official([s.strip() for s in spec.split(",") if s.strip()])
     path = Path(spec).expanduser()
@@ -493,13 +306,12 @@ def _load(spec) -> CycleModel:
                              "a .safetensors file or an official CycleGAN .pth")
     if path.suffix.lower() in MODEL_SUFFIXES or spec.startswith((".", "/", "~", "\\")):
         raise UserInputError(f"file not found: '{spec}'")
-    if HUB_ID.match(spec):
-        return load_from_hub(spec)
+    if hub.is_repo_id(spec):
+        return _from_hub(spec)
     raise UserInputError(f"model not found: '{spec}' is neither a file, a folder, 'demo:<name>' nor a Hub id 'owner/name'")
 
 
 def load_zip(path: Path) -> CycleModel:
-    from .data import safe_extract_zip
     with tempfile.TemporaryDirectory(prefix="cyclegan-model-", ignore_cleanup_errors=True) as dest:
         try:
             return _load_extracted(path, Path(safe_extract_zip(path, dest)))  # a bad zip is its UserInputError
@@ -517,79 +329,10 @@ def _load_extracted(path: Path, root: Path) -> CycleModel:
     if len(lone) == 1:
         return load_safetensors_file(lone[0])
     for cand in [root, *sorted({p.parent for p in root.rglob("*.pth")})]:
-        official = _official_files_in(cand)
+        official = official_files_in(cand)
         if official:
             return load_official([str(p) for p in official])
     raise UserInputError(f"'{path.name}' holds no model: expected a folder with {CONFIG} and {WEIGHTS}")
-
-
-# --- the Hugging Face Hub --------------------------------------------------------------------
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
-
-
-def _hub_cache_dir() -> str | None:
-    """huggingface_hub reads HF_HOME / HF_HUB_CACHE once, at import; read them now so a setting
-    made later in the process (a test, a notebook) still counts."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.path.expanduser(os.path.expandvars(os.environ["HF_HUB_CACHE"]))
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.path.expanduser(os.path.expandvars(os.environ["HF_HOME"])), "hub")
-    return None
-
-
-def load_from_hub(repo_id: str, revision: str | None = None) -> CycleModel:
-    """Through huggingface_hub's cache, so HF_HOME / HF_HUB_OFFLINE behave as users expect."""
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-    offline = bool(constants.HF_HUB_OFFLINE) or _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
-    try:
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir(), local_files_only=offline,
-                                   allow_patterns=[CONFIG, WEIGHTS, CARD, "*.pth"])
-    except RepositoryNotFoundError:
-        raise UserInputError(f"Hub repository '{repo_id}' not found (or private: log in with a token); "
-                             f"there is no local file or folder of that name either") from None
-    except RevisionNotFoundError:
-        raise UserInputError(f"Hub repository '{repo_id}' has no revision {revision!r}") from None
-    except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
-        raise UserInputError(f"'{repo_id}' is neither a local file or folder nor in the local Hugging Face cache, "
-                             f"and {why}: download it once online, or check the name") from None
-    except HFValidationError as e:
-        raise UserInputError(f"'{repo_id}' is not a valid Hub repository id: {str(e).splitlines()[0]}") from None
-    except Exception as e:  # network layer (httpx, proxies, HTTP errors): one line, no traceback
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserInputError(f"could not fetch '{repo_id}' from the Hub: {msg}") from None
-    return load_folder(Path(folder))
-
-
-def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, private: bool = True) -> str:
-    """Upload as a model repo (config.json, model.safetensors, README.md). Returns its URL.
-    The token is passed straight to huggingface_hub and never logged or shown in an error."""
-    from huggingface_hub import HfApi
-
-    def redact(text: str) -> str:
-        if token:
-            text = text.replace(token, "***")
-        return re.sub(r"hf_[A-Za-z0-9]{8,}", "hf_***", text)
-
-    if not isinstance(repo_id, str) or not HUB_ID.match(repo_id):
-        raise UserInputError(redact(f"'{repo_id}' is not a Hub repository id (expected 'owner/name')"))
-
-    with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, tmp)
-        try:
-            api = HfApi(token=token)
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, repo_type="model",
-                                     commit_message="Upload cyclegan-studio model")
-        except Exception as e:
-            text = redact(str(e))
-            msg = text.splitlines()[0] if text.strip() else type(e).__name__
-            raise UserInputError(f"push to the Hub failed: {msg}") from None
-    url = getattr(info, "repo_url", None)
-    return str(url) if url else f"https://huggingface.co/{repo_id}"
 
 
 def describe(model: CycleModel) -> dict:

@@ -1,11 +1,16 @@
-"""`python -m cyclegan`: translate, info, eval, demo export. A user error is one line
-`error: ...` and exit status 2; only real bugs print a traceback."""
+"""`python -m cyclegan`: every subcommand (translate, info, eval, demo export, demo grid). A user
+error is one line `error: ...` and exit status 2; only real bugs print a traceback.
+
+The library is imported inside the commands, so that `--help` and usage errors answer without
+waiting for torch to load."""
 import argparse
 import json
 import sys
 from pathlib import Path
 
+from . import demo
 from .errors import UserInputError
+from .settings import whole_number
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -18,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _translate(args) -> int:
-    from .checkpoints import load_model
+    from .checkpoints import load_model  # torch: see the module docstring
     inputs = [Path(p) for p in args.inputs]
     for p in inputs:  # cheap checks first: don't load a model to then find a typo
         if not p.exists():
@@ -63,19 +68,38 @@ def _mkdir(folder: Path) -> None:
 
 
 def _info(args) -> int:
-    from .checkpoints import describe, load_model
+    from .checkpoints import describe, load_model  # torch: see the module docstring
     print(json.dumps(describe(load_model(args.model)), indent=2, ensure_ascii=False))
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
+def _eval(args) -> int:
+    from .checkpoints import load_model  # torch: see the module docstring
+    from .evaluate import evaluate
+    print(json.dumps(evaluate(load_model(args.model), args.data, n=args.n, size=args.size)))
+    return 0
+
+
+def _demo_export(args) -> int:
+    print(json.dumps(demo.export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
+    return 0
+
+
+def _demo_grid(args) -> int:
+    from .showcase import comparison_grid  # torch: see the module docstring
+    comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
+    print(args.output)
+    return 0
+
+
+def _count(lo: int):
+    """An argparse type: a whole number of at least `lo`, with our message."""
+    def parse(text: str) -> int:
+        try:
+            return whole_number(text, "the value", lo)
+        except UserInputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,16 +112,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
     t.add_argument("inputs", nargs="+", help="input image(s)")
     t.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    t.add_argument("--max-side", type=_positive, default=1024, help="larger images run as blended tiles")
-    t.add_argument("--work-size", type=_positive, default=None, help="run the net at this short side, then scale back")
+    t.add_argument("--max-side", type=_count(1), default=1024, help="larger images run as blended tiles")
+    t.add_argument("--work-size", type=_count(1), default=None, help="run the net at this short side, then scale back")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
     t.set_defaults(func=_translate)
     i = sub.add_parser("info", help="print a model's architecture, parameters, domains as JSON")
     i.add_argument("model")
     i.set_defaults(func=_info)
-    from . import demo, evaluate
-    evaluate.register(sub)
-    demo.register(sub)
+
+    e = sub.add_parser("eval", help="score a model on paired test images (PSNR, SSIM, L1)")
+    e.add_argument("--model", required=True, help="model folder, Hub id or checkpoint")
+    e.add_argument("--data", default="demo:daynight", help="demo:<world> or a folder with testA/ and testB/")
+    e.add_argument("--n", type=_count(1), default=200, help="number of test pairs")
+    e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
+    e.set_defaults(func=_eval)
+
+    worlds = ", ".join(demo.world_names())
+    d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
+    x = d.add_parser("export", help="write a demo world as trainA/ trainB/ testA/ testB/ PNG folders")
+    x.add_argument("dir", help="output folder")
+    x.add_argument("--name", default="daynight", help=f"world: {worlds}")
+    x.add_argument("--n", type=_count(0), default=1000, help="training images per domain")
+    x.add_argument("--size", type=_count(1), default=128, help="image side in pixels")
+    x.add_argument("--n-test", type=_count(0), default=None, help="paired test images (default n/5)")
+    x.set_defaults(func=_demo_export)
+    g = d.add_parser("grid", help="picture of test scenes through models, beside the ground truth")
+    g.add_argument("--models", nargs="+", default=["demo:cyclegan", "demo:discogan", "demo:dualgan"])
+    g.add_argument("--name", default="daynight", help=f"world: {worlds}")
+    g.add_argument("--n", type=_count(1), default=4, help="scenes per direction")
+    g.add_argument("--size", type=_count(1), default=128)
+    g.add_argument("-o", "--output", required=True, help="PNG file to write")
+    g.set_defaults(func=_demo_grid)
     return ap
 
 

@@ -9,8 +9,8 @@ Accepted sources, in the order they are tried:
   the domains;
 - a `.zip` of any of these, the pair at its root or inside one top folder.
 
-Zips come from strangers, so `safe_extract_zip` refuses path tricks, links and bombs before and
-while unpacking. Every image is checked once (header and checksums) when the data is opened, so
+Zips come from strangers, so they are unpacked by `cyclegan.archive.safe_extract_zip`, which
+refuses path tricks, links and bombs before and while unpacking. Every image is checked once (header and checksums) when the data is opened, so
 a broken file is reported up front instead of stopping training hours later.
 
 Random crops and flips draw only from torch's global RNG: DataLoader seeds it per worker and a
@@ -22,30 +22,27 @@ import atexit
 import json
 import os
 import random
-import re
 import shutil
-import stat
 import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms.v2.functional import pil_to_tensor
 
-from cyclegan import limits
-from cyclegan.errors import UserInputError
-from cyclegan.images import check_image, is_image_name, open_image
+from . import demo
+from .archive import DATA_FOLDER_NAMES, is_hidden, safe_extract_zip
+from .errors import UserInputError
+from .images import check_image, image_to_tensor, is_image_name, open_image
+from .settings import whole_number
 
 PREPROCESS_MODES = ("resize_crop", "crop", "scale_width", "none", "resize")
 LOAD_FACTOR = 1.12  # official: load 286, crop 256
-_PAIR_NAMES = {"traina", "trainb", "testa", "testb", "a", "b"}  # never a free-named domain pair
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -81,8 +78,7 @@ class Preprocess:
     value_range: tuple[float, float] = (-1.0, 1.0)
 
     def __post_init__(self):
-        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 1:
-            raise UserInputError(f"image size must be a positive whole number of pixels, got {self.size!r}")
+        object.__setattr__(self, "size", whole_number(self.size, "image size (pixels)", 1))
         if self.mode not in PREPROCESS_MODES:
             raise UserInputError(f"unknown preprocess {self.mode!r}; choose one of: {', '.join(PREPROCESS_MODES)}")
         lo, hi = (float(v) for v in self.value_range)
@@ -115,7 +111,7 @@ class Preprocess:
             left = _randint(w - s + 1) if w > s else 0
             top = _randint(h - s + 1) if h > s else 0
             img = img.crop((left, top, left + min(w, s), top + min(h, s)))
-        x = pil_to_tensor(img.convert("RGB")).float().div_(255.0)
+        x = image_to_tensor(img)
         if x.shape[1] < s or x.shape[2] < s:
             ph, pw = s - x.shape[1], s - x.shape[2]
             x = F.pad(x[None], (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")[0]
@@ -156,12 +152,10 @@ class DemoDomain(Dataset):
 
     def __init__(self, world: str, seeds, domain: str, *, size: int, preprocess: str = "resize_crop",
                  flip: bool = True, value_range: tuple[float, float] = (-1.0, 1.0), name: str | None = None):
-        from cyclegan import demo
         self.world, self.seeds, self.domain = world, list(seeds), domain
         self.transform = Preprocess(size, preprocess, flip, tuple(value_range))
         self.name = name or domain
-        lo, hi = getattr(demo, "MIN_SIZE", 8), getattr(demo, "MAX_SIZE", 2048)
-        self.render_size = min(max(self.transform.load_size, lo), hi)
+        self.render_size = min(max(self.transform.load_size, demo.MIN_SIZE), demo.MAX_SIZE)
         self._cache_items = max(1, self.CACHE_BYTES // (3 * self.render_size**2))
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
         self._lock = threading.Lock()
@@ -188,7 +182,6 @@ class DemoDomain(Dataset):
             if img is not None:
                 self._cache.move_to_end(seed)
                 return img
-        from cyclegan import demo
         img = demo.render(self.world, seed, self.domain, self.render_size)
         with self._lock:
             self._cache[seed] = img
@@ -239,12 +232,10 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
 
 
 def _open_demo(world: str, split: str, n: int, kw: dict) -> UnpairedData:
-    from cyclegan import demo
     if world not in demo.world_names():
         raise UserInputError(f"unknown demo world {world!r}; choose one of: "
                              + ", ".join(f"demo:{w}" for w in demo.world_names()))
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise UserInputError(f"demo_n must be a positive whole number, got {n!r}")
+    n = whole_number(n, "demo_n", 1)
     names = tuple(demo.domains(world))
     if split == "train":
         seeds_a, seeds_b = demo.train_seeds(world, "A", n), demo.train_seeds(world, "B", n)
@@ -268,11 +259,7 @@ def _open_folder(root: Path, split: str, shown: str, kw: dict) -> UnpairedData:
 
 
 def _subdirs(root: Path) -> list[Path]:
-    return sorted((p for p in root.iterdir() if p.is_dir() and not _hidden(p.name)), key=lambda p: p.name)
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith(".") or name == "__MACOSX"
+    return sorted((p for p in root.iterdir() if p.is_dir() and not is_hidden(p.name)), key=lambda p: p.name)
 
 
 def _find_pair(root: Path, split: str, shown: str) -> tuple[Path, Path, tuple[str, str]]:
@@ -282,7 +269,7 @@ def _find_pair(root: Path, split: str, shown: str) -> tuple[Path, Path, tuple[st
     for a, b in ((f"{prefix}a", f"{prefix}b"), ("a", "b")):
         if a in by_name and b in by_name and (split == "train" or a != "a"):
             return by_name[a], by_name[b], _domain_names(root, shown)
-    if split == "train" and len(subs) == 2 and not {p.name.lower() for p in subs} & _PAIR_NAMES:
+    if split == "train" and len(subs) == 2 and not {p.name.lower() for p in subs} & DATA_FOLDER_NAMES:
         a, b = sorted(subs, key=lambda p: p.name.casefold())
         return a, b, (a.name, b.name)
     found = ", ".join(f"{p.name}/" for p in subs) or "none"
@@ -310,7 +297,7 @@ def _scan(folder: Path, shown: str) -> tuple[list[Path], int, dict[str, str]]:
     """(readable images, non-image files, {unreadable name: why}); at least one image or an error."""
     files, skipped, bad, total = [], 0, {}, 0
     for p in sorted(folder.iterdir(), key=lambda p: p.name):
-        if _hidden(p.name) or not p.is_file():
+        if is_hidden(p.name) or not p.is_file():
             continue
         total += 1
         if not is_image_name(p.name):
@@ -331,119 +318,6 @@ def _scan(folder: Path, shown: str) -> tuple[list[Path], int, dict[str, str]]:
             detail += f" ({len(bad)} unreadable, e.g. {next(iter(bad.values()))})"
         raise UserInputError(f"{folder.name}/ has no images: {detail} (in {shown})")
     return files, skipped, bad
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.0f}" if n >= 1e7 else f"{n / 1e6:.3g}"
-
-
-def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
-    """Where an entry may go, relative to the destination; None for entries we skip."""
-    name = info.filename
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise UserInputError(f"zip contains a symbolic link, which is not allowed: '{name}' "
-                             "(zip the real files instead, e.g. `zip -r` without -y)")
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts or "\x00" in name:
-        raise UserInputError(f"unsafe path in zip: '{name}'")
-    parts = [p for p in parts if p not in ("", ".")]
-    if not parts or parts[0] == "__MACOSX":  # macOS resource forks: metadata, never data
-        return None
-    return PurePosixPath(*parts)
-
-
-def safe_extract_zip(zip_path: str | Path, dest: str | Path) -> Path:
-    """Unpack `zip_path` into `dest` and return the folder holding the data: `dest`, or the one
-    top folder if everything is inside it (as when a folder is zipped whole).
-
-    Refuses path traversal, absolute paths, links, too many entries and more bytes than
-    CYCLEGAN_MAX_ZIP_BYTES, counting both the sizes the zip declares and the bytes actually
-    written. Nested zips are copied as plain files, never opened. On refusal nothing is left
-    behind."""
-    lim = limits.current()
-    zip_path, dest = Path(zip_path), Path(dest)
-    if not zip_path.is_file():
-        raise UserInputError(f"file not found: '{zip_path}'")
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except Exception as e:  # BadZipFile, OSError, ValueError, EOFError, ...
-        raise UserInputError(f"not a valid zip file: '{zip_path.name}' ({e})") from None
-    too_big = f"zip would unpack to more than {_mb(lim.max_zip_bytes)} MB (CYCLEGAN_MAX_ZIP_BYTES)"
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > lim.max_zip_entries:
-            raise UserInputError(f"zip has {len(infos):,} entries, over the limit of {lim.max_zip_entries:,} "
-                                 "(CYCLEGAN_MAX_ZIP_ENTRIES)")
-        plan = [(info, rel) for info in infos if (rel := _member_path(info)) is not None]
-        if _declared_size(plan) > lim.max_zip_bytes:
-            raise UserInputError(too_big)
-        dest_existed = dest.exists()
-        dest.mkdir(parents=True, exist_ok=True)
-        real = dest.resolve()
-        written_files: list[Path] = []
-        try:
-            total = 0
-            for info, rel in plan:
-                target = real.joinpath(*rel.parts)
-                if not target.resolve().is_relative_to(real):  # via a link already in dest
-                    raise UserInputError(f"unsafe path in zip: '{info.filename}'")
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-                with zf.open(info) as src, os.fdopen(os.open(target, flags, 0o644), "wb") as out:
-                    written_files.append(target)
-                    while chunk := src.read(_CHUNK):
-                        total += len(chunk)
-                        if total > lim.max_zip_bytes:  # headers can lie
-                            raise UserInputError(too_big)
-                        out.write(chunk)
-        except UserInputError:
-            _undo(dest, dest_existed, written_files)
-            raise
-        except RuntimeError as e:  # zipfile says "File ... is encrypted, password required"
-            _undo(dest, dest_existed, written_files)
-            raise UserInputError(f"zip is password-protected or unreadable: {e}; zip the files again without a password") from None
-        except NotImplementedError as e:
-            _undo(dest, dest_existed, written_files)
-            raise UserInputError(f"zip uses a compression Python cannot read ({e}); zip the files again "
-                                 "with standard (deflate) compression") from None
-        except OSError as e:
-            _undo(dest, dest_existed, written_files)
-            raise UserInputError(f"cannot unpack '{zip_path.name}': {e.strerror or e}") from None
-        except Exception as e:  # zlib.error, EOFError, BadZipFile: damaged data
-            _undo(dest, dest_existed, written_files)
-            raise UserInputError(f"not a valid zip file: '{zip_path.name}' has a corrupt entry ({e})") from None
-    return _content_root(real)
-
-
-def _declared_size(plan) -> int:
-    """What the headers claim. CPython's zipfile never yields more than this per entry, but a
-    bug or another reader might, so the bytes written are counted as well."""
-    return sum(info.file_size for info, _ in plan)
-
-
-def _undo(dest: Path, dest_existed: bool, files: list[Path]) -> None:
-    if not dest_existed:
-        shutil.rmtree(dest, ignore_errors=True)
-        return
-    for f in files:
-        f.unlink(missing_ok=True)
-        for parent in f.parents:  # drop folders we emptied, but never dest itself
-            if parent == dest.resolve() or not parent.is_relative_to(dest.resolve()):
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-
-
-def _content_root(dest: Path) -> Path:
-    top = [p for p in dest.iterdir() if not _hidden(p.name)]
-    if len(top) == 1 and top[0].is_dir() and top[0].name.lower() not in _PAIR_NAMES:
-        return top[0]
-    return dest
 
 
 _temp_dirs: list[tuple[int, Path]] = []

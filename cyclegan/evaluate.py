@@ -5,21 +5,20 @@ has to beat; "cycle" is the round-trip L1 that CycleGAN optimises, as a sanity c
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cyclegan import demo
-from cyclegan.errors import UserInputError
+from . import demo
+from .errors import UserInputError
+from .images import IMAGE_EXTENSIONS, image_to_tensor
+from .settings import whole_number
 
 PSNR_CAP = 100.0  # dB for identical images, so results stay finite and JSON-safe
 BATCH = 16
-_IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -65,17 +64,13 @@ def _scores(x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"psnr": psnr(x, y), "ssim": ssim(x, y), "l1": l1(x, y)}
 
 
-def _to_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255
-
-
 def _demo_pairs(world: str, n: int, size: int):
     for seed in demo.test_seeds(world, n):
-        yield _to_tensor(demo.render(world, seed, "A", size)), _to_tensor(demo.render(world, seed, "B", size))
+        yield image_to_tensor(demo.render(world, seed, "A", size)), image_to_tensor(demo.render(world, seed, "B", size))
 
 
 def _folder_files(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in _IMAGE_EXTS}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS}
 
 
 def _open(path: Path, size: int | None) -> torch.Tensor:
@@ -86,7 +81,7 @@ def _open(path: Path, size: int | None) -> torch.Tensor:
         raise UserInputError(f"cannot read {path} as an image: {e}") from None
     if size:
         img = img.resize((size, size), Image.BICUBIC)
-    return _to_tensor(img)
+    return image_to_tensor(img)
 
 
 def _folder_pairs(root: Path, n: int, size: int | None):
@@ -122,8 +117,7 @@ def _batches(pairs, batch: int):
 
 def evaluate(model, data: str, n: int = 200, size: int | None = None) -> dict:
     """Mean scores over up to `n` test pairs from `data` ("demo:<world>" or a folder with testA/ testB/)."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise UserInputError(f"n must be a positive integer, got {n!r}")
+    n = whole_number(n, "n", 1)
     directions = [d for d in ("a2b", "b2a") if d in tuple(model.directions)]
     if not directions:
         raise UserInputError("the model has no translation direction (expected 'a2b' and/or 'b2a')")
@@ -169,21 +163,3 @@ def evaluate(model, data: str, n: int = 200, size: int | None = None) -> dict:
     result["identity"] = {d: {m: mean(("identity", d, m)) for m in ("psnr", "ssim", "l1")} for d in directions}
     result["cycle"] = {k: mean(("cycle", k)) for k in ("a2b2a_l1", "b2a2b_l1")} if both else {}
     return result
-
-
-def register(subparsers) -> None:
-    """Adds `eval` to the `python -m cyclegan` parser."""
-    p = subparsers.add_parser("eval", help="score a model on paired test images (PSNR, SSIM, L1)")
-    p.add_argument("--model", required=True, help="model folder, Hub id or checkpoint")
-    p.add_argument("--data", default="demo:daynight", help="demo:<world> or a folder with testA/ and testB/")
-    p.add_argument("--n", type=int, default=200, help="number of test pairs")
-    p.add_argument("--size", type=int, default=None, help="resize images to this size (default: the model's)")
-    p.set_defaults(func=run_eval_cli)
-
-
-def run_eval_cli(args) -> int:
-    from cyclegan.checkpoints import load_model
-
-    model = load_model(args.model)
-    print(json.dumps(evaluate(model, args.data, n=args.n, size=args.size)))
-    return 0

@@ -13,10 +13,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cyclegan import limits
-from cyclegan.errors import UserInputError
+from . import limits
+from .errors import UserInputError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 
@@ -26,6 +27,22 @@ _SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
 }
 _WHITE = (255, 255, 255, 255)
 _pil_limit_lock = threading.Lock()
+
+
+def image_to_tensor(img: Image.Image, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """An RGB picture as a float32 [3, H, W] tensor scaled to `value_range` (what the nets see)."""
+    x = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+    lo, hi = value_range
+    return x if (lo, hi) == (0.0, 1.0) else x.mul_(hi - lo).add_(lo)
+
+
+def tensor_to_image(t: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> Image.Image:
+    """[3, H, W] (or [1, 3, H, W]) in `value_range` back to an RGB picture, rounded to nearest."""
+    lo, hi = value_range
+    t = t.detach().float().cpu()
+    t = ((t[0] if t.dim() == 4 else t) - lo) / (hi - lo)
+    arr = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
 
 
 def is_image_name(name: str | os.PathLike) -> bool:

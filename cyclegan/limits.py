@@ -20,10 +20,9 @@ positive. Booleans accept true/false, 1/0, yes/no, on/off. An empty variable cou
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from cyclegan.errors import UserInputError
+from .settings import env_bool, env_int, env_raw
 
 GiB = 1024**3
 
@@ -42,51 +41,14 @@ class Limits:
 
 def current() -> Limits:
     """The limits as the environment says right now (not cached: settings may change in tests)."""
-    hosted = bool(os.environ.get("SPACE_ID", "").strip())
+    hosted = env_raw("SPACE_ID") is not None
     return Limits(
-        max_upload_mb=_int("CYCLEGAN_MAX_UPLOAD_MB", 200),
-        max_image_pixels=_int("CYCLEGAN_MAX_IMAGE_PIXELS", 40_000_000),
-        max_zip_entries=_int("CYCLEGAN_MAX_ZIP_ENTRIES", 20_000),
-        max_zip_bytes=_int("CYCLEGAN_MAX_ZIP_BYTES", 2 * GiB),
-        max_train_steps=_int("CYCLEGAN_MAX_TRAIN_STEPS", 5_000 if hosted else 1_000_000),
-        max_train_size=_int("CYCLEGAN_MAX_TRAIN_SIZE", 256 if hosted else 1024),
-        allow_server_paths=_bool("CYCLEGAN_ALLOW_SERVER_PATHS", not hosted),
+        max_upload_mb=env_int("CYCLEGAN_MAX_UPLOAD_MB", 200),
+        max_image_pixels=env_int("CYCLEGAN_MAX_IMAGE_PIXELS", 40_000_000),
+        max_zip_entries=env_int("CYCLEGAN_MAX_ZIP_ENTRIES", 20_000),
+        max_zip_bytes=env_int("CYCLEGAN_MAX_ZIP_BYTES", 2 * GiB),
+        max_train_steps=env_int("CYCLEGAN_MAX_TRAIN_STEPS", 5_000 if hosted else 1_000_000),
+        max_train_size=env_int("CYCLEGAN_MAX_TRAIN_SIZE", 256 if hosted else 1024),
+        allow_server_paths=env_bool("CYCLEGAN_ALLOW_SERVER_PATHS", not hosted),
         hosted=hosted,
     )
-
-
-def _raw(name: str) -> str | None:
-    value = os.environ.get(name)
-    return None if value is None or not value.strip() else value.strip()
-
-
-def _int(name: str, default: int) -> int:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        try:  # "2e9" is a natural way to write a byte count
-            f = float(raw.replace("_", ""))
-            value = int(f) if f.is_integer() else None
-        except (ValueError, OverflowError):
-            value = None
-    if value is None or value < 1:
-        raise UserInputError(f"{name} must be a positive whole number (like 40_000_000), got {raw!r}")
-    return value
-
-
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f"}
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
-    raise UserInputError(f"{name} must be true or false (1/0, yes/no and on/off also work), got {raw!r}")

@@ -1,16 +1,16 @@
 """A translator: two generators (or one, for a single official file) plus what they need to be
 used correctly later: preset, domain names, value range, where they came from."""
-import numbers
-
 import torch
 from PIL import Image
 from torch import nn
 
+from . import accel
 from .errors import UserInputError
-from .nets import build_net, count_parameters, size_multiple, winograd
+from .images import image_to_tensor, open_image, tensor_to_image
+from .nets import build_net, count_parameters, size_multiple
 from .presets import Preset
-from .translate import (DEFAULT_MAX_SIDE, image_to_tensor, resize_short_side, run_generator,
-                        tensor_to_image)
+from .settings import whole_number
+from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -27,6 +27,11 @@ def check_direction(direction: str) -> str:
 
 
 class CycleModel(nn.Module):
+    """The one model type of every architecture: the generators G_AB (A→B) and G_BA (B→A),
+    optionally the discriminators D_A and D_B, and the facts needed to use them right later
+    (the preset, domain names, value range, provenance). Keeping these together is what lets a
+    saved folder, an official .pth and a training checkpoint all translate the same way."""
+
     def __init__(self, preset: Preset, domains=("A", "B"), directions=DIRECTIONS,
                  with_discriminators: bool = False, provenance: dict | None = None):
         super().__init__()
@@ -42,9 +47,6 @@ class CycleModel(nn.Module):
         d = preset.discriminator
         self.D_A = build_net(d.family, d.kwargs) if with_discriminators else None
         self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
-        for net in (self.G_AB, self.G_BA):
-            if net is not None:
-                winograd.use_winograd(net)
         self.eval()
 
     # --- facts -------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ class CycleModel(nn.Module):
 
     @property
     def architecture(self) -> str:
-        return self.preset.name
+        return self.preset.architecture
 
     def direction_label(self, direction: str) -> str:
         a, b = self.domains
@@ -81,7 +83,8 @@ class CycleModel(nn.Module):
     def info(self) -> dict:
         nets = {name: count_parameters(net) for name, net in
                 (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
-        return {"architecture": self.preset.name, "title": self.preset.title,
+        p = self.preset
+        return {"architecture": p.architecture, "recipe": p.recipe, "scale": p.scale, "title": p.title,
                 "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
                 "parameters": nets, "domains": list(self.domains),
                 "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
@@ -129,7 +132,6 @@ class CycleModel(nn.Module):
         return fake, self._translate_pil(fake, back, max_side, work_size)
 
     def _open(self, image) -> Image.Image:
-        from .images import open_image
         return open_image(image)
 
     @torch.inference_mode()
@@ -138,10 +140,8 @@ class CycleModel(nn.Module):
         max_side = _check_max_side(max_side)
         size = img.size
         if work_size:
-            if isinstance(work_size, bool) or not isinstance(work_size, numbers.Integral) or work_size < 1:
-                raise UserInputError(f"work_size must be a positive whole number of pixels, got {work_size!r}")
-            img = resize_short_side(img, int(work_size))
-        x = image_to_tensor(img, self.value_range).to(self._device())
+            img = resize_short_side(img, whole_number(work_size, "work_size (pixels)", 1))
+        x = image_to_tensor(img, self.value_range)[None].to(self._device())
         x = _inference_layout(x, g)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)
         out = tensor_to_image(y, self.value_range)
@@ -151,15 +151,10 @@ class CycleModel(nn.Module):
 
 
 def _inference_layout(x: torch.Tensor, net: nn.Module) -> torch.Tensor:
-    """channels_last on GPU; on CPU the format nets/winograd.py measured fastest for this net's
-    width (NCHW for wide nets, whose 3×3 convs go through NNPACK; channels_last for narrow)."""
-    fmt = winograd.cpu_layout(net) if x.device.type == "cpu" else torch.channels_last
+    """channels_last on GPU; on CPU the format accel.py chose for this net's width."""
+    fmt = accel.cpu_layout(net) if x.device.type == "cpu" else torch.channels_last
     return x.contiguous(memory_format=fmt)
 
 
 def _check_max_side(max_side) -> int:
-    if max_side is None:
-        return DEFAULT_MAX_SIDE
-    if isinstance(max_side, bool) or not isinstance(max_side, numbers.Integral) or max_side < 1:
-        raise UserInputError(f"max_side must be a positive whole number of pixels, got {max_side!r}")
-    return int(max_side)
+    return DEFAULT_MAX_SIDE if max_side is None else whole_number(max_side, "max_side (pixels)", 1)

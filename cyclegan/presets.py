@@ -1,10 +1,19 @@
 """CycleGAN, DiscoGAN and DualGAN as data. The trainer reads these fields and never asks which
-architecture it runs; numbers come from the papers and the authors' code
-(see shared/docs/architectures.md)."""
+architecture it runs; numbers come from the papers and the authors' code.
+
+Three words name a preset, the same in code, CLI, app and README:
+- the *architecture*: "cyclegan" | "discogan" | "dualgan";
+- its *recipe*, how it is trained: the paper's ("paper") or a named version of the authors' code
+  ("code", "code-2017-08", "code-2020");
+- its *scale*: "full" (the published net sizes) or "quick" (narrow nets that train on a CPU).
+"""
 import dataclasses
 from dataclasses import dataclass, field
 
 from .errors import UserInputError
+from .nets import levels_for
+
+SCALES = ("full", "quick")
 
 
 @dataclass(frozen=True)
@@ -22,7 +31,9 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class Preset:
-    name: str
+    architecture: str                       # "cyclegan" | "discogan" | "dualgan"
+    recipe: str                             # "paper", or the authors' code version it follows
+    scale: str                              # "full" | "quick"
     title: str
     generator: NetSpec
     discriminator: NetSpec
@@ -50,13 +61,21 @@ class Preset:
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
     lr_decay_fraction: float = 0.0          # last fraction of the steps decays the LR linearly to 0
-    # what happens to each batch, in turn: "GD" = generators then discriminators on one batch;
-    # ("D", "G", "G") = a D-only batch, then two G-only batches
-    phases: tuple[str, ...] = ("GD",)
+    # which nets step on which batch. Batches run in cycles of d_only_batches + g_only_batches;
+    # both 0 means every batch trains both (generators first, unless d_first).
+    d_only_batches: int = 0                 # critic-only batches at the start of each cycle (DualGAN paper: n_critic=2)
+    g_only_batches: int = 0                 # generator-only batches after them (DiscoGAN: 1 D batch then 2 G batches)
+    d_first: bool = False                   # on a batch that trains both: discriminator step before the generators
+    g_steps_per_batch: int = 1              # DualGAN Aug-2017 code: one D step then two G steps on one batch
     init_std: float | None = 0.02           # N(0, std) init of conv weights; None keeps torch's default
     batch_size: int = 1
     preprocess: str = "resize_crop"
     flip: bool = True
+
+    @property
+    def key(self) -> str:
+        """One display key, e.g. 'dualgan/code-2017-08/quick'."""
+        return f"{self.architecture}/{self.recipe}/{self.scale}"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -73,7 +92,7 @@ class Preset:
             raise UserInputError(f"unknown preset fields: {', '.join(sorted(unknown))}")
         d["generator"] = NetSpec.from_dict(d["generator"])
         d["discriminator"] = NetSpec.from_dict(d["discriminator"])
-        for k in ("value_range", "betas", "phases"):
+        for k in ("value_range", "betas"):
             if k in d:
                 d[k] = tuple(d[k])
         if "recon_rate_schedule" in d:
@@ -84,35 +103,35 @@ class Preset:
         """The same preset at another image size (DualGAN's U-Net depth follows the size)."""
         gen = self.generator
         if "levels" in gen.kwargs:
-            from .nets import levels_for
             gen = NetSpec(gen.family, {**gen.kwargs, "levels": levels_for(size)})
         return dataclasses.replace(self, image_size=size, generator=gen)
 
 
 CYCLEGAN = Preset(
-    name="cyclegan", title="CycleGAN (Zhu et al. 2017)",
+    architecture="cyclegan", recipe="paper", scale="full", title="CycleGAN (Zhu et al. 2017)",
     generator=NetSpec("resnet", {"ngf": 64, "n_blocks": 9, "dropout": False, "upsample": "deconv"}),
     discriminator=NetSpec("patchgan", {"ndf": 64, "n_layers": 3}),
     image_size=256, value_range=(-1.0, 1.0),
     gan_loss="lsgan", d_outputs_probabilities=False,
     recon_loss="l1", lambda_cycle=10.0, lambda_identity=0.5, pool_size=50,
     optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), lr_decay_fraction=0.5,
-    phases=("GD",), init_std=0.02, batch_size=1, preprocess="resize_crop", flip=True,
+    init_std=0.02, batch_size=1, preprocess="resize_crop", flip=True,
 )
 
+# The authors' SKTBrain code (which the paper leaves under-specified).
 DISCOGAN = Preset(
-    name="discogan", title="DiscoGAN (Kim et al. 2017)",
+    architecture="discogan", recipe="code", scale="full", title="DiscoGAN (Kim et al. 2017)",
     generator=NetSpec("disco_generator", {"ngf": 64, "n_down": 4}),
     discriminator=NetSpec("disco_discriminator", {"ndf": 64, "n_down": 4}),
     image_size=64, value_range=(0.0, 1.0),
     gan_loss="bce", d_outputs_probabilities=True, gan_weight=0.1, feature_matching_weight=0.9,
     recon_loss="mse", lambda_cycle=1.0, recon_rate_schedule=((0, 0.01), (10000, 0.5)),
     optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), weight_decay=1e-5,
-    phases=("D", "G", "G"), init_std=None, batch_size=64, preprocess="resize", flip=False,
+    d_only_batches=1, g_only_batches=2, init_std=None, batch_size=64, preprocess="resize", flip=False,
 )
 
 DUALGAN = Preset(
-    name="dualgan", title="DualGAN (Yi et al. 2017)",
+    architecture="dualgan", recipe="paper", scale="full", title="DualGAN (Yi et al. 2017)",
     generator=NetSpec("dual_unet", {"ngf": 64, "levels": 8, "kernel": 5, "outer_kernel": 5,
                                     "dropout": 0.5, "n_dropout": 3, "dropout_at_test": False}),
     discriminator=NetSpec("dual_critic", {"ndf": 64, "kernel": 5}),
@@ -120,30 +139,39 @@ DUALGAN = Preset(
     gan_loss="wgan", d_outputs_probabilities=False, d_loss_scale=1.0, clip_weights=0.01,
     recon_loss="l1", lambda_cycle=100.0,
     optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5, betas=(0.0, 0.0),
-    phases=("D", "D", "G"), init_std=0.02, batch_size=1, preprocess="resize_crop", flip=True,
+    d_only_batches=2, g_only_batches=1, init_std=0.02, batch_size=1, preprocess="resize_crop", flip=True,
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (CYCLEGAN, DISCOGAN, DUALGAN)}
-
-# The DualGAN authors' released code, as opposed to the paper: sigmoid cross-entropy on the
+# The DualGAN authors' code of August 2017, as opposed to the paper: sigmoid cross-entropy on the
 # critic's logits, lambda 20, Adam, one D step then two G steps on each batch.
-DUALGAN_CODE = dataclasses.replace(
-    DUALGAN, name="dualgan-code", title="DualGAN (authors' 2017 code)",
+DUALGAN_CODE_2017 = dataclasses.replace(
+    DUALGAN, recipe="code-2017-08", title="DualGAN (authors' 2017 code)",
     gan_loss="bce", d_loss_scale=1.0, clip_weights=None, lambda_cycle=20.0,
-    optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), phases=("DGG",),
+    optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+    d_only_batches=0, g_only_batches=0, d_first=True, g_steps_per_batch=2,
 )
-DUALGAN_GP = dataclasses.replace(
-    DUALGAN, name="dualgan-gp", title="DualGAN with WGAN-GP (authors' 2020 code default)",
+# Their 2020 code's default: WGAN-GP and a 3×3 generator with 5×5 first and last layers.
+DUALGAN_CODE_2020 = dataclasses.replace(
+    DUALGAN, recipe="code-2020", title="DualGAN with WGAN-GP (authors' 2020 code default)",
     gan_loss="wgan-gp", clip_weights=None, gradient_penalty=10.0,
     generator=NetSpec("dual_unet", {**DUALGAN.generator.kwargs, "kernel": 3, "outer_kernel": 5}),
     optimizer="adam", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9),
 )
-VARIANTS: dict[str, Preset] = {p.name: p for p in (DUALGAN_CODE, DUALGAN_GP)}
+
+# architecture -> recipe -> its full-scale preset
+RECIPES: dict[str, dict[str, Preset]] = {
+    "cyclegan": {"paper": CYCLEGAN},
+    "discogan": {"code": DISCOGAN},
+    "dualgan": {"paper": DUALGAN, "code-2017-08": DUALGAN_CODE_2017, "code-2020": DUALGAN_CODE_2020},
+}
+DEFAULT_RECIPE: dict[str, str] = {"cyclegan": "paper", "discogan": "code", "dualgan": "paper"}
+ARCHITECTURES = tuple(RECIPES)
+PRESETS: dict[str, Preset] = {a: RECIPES[a][DEFAULT_RECIPE[a]] for a in ARCHITECTURES}
 
 
 def quick(preset: Preset, size: int = 64) -> Preset:
-    """A small, CPU-sized version of a preset: same losses and schedule, narrower nets.
-    Widths are chosen so a step takes well under a second on 2 cores at 64 px."""
+    """A small, CPU-sized version of a preset: same losses and schedule, narrower nets, chosen so
+    a step takes well under a second on 2 cores at 64 px (`python -m bench train --scale quick`)."""
     g, d = preset.generator, preset.discriminator
     gk, dk = dict(g.kwargs), dict(d.kwargs)
     if g.family == "resnet":
@@ -153,25 +181,32 @@ def quick(preset: Preset, size: int = 64) -> Preset:
     dk.update(ndf=16)
     if g.family == "dual_unet":
         gk.update(kernel=3, outer_kernel=5)
-    q = dataclasses.replace(preset, name=preset.name, title=preset.title + ", quick",
+    q = dataclasses.replace(preset, scale="quick", title=preset.title + ", quick",
                             generator=NetSpec(g.family, gk), discriminator=NetSpec(d.family, dk),
                             batch_size=min(preset.batch_size, 8) if preset.batch_size > 1 else 4,
                             recon_rate_schedule=tuple((min(s, 1000), r) for s, r in preset.recon_rate_schedule))
     return q.with_size(size)
 
 
-ARCHITECTURES = tuple(PRESETS)
+def check_names(architecture, recipe=None, scale="full") -> tuple[str, str, str]:
+    """(architecture, recipe, scale) with the default recipe filled in; unknown names are a
+    UserInputError that lists the valid ones."""
+    if architecture not in RECIPES:
+        raise UserInputError(f"unknown architecture {architecture!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    recipe = DEFAULT_RECIPE[architecture] if recipe in (None, "") else recipe
+    if recipe not in RECIPES[architecture]:
+        raise UserInputError(f"unknown recipe {recipe!r} for {architecture}; choose one of: "
+                             f"{', '.join(RECIPES[architecture])}")
+    if scale not in SCALES:
+        raise UserInputError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
+    return architecture, recipe, scale
 
 
-def get_preset(name: str, variant: str = "paper", size: int | None = None) -> Preset:
-    """`name` is an architecture ('cyclegan', 'discogan', 'dualgan') or a variant ('dualgan-code');
-    `variant` 'quick' shrinks it for CPU."""
-    table = {**PRESETS, **VARIANTS}
-    if name not in table:
-        raise UserInputError(f"unknown architecture {name!r}; choose one of: {', '.join(table)}")
-    if variant not in ("paper", "quick"):
-        raise UserInputError(f"unknown preset variant {variant!r}; choose 'paper' or 'quick'")
-    p = table[name]
-    if variant == "quick":
+def get_preset(architecture: str, recipe: str | None = None, scale: str = "full", size: int | None = None) -> Preset:
+    """The preset of an architecture, trained by `recipe` (None: the architecture's default) at
+    `scale` ('full': the published nets; 'quick': small ones for a CPU), optionally resized."""
+    architecture, recipe, scale = check_names(architecture, recipe, scale)
+    p = RECIPES[architecture][recipe]
+    if scale == "quick":
         return quick(p, size or 64)
     return p.with_size(size) if size else p

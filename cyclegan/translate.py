@@ -2,7 +2,6 @@
 `max_side` run as overlapping tiles blended with linear ramps instead of being refused."""
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -10,20 +9,6 @@ from PIL import Image
 from . import limits
 
 DEFAULT_MAX_SIDE = 1024
-
-
-def image_to_tensor(img: Image.Image, value_range=(-1.0, 1.0)) -> torch.Tensor:
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
-    lo, hi = value_range
-    return t * (hi - lo) + lo
-
-
-def tensor_to_image(t: torch.Tensor, value_range=(-1.0, 1.0)) -> Image.Image:
-    lo, hi = value_range
-    t = ((t.detach().float().cpu()[0] - lo) / (hi - lo)).clamp(0, 1)
-    arr = (t.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(arr, "RGB")
 
 
 def padded_side(side: int, multiple: int, min_side: int = 1) -> int:

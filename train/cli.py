@@ -1,61 +1,70 @@
 """`python -m train`: headless training with a progress bar. Also the entry point under
-`torchrun --nproc_per_node=K -m train ...` (DistributedDataParallel)."""
+`torchrun --nproc_per_node=K -m train ...` (DistributedDataParallel).
+
+The flags are generated from TrainConfig's fields (type, default and help from their metadata),
+so a new field is a new flag without touching this file."""
 import argparse
+import dataclasses
 import sys
 
 from cyclegan.errors import UserInputError
 
-from .config import TrainConfig
+from .config import NO_CLI_DEFAULT, TrainConfig, field_type, parse_field, resumed
+from .runs import RunDir
+
+
+def _field_type(name: str):
+    def parse(text: str):
+        try:
+            return parse_field(name, text)
+        except UserInputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = name
+    return parse
+
+
+def add_config_flags(ap: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field that has CLI metadata: `--field-name VALUE`, or for booleans
+    a switch (`--compile`, or `--no-amp` where the default is on)."""
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata.get("cli")
+        if meta is None:
+            continue
+        default = f.default if meta["cli_default"] is NO_CLI_DEFAULT else meta["cli_default"]
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        base, _ = field_type(f.name)
+        if base is bool:
+            off = flag.startswith("--no-")
+            ap.add_argument(flag, dest=f.name, action="store_const", const=not off, default=default, help=meta["help"])
+            continue
+        shown = f" [{default}]" if default is not None else ""
+        ap.add_argument(flag, dest=f.name, type=_field_type(f.name), default=default, metavar=f.name.upper(),
+                        help=meta["help"] + shown)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
     ap = argparse.ArgumentParser(prog="python -m train", description="Train CycleGAN, DiscoGAN or DualGAN on "
                                  "unpaired images. Writes RUN/config.json, metrics.jsonl, samples/, checkpoints/.")
-    ap.add_argument("--data", default=d.data, help="folder with trainA/ trainB/ (or A/ B/), a .zip of one, "
-                    "or demo:NAME (built-in: demo:daynight, demo:summerwinter) [%(default)s]")
-    ap.add_argument("--arch", default=d.arch, help="cyclegan | discogan | dualgan | dualgan-code | dualgan-gp [%(default)s]")
-    ap.add_argument("--preset", dest="variant", default="paper", choices=["paper", "quick"],
-                    help="paper: the published nets and settings; quick: small nets for a CPU [%(default)s]")
-    ap.add_argument("--size", type=int, default=None, help="image side in pixels (default: the preset's)")
-    ap.add_argument("--steps", type=int, default=d.steps, help="training steps (one batch each) [%(default)s]")
-    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
-    ap.add_argument("--out", default=d.out, help="run folder [%(default)s]")
+    add_config_flags(ap)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its newest complete checkpoint")
-    ap.add_argument("--seed", type=int, default=d.seed, help="[%(default)s]")
-    ap.add_argument("--device", default=d.device, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps [%(default)s]")
-    ap.add_argument("--sample-every", type=int, default=d.sample_every, help="write a sample grid every K steps [%(default)s]")
-    ap.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="checkpoint every K steps [%(default)s]")
-    ap.add_argument("--log-every", type=int, default=d.log_every, help="append to metrics.jsonl every K steps [%(default)s]")
-    ap.add_argument("--keep", dest="keep_checkpoints", type=int, default=d.keep_checkpoints, help="checkpoints kept [%(default)s]")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads for training (default: torch's)")
-    ap.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes [%(default)s]")
-    ap.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")
-    ap.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="keep NCHW memory layout")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator passes")
-    ap.add_argument("--no-fuse", dest="fuse_passes", action="store_false",
-                    help="run every pass separately instead of batching independent ones")
-    ap.add_argument("--preprocess", default=None, choices=["resize_crop", "crop", "scale_width", "resize", "none"],
-                    help="default: the preset's")
-    ap.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None, help="no random flips")
-    ap.add_argument("--lr-g", type=float, default=None, help="generator learning rate (default: the preset's)")
-    ap.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate (default: the preset's)")
-    ap.add_argument("--lambda-cycle", type=float, default=None, help="cycle/reconstruction weight (default: the preset's)")
-    ap.add_argument("--lambda-identity", type=float, default=None, help="identity weight, times lambda-cycle")
-    ap.add_argument("--pool-size", type=int, default=None, help="image pool size (default: the preset's)")
-    ap.add_argument("--clip-weights", type=float, default=None, help="WGAN critic weight clip (default: the preset's)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
 def config_from_args(args) -> TrainConfig:
-    fields = {f for f in TrainConfig.__dataclass_fields__}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    """The flags as a TrainConfig; with --resume, the run's saved config plus the new run length
+    and machine settings (flags that define the run are not looked at then)."""
+    given = vars(args)
+    saved = RunDir(args.out).read_config() if args.resume else None
+    if saved:
+        return resumed(saved, given)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in given.items() if k in fields})
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .trainer import Diverged, Hooks, Trainer
+    from .trainer import Diverged, Hooks, Trainer  # torch: `--help` answers without it
     try:
         cfg = config_from_args(args)
         trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
@@ -82,7 +91,7 @@ def main(argv=None) -> int:
         status = trainer.train(bar)
     except Diverged as e:
         bar.bar.close()
-        print(f"error: {e}; the last good checkpoint is kept in {trainer.run_dir / 'checkpoints'}", file=sys.stderr)
+        print(f"error: {e}; the last good checkpoint is kept in {trainer.folder.checkpoints_dir}", file=sys.stderr)
         return 3
     except UserInputError as e:
         bar.bar.close()
@@ -99,5 +108,5 @@ def main(argv=None) -> int:
             dist.destroy_process_group()
     bar.bar.close()
     if trainer.rank == 0:
-        print(f"{status} at step {trainer.step}; model: {trainer.run_dir / 'latest'}")
+        print(f"{status} at step {trainer.step}; model: {trainer.folder.latest}")
     return 0

@@ -1,45 +1,80 @@
-"""Everything a training run needs, as one plain dataclass (what the CLI, the app and resume share)."""
+"""Everything a training run needs, as one plain dataclass: what the CLI, the app, resume and the
+benchmarks share. Each field's metadata holds its command-line help, so `python -m train`'s
+flags are generated from it (train/cli.py). A TrainConfig is checked once, when it is made:
+one that exists is valid (under the server's limits at that moment)."""
 import dataclasses
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, field
 
+from cyclegan import limits
 from cyclegan.errors import UserInputError
-from cyclegan.presets import Preset, get_preset
+from cyclegan.nets import size_rules
+from cyclegan.presets import ARCHITECTURES, RECIPES, SCALES, Preset, check_names, get_preset
+from cyclegan.settings import parse_bool, whole_number
+
+PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
+NO_CLI_DEFAULT = object()
 
 
-@dataclass
+def _flag(help: str, *, flag: str | None = None, cli_default=NO_CLI_DEFAULT) -> dict:
+    """Field metadata for the CLI: its help, and where it differs from the plain `--field-name`
+    flag with the field's own default. (Allowed values are checked by the config itself, so
+    a wrong one is the usual one-line error.)"""
+    return {"cli": {"help": help, "flag": flag, "cli_default": cli_default}}
+
+
+def _recipes_help() -> str:
+    return "; ".join(f"{a}: {', '.join(RECIPES[a])}" for a in ARCHITECTURES)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    data: str = "demo:daynight"
-    arch: str = "cyclegan"              # cyclegan | discogan | dualgan (| dualgan-code | dualgan-gp)
-    variant: str = "quick"              # quick (small nets for CPU) | paper
-    size: int | None = None             # image side; None = the preset's
-    steps: int = 1000
-    batch: int | None = None            # None = the preset's
-    out: str = "runs/run"
-    seed: int = 0
-    device: str = "auto"                # auto = cuda > mps > cpu
-    sample_every: int = 50
-    checkpoint_every: int = 200
-    log_every: int = 10
-    keep_checkpoints: int = 3
-    threads: int | None = None          # CPU threads for training (None = torch's default)
-    workers: int = 0                    # DataLoader worker processes
-    amp: bool = True                    # bf16 autocast on CUDA
-    channels_last: bool = True
-    compile: bool = False
-    fuse_passes: bool = True            # batch passes that are independent per sample
-    preprocess: str | None = None
-    flip: bool | None = None
+    data: str = field(default="demo:daynight", metadata=_flag(
+        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
+    arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
+    recipe: str | None = field(default=None, metadata=_flag(
+        f"how the architecture is trained (default: the paper's, or the authors' code where that is all there is): "
+        f"{_recipes_help()}"))
+    scale: str = field(default="quick", metadata=_flag(
+        f"{' | '.join(SCALES)}: full is the published net sizes, quick small nets for a CPU (the app's "
+        "default; the command line's is full)", cli_default="full"))
+    size: int | None = field(default=None, metadata=_flag("image side in pixels (default: the preset's)"))
+    steps: int = field(default=1000, metadata=_flag("training steps (one batch each)"))
+    batch: int | None = field(default=None, metadata=_flag("batch size (default: the preset's)"))
+    out: str = field(default="runs/run", metadata=_flag("run folder"))
+    seed: int = field(default=0, metadata=_flag("random seed: every draw is a function of it and the step"))
+    device: str = field(default="auto", metadata=_flag("auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps"))
+    sample_every: int = field(default=50, metadata=_flag("write a sample grid every K steps"))
+    checkpoint_every: int = field(default=200, metadata=_flag("checkpoint every K steps"))
+    log_every: int = field(default=10, metadata=_flag("append to the metrics every K steps"))
+    keep_checkpoints: int = field(default=3, metadata=_flag("checkpoints kept", flag="--keep"))
+    threads: int | None = field(default=None, metadata=_flag("CPU threads for training (default: torch's)"))
+    workers: int = field(default=0, metadata=_flag("DataLoader worker processes"))
+    amp: bool = field(default=True, metadata=_flag("no bf16 autocast on CUDA", flag="--no-amp"))
+    channels_last: bool = field(default=True, metadata=_flag("keep NCHW memory layout (channels_last is used "
+                                                             "on CUDA only)", flag="--no-channels-last"))
+    compile: bool = field(default=False, metadata=_flag("torch.compile the generator and discriminator passes"))
+    fuse_passes: bool = field(default=True, metadata=_flag(
+        "run every pass separately instead of batching independent ones", flag="--no-fuse"))
+    preprocess: str | None = field(default=None, metadata=_flag(f"{' | '.join(PREPROCESS)} (default: the preset's)"))
+    flip: bool | None = field(default=None, metadata=_flag("no random flips", flag="--no-flip"))
     # overrides of the preset's numbers (None = keep)
-    lr_g: float | None = None
-    lr_d: float | None = None
-    lambda_cycle: float | None = None
-    lambda_identity: float | None = None
-    pool_size: int | None = None
-    clip_weights: float | None = None
-    max_steps_limit: int | None = None  # set by public deployments
+    lr_g: float | None = field(default=None, metadata=_flag("generator learning rate (default: the preset's)"))
+    lr_d: float | None = field(default=None, metadata=_flag("discriminator learning rate (default: the preset's)"))
+    lambda_cycle: float | None = field(default=None, metadata=_flag(
+        "cycle/reconstruction weight (default: the preset's)"))
+    lambda_identity: float | None = field(default=None, metadata=_flag("identity weight, times lambda-cycle"))
+    pool_size: int | None = field(default=None, metadata=_flag("image pool size (default: the preset's)"))
+    clip_weights: float | None = field(default=None, metadata=_flag(
+        "WGAN critic weight clip (default: the preset's)"))
+    max_steps_limit: int | None = None  # set by public deployments, not on the command line
+
+    def __post_init__(self):
+        self._validate()
 
     def preset(self) -> Preset:
-        p = get_preset(self.arch, self.variant, self.size)
+        p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
                                                    "pool_size", "clip_weights", "preprocess", "flip")
                      if getattr(self, k) is not None}
@@ -47,56 +82,89 @@ class TrainConfig:
             overrides["batch_size"] = self.batch
         return dataclasses.replace(p, **overrides) if overrides else p
 
-    def validate(self) -> "TrainConfig":
-        from cyclegan import limits
+    def _validate(self) -> None:
+        check_names(self.arch, self.recipe, self.scale)
         lim = limits.current()
-        if self.steps < 1:
-            raise UserInputError(f"steps must be at least 1 (got {self.steps})")
         max_steps = min(lim.max_train_steps, self.max_steps_limit or lim.max_train_steps)
-        if self.steps > max_steps:
+        if whole_number(self.steps, "steps", 1) > max_steps:
             raise UserInputError(f"steps={self.steps} is over this server's limit of {max_steps} (CYCLEGAN_MAX_TRAIN_STEPS)")
-        p = self.preset()
-        if not 16 <= p.image_size <= lim.max_train_size:
-            raise UserInputError(f"image size {p.image_size} is out of range: use 16..{lim.max_train_size} (CYCLEGAN_MAX_TRAIN_SIZE)")
-        mult = _size_multiple(p)
-        if p.image_size % mult:
-            raise UserInputError(f"image size {p.image_size} does not suit {p.name}: it must be a multiple of {mult} "
-                                 f"(e.g. {max(mult, p.image_size - p.image_size % mult)})")
-        if p.batch_size < 1 or p.batch_size > 512:
-            raise UserInputError(f"batch must be 1..512 (got {p.batch_size})")
-        if p.discriminator.family == "disco_discriminator":
-            smallest = 4 * 2 ** p.discriminator.kwargs.get("n_down", 4)
-            if p.image_size < smallest:
-                raise UserInputError(f"image size {p.image_size} is too small for {p.name}: its discriminator "
-                                     f"needs at least {smallest} px (DiscoGAN works at 64)")
         for name in ("sample_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise UserInputError(f"{name.replace('_', '-')} must be at least 1")
-        if self.threads is not None and self.threads < 1:
-            raise UserInputError("threads must be at least 1")
+            whole_number(getattr(self, name), name.replace("_", "-"), 1)
+        whole_number(self.workers, "workers", 0)
+        if self.threads is not None:
+            whole_number(self.threads, "threads", 1)
         for name in ("lr_g", "lr_d"):
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
-        return self
+        if self.preprocess is not None and self.preprocess not in PREPROCESS:
+            raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
+        p = self.preset()
+        if not 16 <= p.image_size <= lim.max_train_size:
+            raise UserInputError(f"image size {p.image_size} is out of range: use 16..{lim.max_train_size} (CYCLEGAN_MAX_TRAIN_SIZE)")
+        whole_number(p.batch_size, "batch", 1, 512)
+        for role, net in (("generator", p.generator), ("discriminator", p.discriminator)):
+            multiple, smallest = size_rules(net.family, net.kwargs)   # asked of the nets themselves
+            if p.image_size % multiple:
+                raise UserInputError(f"image size {p.image_size} does not suit {p.architecture}: it must be a multiple "
+                                     f"of {multiple} (e.g. {max(multiple, p.image_size - p.image_size % multiple)})")
+            if p.image_size < smallest:
+                raise UserInputError(f"image size {p.image_size} is too small for {p.architecture}: its {role} needs "
+                                     f"at least {smallest} px")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """A saved config.json, also one written before the architecture/recipe/scale words
+        (with 'variant' and arch names like 'dualgan-code')."""
+        d = dict(d)
+        if "variant" in d:
+            d.setdefault("scale", {"paper": "full"}.get(d["variant"], d["variant"]))
+        old = {"dualgan-code": "code-2017-08", "dualgan-gp": "code-2020"}
+        if d.get("arch") in old:
+            d["recipe"] = old[d["arch"]]
+            d["arch"] = "dualgan"
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def _size_multiple(p: Preset) -> int:
-    fam, kw = p.generator.family, p.generator.kwargs
-    if fam == "resnet":
-        return 4
-    if fam == "unet":
-        return 2 ** kw.get("num_downs", 8)
-    if fam == "disco_generator":
-        return 2 ** kw.get("n_down", 4)
-    if fam == "dual_unet":
-        return 2 ** kw.get("levels", 8)
-    return 1
+# What a resumed run takes from the command that resumes it; the rest (data, architecture, seed...)
+# defines the run and comes from its saved config.
+RUN_SETTINGS = ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
+                "keep_checkpoints", "amp", "compile", "max_steps_limit", "out")
+
+
+def resumed(saved: dict, settings: dict) -> TrainConfig:
+    """The config of a resumed run: its saved config with the new run length and machine settings."""
+    return TrainConfig.from_dict({**saved, **{k: settings[k] for k in RUN_SETTINGS if k in settings}})
+
+
+# --- fields from text: the CLI's flags and bench's FIELD=VALUE ----------------------------------
+def field_type(name: str) -> tuple[type, bool]:
+    """(int | float | str | bool, whether None is allowed) of a TrainConfig field."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    base = next(a for a in args if a is not type(None))
+    return base, type(None) in args
+
+
+def parse_field(name: str, text: str):
+    """A TrainConfig field's value from text, typed like the field ('none' for optional ones)."""
+    if name not in {f.name for f in dataclasses.fields(TrainConfig)}:
+        raise UserInputError(f"{name!r} is not a TrainConfig field")
+    base, optional = field_type(name)
+    raw = str(text).strip()
+    if optional and raw.lower() in ("none", "null"):
+        return None
+    if base is bool:
+        return parse_bool(raw, name)
+    if base is int:
+        return whole_number(raw, name)
+    if base is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise UserInputError(f"{name} must be a number, got {raw!r}") from None
+    return raw

@@ -1,14 +1,18 @@
-"""A training run in a background thread, for the app: start / pause / resume / stop and a
-thread-safe snapshot the page polls. Whatever happens inside, the process keeps serving."""
+"""A training run in a background thread (start / pause / resume / stop and a thread-safe
+snapshot to poll), and the slot that allows one such run per process. Whatever happens inside a
+run, the process keeps serving."""
 import logging
 import threading
 import time
 import traceback
 from pathlib import Path
 
+import torch
+
 from cyclegan.errors import UserInputError
 
 from .config import TrainConfig
+from .runs import RunDir
 from .trainer import Diverged, Hooks, Trainer
 
 log = logging.getLogger("cyclegan.train")
@@ -16,6 +20,10 @@ ACTIVE = ("starting", "running", "paused", "stopping")
 
 
 class Run:
+    """One Trainer on a background thread, steered from other threads: a server's handlers call
+    start / pause / resume / stop and read `snapshot()`, while the loop runs between their calls.
+    Errors end the run in state 'error' or 'diverged' with a message; they never escape the thread."""
+
     def __init__(self, cfg: TrainConfig, resume: bool = False):
         self.cfg = cfg
         self.resume_requested = resume
@@ -81,8 +89,12 @@ class Run:
         return self.state in ACTIVE
 
     @property
+    def folder(self) -> RunDir:
+        return RunDir(self.cfg.out)
+
+    @property
     def run_dir(self) -> Path:
-        return Path(self.cfg.out)
+        return self.folder.path
 
     # --- what the page shows ---------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -95,7 +107,7 @@ class Run:
                     "latest_sample": str(self.latest_sample) if self.latest_sample else None,
                     "latest_checkpoint": str(self.latest_checkpoint) if self.latest_checkpoint else None,
                     "it_per_s": self._rate, "eta_s": eta, "device": self.device, "run_dir": str(self.run_dir),
-                    "arch": self.cfg.arch, "started_at": self.started_at, "finished_at": self.finished_at,
+                    "arch": self.cfg.arch, "recipe": self.cfg.recipe, "scale": self.cfg.scale, "started_at": self.started_at, "finished_at": self.finished_at,
                     "log": list(self.log_lines[-50:])}
 
     def _note(self, msg: str) -> None:
@@ -133,11 +145,10 @@ class Run:
                         run.latest_checkpoint = path
                         run._note(f"checkpoint {path.name}")
 
-        import torch
         threads_before = torch.get_num_threads()   # torch's thread count is process-wide: give it back
         try:
             with self._lock:
-                self._note(f"preparing {self.cfg.arch} ({self.cfg.variant}) on {self.cfg.data}")
+                self._note(f"preparing {self.cfg.preset().key} on {self.cfg.data}")
             trainer = Trainer(self.cfg, resume=self.resume_requested, log=lambda m: self._note(m))
             with self._lock:
                 self._trainer = trainer
@@ -170,3 +181,52 @@ class Run:
             with self._lock:
                 self.finished_at = time.time()
                 self._trainer = None
+
+
+class RunSlot:
+    """At most one training run per process, which every caller sees: two visitors of a server
+    pressing Start at the same moment get one run, and the other is told why."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.run: Run | None = None
+
+    def start(self, cfg: TrainConfig) -> Run:
+        with self._lock:
+            if self.run is not None and self.run.active:
+                s = self.run.snapshot()
+                raise UserInputError(f"a run is in progress ({s['state']}, step {s['step']}/{s['total']}, "
+                                     f"{Path(s['run_dir']).name}): stop it or wait for it to finish before "
+                                     "starting another")
+            self.run = Run(cfg).start()
+            return self.run
+
+    def current(self) -> Run:
+        if self.run is None:
+            raise UserInputError("no training run yet: start one first")
+        return self.run
+
+    def snapshot(self) -> dict | None:
+        run = self.run
+        return run.snapshot() if run is not None else None
+
+    def status(self) -> dict:
+        """The snapshot without its long lists (a count and the last log lines instead), plus
+        `model`: what to load to translate with the run's newest checkpoint."""
+        snap = self.snapshot()
+        if snap is None:
+            return {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
+                    "latest_checkpoint": None, "model": None, "message": "no training run yet"}
+        out = {k: v for k, v in snap.items() if k not in ("history", "log")}
+        out["points"] = len(snap["history"])
+        out["log"] = snap["log"][-10:]
+        model = RunDir(snap["run_dir"]).newest_checkpoint() if snap.get("latest_checkpoint") else None
+        out["model"] = str(model) if model else snap.get("latest_checkpoint")
+        return out
+
+    def stop_and_wait(self, timeout: float | None = None) -> None:
+        """Stop the active run, if any, and wait for its final checkpoint."""
+        run = self.run
+        if run is not None and run.active:
+            run.stop()
+            run.join(timeout)

@@ -1,7 +1,6 @@
 """One training loop for CycleGAN, DiscoGAN and DualGAN. Everything that differs between them
 is a field of the preset (losses, weights, optimizer, which nets step on which batch); nothing
 here asks which architecture it is running."""
-import json
 import math
 import os
 import time
@@ -11,17 +10,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors.torch import load_file
 from torch import nn
+from torchvision.utils import make_grid, save_image
 
 from cyclegan import losses
-from cyclegan.checkpoints import load_state, save_model
+from cyclegan.checkpoints import WEIGHTS, save_model
+from cyclegan.data import open_unpaired
 from cyclegan.errors import UserInputError
 from cyclegan.model import CycleModel
 from cyclegan.presets import Preset
+from cyclegan.weights import load_state
 
-from . import checkpointing as ck
-from .config import TrainConfig
+from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
+from .runs import RunDir
 from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
 
 
@@ -45,6 +48,19 @@ def pick_device(name: str = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserInputError("device 'mps' was asked for but is not available here; use --device cpu or auto")
     return dev
+
+
+def cycle_length(p: Preset) -> int:
+    """Batches in one turn of the preset's schedule (1 when every batch trains both)."""
+    return (p.d_only_batches + p.g_only_batches) or 1
+
+
+def batch_ops(p: Preset, step: int) -> tuple[str, ...]:
+    """What the batch of `step` trains, in order: "D" a discriminator step, "G" a generator step."""
+    if p.d_only_batches or p.g_only_batches:
+        return ("D",) if step % cycle_length(p) < p.d_only_batches else ("G",) * p.g_steps_per_batch
+    g = ("G",) * p.g_steps_per_batch
+    return ("D", *g) if p.d_first else (*g, "D")
 
 
 def per_sample(net: nn.Module) -> bool:
@@ -153,13 +169,19 @@ def _set_requires_grad(nets, flag: bool) -> None:
 
 
 class Trainer:
+    """One loop for every preset: it reads the preset's fields (losses, weights, optimizer, which
+    nets step on which batch) and never asks which architecture it runs, so a new architecture
+    is a new preset, not a new loop. Every random draw is a function of (seed, step), which is
+    what makes stopping and resuming give the same weights as training in one go."""
+
     def __init__(self, cfg: TrainConfig, resume: bool = False, log=None):
         self.log = log or (lambda msg: None)
-        self.run_dir = Path(cfg.out)
-        saved = self.run_dir / "config.json"
-        if resume and saved.is_file():
-            cfg = self._merge_saved(cfg, saved)
-        self.cfg = cfg.validate()
+        self.folder = RunDir(cfg.out)
+        self.run_dir = self.folder.path
+        saved = self.folder.read_config() if resume else None
+        if saved:
+            cfg = resumed(saved, cfg.to_dict())
+        self.cfg = cfg
         self.preset = p = cfg.preset()
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
@@ -170,18 +192,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
 
-        from cyclegan.data import open_unpaired
         self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=self.run_dir / "data")
+                                  value_range=p.value_range, workdir=self.folder.data_dir)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, with_discriminators=True,
                                provenance={"trained_with": "cyclegan-studio", "data": cfg.data, "arch": cfg.arch,
-                                           "variant": cfg.variant, "seed": cfg.seed})
+                                           "recipe": p.recipe, "scale": p.scale, "seed": cfg.seed})
             for net in (model.G_AB, model.G_BA, model.D_A, model.D_B):
                 init_weights(net, p.init_std)
         self.model = model.to(self.device).train()
-        # channels_last only on CUDA: on CPU, NCHW convs measured faster and group norm is exact there.
+        # channels_last only on CUDA: on CPU, NCHW convs measured faster (`python -m bench ablate
+        # --variants cl_cpu`) and group norm is exact there.
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -196,25 +218,16 @@ class Trainer:
 
         if resume:
             self._resume()
-        elif ck.complete_checkpoints(self.run_dir / "checkpoints") and self.rank == 0:
+        elif self.folder.complete_checkpoints() and self.rank == 0:
             raise UserInputError(f"'{self.run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
         self.samples = self._sample_batch()
         self._start_feeds()
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "samples").mkdir(exist_ok=True)
-            saved.write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            self.folder.create()
+            self.folder.write_config(self.cfg.to_dict())
 
     # --- set-up --------------------------------------------------------------------------
-    def _merge_saved(self, cfg: TrainConfig, saved: Path) -> TrainConfig:
-        """Resume keeps what defines the run (data, architecture, seed...) and takes the new
-        run length and machine settings."""
-        old = TrainConfig.from_dict(json.loads(saved.read_text()))
-        for k in ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
-                  "keep_checkpoints", "amp", "compile", "max_steps_limit"):
-            setattr(old, k, getattr(cfg, k))
-        old.out = cfg.out
-        return old
+
 
     def _setup_device(self) -> torch.device:
         if self.world > 1:
@@ -235,8 +248,8 @@ class Trainer:
     def _optimizer(self, params, lr):
         p = self.preset
         if p.optimizer == "adam":
-            # Fused: one kernel over all parameters (CPU since torch 2.4). ResNet-9 at 128 px on
-            # 2 CPU threads: `bench ablate --variants adam_foreach` measured 1.02x per step.
+            # Fused: one kernel over all parameters (CPU since torch 2.4); it measured faster than
+            # foreach (`python -m bench ablate --variants adam_foreach` times the difference).
             fused = self.device.type in ("cpu", "cuda")
             return torch.optim.Adam(params, lr=lr, betas=p.betas, weight_decay=p.weight_decay,
                                     **({"fused": True} if fused else {"foreach": True}))
@@ -297,7 +310,7 @@ class Trainer:
                 group["lr"] = lr * f
         out: dict = {}
         fakes = None
-        for op in p.phases[s % len(p.phases)]:
+        for op in batch_ops(p, s):
             if op == "G":
                 fakes = self._g_step(real_A, real_B, s, out)
             elif op == "D":
@@ -397,7 +410,7 @@ class Trainer:
                 hooks.on_checkpoint(self.save_checkpoint())
         if pending:
             hooks.on_log(self._log(pending, (time.perf_counter() - t_last) / max(1, self.step - s_last)))
-        if status == "stopped" and not ck.complete_checkpoints(self.run_dir / "checkpoints")[:1] == [self._ckpt_path()]:
+        if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
             if self.step > 0:
                 hooks.on_checkpoint(self.save_checkpoint())
         return status
@@ -419,14 +432,13 @@ class Trainer:
         record.update({"sec_per_step": sec_per_step, "images_per_s": images / sec_per_step if sec_per_step > 0 else 0.0,
                        "time": time.time()})
         if self.rank == 0:
-            with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            self.folder.append_metrics(record)
         return record
 
     # --- samples and checkpoints ---------------------------------------------------------------
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
-        """Rows per sample: real A | fake B | rec A | real B | fake A | rec B, in [0, 1]."""
+        """[3, H, W] in [0, 1], one row per sample: real A | fake B | rec A | real B | fake A | rec B."""
         m, (lo, hi) = self.model, self.preset.value_range
         a, b = (self._to_device(x) for x in self.samples)
         m.eval()
@@ -436,22 +448,16 @@ class Trainer:
         finally:
             m.train()
         cols = [a, fb, ra, b, fa, rb]
-        rows = torch.stack([c.float().cpu() for c in cols], 1)   # [n, 6, 3, H, W]
-        n, k, ch, h, w = rows.shape
-        grid = rows.permute(0, 3, 1, 4, 2).reshape(n * h, k * w, ch)
-        return ((grid - lo) / (hi - lo)).clamp(0, 1)
+        tiles = torch.stack([c.float().cpu() for c in cols], 1).flatten(0, 1)   # sample by sample, 6 each
+        return make_grid(((tiles - lo) / (hi - lo)).clamp(0, 1), nrow=len(cols), padding=0)
 
     def write_sample(self) -> Path:
-        from PIL import Image
-        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        arr = (self.sample_grid().numpy() * 255 + 0.5).astype(np.uint8)
+        """The grid as the run's sample for this step (written whole, then renamed into place)."""
+        path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        Image.fromarray(arr).save(tmp)
+        save_image(self.sample_grid(), tmp)
         os.replace(tmp, path)
         return path
-
-    def _ckpt_path(self) -> Path:
-        return self.run_dir / "checkpoints" / ck.checkpoint_name(self.step)
 
     def training_state(self) -> tuple[dict, dict]:
         tensors: dict = {}
@@ -480,21 +486,19 @@ class Trainer:
 
             def write(tmp: Path):
                 save_model(self.model, tmp, include_discriminators=True)
-                write_state(tmp / ck.STATE_JSON, tmp / ck.STATE_TENSORS, meta, tensors)
+                write_state(*RunDir.state_paths(tmp), meta, tensors)
 
             try:
-                path = ck.write_atomically(self.run_dir / "checkpoints", self.step, write)
+                path = self.folder.write_checkpoint(self.step, write, keep=self.cfg.keep_checkpoints)
             except OSError as e:
                 raise UserInputError(f"could not write the checkpoint at step {self.step}: {e.strerror or e} "
                                      f"(disk full?); the previous checkpoint is kept") from None
-            ck.point_latest(self.run_dir, path)
-            ck.prune(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
         if self.world > 1:
             dist.barrier()
         return path
 
     def _resume(self):
-        for path in ck.complete_checkpoints(self.run_dir / "checkpoints"):
+        for path in self.folder.complete_checkpoints():
             try:
                 self.load_checkpoint(path)
                 self.log(f"resumed from {path} (step {self.step})")
@@ -504,9 +508,8 @@ class Trainer:
         self.log("no checkpoint to resume from; starting from step 0")
 
     def load_checkpoint(self, path: Path):
-        meta, tensors = read_state(path / ck.STATE_JSON, path / ck.STATE_TENSORS)
-        from safetensors.torch import load_file
-        weights = load_file(str(path / "model.safetensors"))
+        meta, tensors = read_state(*RunDir.state_paths(path))
+        weights = load_file(str(path / WEIGHTS))
         load_state(self.model, weights, f"'{path}'")
         self.model.to(self.device).train()
         self.opt_G.load_state_dict(unflatten_optimizer(meta["opt_G"], tensors))

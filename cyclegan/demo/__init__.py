@@ -5,15 +5,14 @@ in both domains, which gives exact ground truth for scoring a translation.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from cyclegan.errors import UserInputError
-
+from ..errors import UserInputError
+from ..settings import whole_number
 from .scenes import draw, make_scene
 
 MIN_SIZE, MAX_SIZE = 8, 2048
@@ -58,15 +57,11 @@ def _side(w: World, domain: str) -> int:
 
 
 def _check_size(size) -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise UserInputError(f"image size must be an integer from {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
-    return size
+    return whole_number(size, "image size", MIN_SIZE, MAX_SIZE)
 
 
 def _check_n(n, what: str = "n") -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= _TRAIN_BASE:
-        raise UserInputError(f"{what} must be an integer from 0 to {_TRAIN_BASE}, got {n!r}")
-    return n
+    return whole_number(n, what, 0, _TRAIN_BASE)
 
 
 def render(world: str, seed: int, domain: str, size: int) -> Image.Image:
@@ -90,8 +85,8 @@ def test_seeds(world: str, n: int) -> list[int]:
 def export(world: str, out_dir, n: int = 1000, size: int = 128, n_test: int | None = None) -> dict:
     """Write the official CycleGAN layout (trainA/ trainB/ testA/ testB/); test files pair by name."""
     w = _world(world)
-    _check_size(size)
-    _check_n(n)
+    size = _check_size(size)
+    n = _check_n(n)
     n_test = _check_n(max(1, n // 5) if n_test is None else n_test, "n_test")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -106,35 +101,3 @@ def export(world: str, out_dir, n: int = 1000, size: int = 128, n_test: int | No
             draw(make_scene(seed), w.domains[_side(w, side)], size).save(folder / f"{seed:07d}.png")
         counts[sub] = len(seeds)
     return {"world": w.name, "domains": list(w.domains), "size": size, "dir": os.fspath(out), **counts}
-
-
-def register(subparsers) -> None:
-    """Adds `demo export DIR ...` to the `python -m cyclegan` parser."""
-    p = subparsers.add_parser("demo", help="the built-in procedural datasets")
-    sub = p.add_subparsers(dest="demo_command", required=True)
-    e = sub.add_parser("export", help="write a demo world as trainA/ trainB/ testA/ testB/ PNG folders")
-    e.add_argument("dir", help="output folder")
-    e.add_argument("--name", default="daynight", help=f"world: {', '.join(WORLDS)}")
-    e.add_argument("--n", type=int, default=1000, help="training images per domain")
-    e.add_argument("--size", type=int, default=128, help="image side in pixels")
-    e.add_argument("--n-test", type=int, default=None, help="paired test images (default n/5)")
-    e.set_defaults(func=run_export_cli)
-    g = sub.add_parser("grid", help="picture of test scenes through models, beside the ground truth")
-    g.add_argument("--models", nargs="+", default=["demo:cyclegan", "demo:discogan", "demo:dualgan"])
-    g.add_argument("--name", default="daynight", help=f"world: {', '.join(WORLDS)}")
-    g.add_argument("--n", type=int, default=4, help="scenes per direction")
-    g.add_argument("--size", type=int, default=128)
-    g.add_argument("-o", "--output", required=True, help="PNG file to write")
-    g.set_defaults(func=run_grid_cli)
-
-
-def run_export_cli(args) -> int:
-    print(json.dumps(export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
-    return 0
-
-
-def run_grid_cli(args) -> int:
-    from .showcase import comparison_grid
-    comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
-    print(args.output)
-    return 0

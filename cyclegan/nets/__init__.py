@@ -1,4 +1,5 @@
 """Every generator and discriminator by family name, so presets and checkpoints stay plain data."""
+import torch
 from torch import nn
 
 from ..errors import UserInputError
@@ -38,12 +39,20 @@ def size_multiple(net: nn.Module) -> int:
 
 
 def min_side(net: nn.Module) -> int:
-    """The smallest image side this generator runs on (smaller images are padded up to it)."""
+    """The smallest image side this net runs on (a generator pads smaller images up to it)."""
     return int(getattr(net, "min_side", 1))
+
+
+def size_rules(family: str, kwargs: dict) -> tuple[int, int]:
+    """(multiple, smallest side) of the images a net of this family and these arguments takes,
+    asked of the net itself, built on the meta device (no memory, no init)."""
+    with torch.device("meta"):
+        net = build_net(family, kwargs)
+    return size_multiple(net), min_side(net)
 
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["FAMILIES", "build_net", "size_multiple", "min_side", "count_parameters", "levels_for"]
+__all__ = ["FAMILIES", "build_net", "size_multiple", "min_side", "size_rules", "count_parameters", "levels_for"]

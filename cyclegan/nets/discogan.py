@@ -33,6 +33,7 @@ class DiscoDiscriminator(nn.Module):
 
     def __init__(self, in_ch: int = 3, ndf: int = 64, n_down: int = 4):
         super().__init__()
+        self.min_side = 4 * 2 ** n_down   # the head's 4×4 valid conv needs 4×4 after n_down halvings
         enc = _encoder(in_ch, ndf, n_down)
         # Split so each stage ends on the activation that feature matching compares.
         self.stages = nn.ModuleList([nn.Sequential(*enc[:2])] +

@@ -7,9 +7,9 @@ from torch import nn
 
 class InstanceNorm(nn.InstanceNorm2d):
     """torch's InstanceNorm2d, computed as a group norm with one group per channel: the same
-    numbers, but several times faster on CPU, it keeps channels_last, and it accepts the 1×1 maps
-    that tiny images reach (where it returns 0, as the maths says). No parameters, no buffers:
-    the official keys are unchanged."""
+    numbers, but faster on CPU (`python -m bench ablate --variants torch_norm` times it), it keeps
+    channels_last, and it accepts the 1×1 maps that tiny images reach (where it returns 0, as the
+    maths says). No parameters, no buffers: the official keys are unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.affine or self.track_running_stats:

@@ -1,19 +1,21 @@
-"""Inference convolutions through NNPACK's Winograd kernels on CPU.
+"""Inference convolutions through NNPACK's Winograd kernels on CPU: the mechanism. Which nets
+use it, and when, is decided in cyclegan/accel.py.
 
 torch hands a convolution to NNPACK on its own only for batches of 16 or more; translating an
 image is a batch of 1 to a few tiles, so it runs the direct kernels, which do several times the
 arithmetic of Winograd F(6x6, 3x3) on the ResNet's 3×3 convs (its 7×7 ends go through FFT).
-Here eligible convs take NNPACK when no gradient is wanted (translation, sample grids) and the
-plain path otherwise, so training is untouched. The numbers agree with torch's conv to float32
-rounding (tests/test_winograd.py). CYCLEGAN_NNPACK=0 turns it off."""
+A switched conv takes NNPACK when no gradient is wanted and the plain path otherwise. The
+numbers agree with torch's conv to float32 rounding (tests/test_winograd.py). CYCLEGAN_NNPACK=0
+turns it off."""
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 import torch
 from torch import nn
+
+from ..settings import env_bool
 
 _available: bool | None = None
 _off = 0
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 def available() -> bool:
     """NNPACK is compiled in, initialises on this CPU, and is not switched off."""
     global _available
-    if _off or os.environ.get("CYCLEGAN_NNPACK", "1").strip().lower() in ("0", "false", "no", "off"):
+    if _off or not env_bool("CYCLEGAN_NNPACK", True):
         return False
     if _available is None:
         try:
@@ -49,7 +51,7 @@ def _threads_match() -> bool:
 
 def warm_up() -> bool:
     """Make NNPACK's first call now, so its thread pool takes the current thread count (the
-    app calls this at start, before any training run lowers it). True if NNPACK runs here."""
+    app calls this at launch, before any training run lowers it). True if NNPACK runs here."""
     if not available():
         return False
     conv = WinogradConv2d(1, 1, 3)
@@ -91,46 +93,24 @@ class WinogradConv2d(nn.Conv2d):
 
 def eligible(m: nn.Module, kernels: tuple[int, ...] = (3, 7)) -> bool:
     """Stride 1, no dilation or groups, zero padding given as numbers, and a kernel size where
-    NNPACK measured faster than torch's best layout on a 2-core AVX2 CPU (`python -m bench
-    translate --verbose`, paper ResNet-9 at 256 px, 2 threads): 3×3 256->256 2.2×; the 7×7 ends
-    1.1× (3->64) and 2.7× (64->3, where torch's direct kernel is poor)."""
+    NNPACK beat torch's best layout per conv when measured (`python -m bench translate
+    --verbose` prints the per-conv table): 3×3, and the ResNet's 7×7 ends."""
     return (type(m) is nn.Conv2d and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
             and m.padding_mode == "zeros" and not isinstance(m.padding, str)
             and m.kernel_size[0] == m.kernel_size[1] and m.kernel_size[0] in kernels)
 
 
-# Measured on a 2-core AVX2 CPU (`python -m bench translate`, its torch_convs_* variants): per
-# conv NNPACK wins from about 64 channels, but narrow nets as a whole (the quick presets, 16-64
-# channels) run faster with torch's kernels in channels_last and no layout changes between
-# layers; wide ones are faster in NCHW (paper DualGAN: NCHW 1.18x channels_last) and, for the
-# ResNet's 3×3 blocks, faster still through NNPACK (paper CycleGAN: 1.17x channels_last).
-MIN_WIDTH = 64
-
-
-def is_wide(net: nn.Module, min_width: int = MIN_WIDTH) -> bool:
-    """The net's base width (the channels its first conv makes from the image) is at least
-    `min_width`: 64 in every paper net, 16 in the quick presets."""
-    first = next((m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))), None)
-    return first is not None and first.out_channels >= min_width
-
-
-def use_winograd(net: nn.Module, min_width: int = MIN_WIDTH) -> int:
-    """Switch the eligible convs of a wide `net` to WinogradConv2d in place; returns how many."""
-    if not is_wide(net, min_width):
-        return 0
+def switch(net: nn.Module) -> int:
+    """Turn the eligible convs of `net` into WinogradConv2d in place (same parameters, same
+    state-dict keys); returns how many."""
     convs = [m for m in net.modules() if eligible(m)]
     for m in convs:
         m.__class__ = WinogradConv2d
     return len(convs)
 
 
-def cpu_layout(net: nn.Module) -> torch.memory_format:
-    """The memory format a gradient-free CPU forward of `net` runs fastest in (see above)."""
-    return torch.contiguous_format if is_wide(net) else torch.channels_last
-
-
 def plain(net: nn.Module) -> nn.Module:
-    """Undo `use_winograd` in place (for a yardstick that must run torch's own kernels)."""
+    """Undo `switch` in place (for a yardstick that must run torch's own kernels)."""
     for m in net.modules():
         if type(m) is WinogradConv2d:
             m.__class__ = nn.Conv2d

@@ -2,12 +2,12 @@
 the models themselves so anyone can regenerate it."""
 from PIL import Image, ImageDraw
 
-from . import domains, render, test_seeds
+from .checkpoints import load_model
+from .demo import domains, render, test_seeds
 
 
 def comparison_grid(specs: list[str], world: str = "daynight", n: int = 4, size: int = 128) -> Image.Image:
     """Per direction, one row per test scene: input | each model's translation | ground truth."""
-    from ..checkpoints import load_model
     models = [load_model(s) for s in specs]
     names = [m.architecture for m in models]
     a, b = domains(world)

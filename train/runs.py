@@ -1,0 +1,260 @@
+"""The run folder, and the only code that knows its layout:
+
+    RUN/config.json               the TrainConfig (what --resume reads back)
+    RUN/metrics.jsonl             one JSON line per logged step
+    RUN/samples/step_NNNNNN.png   sample grids
+    RUN/checkpoints/step_NNNNNN/  a model folder + training_state.{json,safetensors}
+    RUN/latest -> checkpoints/step_NNNNNN   (RUN/latest.txt where links are not allowed)
+    RUN/data/                     a dataset zip, unpacked
+
+The Trainer, the background Run and the app all go through RunDir. A checkpoint is written to a
+temporary folder, fsynced, then renamed into place, so a crash or a full disk never leaves a
+half checkpoint that looks whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cyclegan
+from cyclegan.checkpoints import WEIGHTS
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
+DATA = "data"
+LATEST = "latest"
+LATEST_TXT = "latest.txt"
+STATE_JSON = "training_state.json"
+STATE_TENSORS = "training_state.safetensors"
+PREFIX = "step_"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{PREFIX}{step:06d}"
+
+
+class RunDir:
+    """One training run's folder. Everything that reads or writes inside it asks this class
+    for the path, so a change of layout is a change here only."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # --- paths -------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / DATA
+
+    @property
+    def latest(self) -> Path:
+        """The `latest` link: a model folder `cyclegan.load_model` opens."""
+        return self.path / LATEST
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"{checkpoint_name(step)}.png"
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / checkpoint_name(step)
+
+    @staticmethod
+    def state_paths(checkpoint: Path) -> tuple[Path, Path]:
+        """(json, tensors) of a checkpoint's training state."""
+        return checkpoint / STATE_JSON, checkpoint / STATE_TENSORS
+
+    # --- config and metrics ------------------------------------------------------------------
+    def create(self) -> None:
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, cfg: dict) -> None:
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
+    def read_config(self) -> dict | None:
+        """The saved TrainConfig as a dict, or None when there is none (or it is unreadable)."""
+        try:
+            cfg = json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return cfg if isinstance(cfg, dict) else None
+
+    def append_metrics(self, record: dict) -> None:
+        with open(self.metrics_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def samples(self) -> list[Path]:
+        return sorted(self.samples_dir.glob(f"{PREFIX}*.png"))
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def complete_checkpoints(self) -> list[Path]:
+        """Finished checkpoints, newest first; temp folders from an interrupted write are ignored."""
+        root = self.checkpoints_dir
+        if not root.is_dir():
+            return []
+        found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(rf"{PREFIX}\d+", p.name)
+                 and all(f.is_file() for f in (*self.state_paths(p), p / WEIGHTS))]
+        return sorted(found, key=lambda p: int(p.name[len(PREFIX):]), reverse=True)
+
+    def newest_checkpoint(self) -> Path | None:
+        """The model to use from this run: `latest` (or what latest.txt names), else the newest
+        complete checkpoint, else None."""
+        if (self.latest / WEIGHTS).is_file():
+            return self.latest
+        txt = self.path / LATEST_TXT
+        if txt.is_file():
+            target = self.path / txt.read_text().strip()
+            if (target / WEIGHTS).is_file():
+                return target
+        found = self.complete_checkpoints()
+        return found[0] if found else None
+
+    def write_checkpoint(self, step: int, write, keep: int) -> Path:
+        """`write(tmp_folder)` fills a temporary folder; it becomes checkpoints/step_N only once
+        complete, then `latest` points at it and all but the newest `keep` are removed."""
+        root = self.checkpoints_dir
+        root.mkdir(parents=True, exist_ok=True)
+        final = self.checkpoint_path(step)
+        tmp = root / f".tmp-{final.name}-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            tmp.mkdir()
+            write(tmp)
+            _fsync_tree(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync_dir(root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._point_latest(final)
+        self._prune(keep)
+        return final
+
+    def _point_latest(self, target: Path) -> None:
+        """RUN/latest -> checkpoints/step_N, swapped atomically (symlink where the OS allows)."""
+        tmp = self.path / f".latest-{os.getpid()}"
+        rel = os.path.relpath(target, self.path)
+        try:
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(rel, tmp, target_is_directory=True)
+            os.replace(tmp, self.latest)
+        except OSError:
+            (self.path / LATEST_TXT).write_text(rel)
+
+    def _prune(self, keep: int) -> None:
+        for old in self.complete_checkpoints()[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
+        for tmp in self.checkpoints_dir.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # --- export --------------------------------------------------------------------------------
+    def export_zip(self) -> Path:
+        """The newest model (generators only) with the sample grids, metrics and training config,
+        as RUN_NAME.zip in a new temporary folder the caller owns; `cyclegan.load_model` reads it."""
+        ckpt = self.newest_checkpoint()
+        if ckpt is None:
+            raise cyclegan.UserInputError("no checkpoint yet: a run writes one every few steps and when stopped")
+        model = cyclegan.load_model(ckpt)
+        out = Path(tempfile.mkdtemp(prefix="cyclegan-run-")) / f"{self.name}.zip"
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            folder = cyclegan.save_model(model, Path(tmp) / "model")
+            for f in sorted(folder.iterdir()):
+                zf.write(f, f"{self.name}/model/{f.name}")
+            for path, arc in ((self.metrics_path, METRICS), (self.config_path, "train_config.json")):
+                if path.is_file():
+                    zf.write(path, f"{self.name}/{arc}")
+            for f in self.samples():
+                zf.write(f, f"{self.name}/{SAMPLES}/{f.name}")
+        return out
+
+
+def new_run_dir(root: str | os.PathLike, arch: str, name: str) -> RunDir:
+    """A run folder under `root` that does not exist yet, named after the architecture, the data
+    and the time (not created: the Trainer creates it when the run really starts)."""
+    root = Path(root)
+    name = re.sub(r"[^\w-]+", "-", name)[:30] or "data"
+    base = f"{arch}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, n = root / base, 1
+    while out.exists():
+        n += 1
+        out = root / f"{base}-{n}"
+    return RunDir(out)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    path: Path
+    checkpoint: Path            # the model to load (see RunDir.newest_checkpoint)
+    model: dict                 # cyclegan.summary of it: architecture, domains, provenance
+
+
+def list_runs(root: str | os.PathLike) -> list[RunInfo]:
+    """The runs under `root` that have a checkpoint, newest first (folders starting with '.'
+    are not runs)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    out = []
+    for path in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
+        ckpt = RunDir(path).newest_checkpoint()
+        model = cyclegan.summary(ckpt) if ckpt else None
+        if model:
+            out.append(RunInfo(path.name, path, ckpt, model))
+    return out
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
