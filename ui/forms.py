@@ -1,0 +1,85 @@
+"""Form values -> what the library takes: numbers typed into boxes, an uploaded image as Gradio
+hands it over, and the training data the Train tab's choices name."""
+import base64
+import binascii
+from pathlib import Path
+
+from cyclegan import UserInputError, demo, limits
+from cyclegan.images import open_image
+from cyclegan.settings import whole_number
+
+MAX_WORK_SIZE = 4096
+
+
+def opt_int(value, name: str) -> int | None:
+    """A whole number from a box, None when the box is empty."""
+    return None if value is None or value == "" else whole_number(value, name)
+
+
+def opt_float(value, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name} must be a number, got {value!r}") from None
+
+
+def work_size(size, model) -> int | None:
+    """The processing size box: empty = the model's training size, 0 = native resolution."""
+    if size is None or size == "":
+        return model.image_size
+    size = whole_number(size, "processing size (pixels)")
+    if size == 0:
+        return None
+    if not 8 <= size <= MAX_WORK_SIZE:
+        raise UserInputError(f"processing size must be 0 (native resolution) or 8..{MAX_WORK_SIZE} px, got {size}")
+    return size
+
+
+def upload_path(payload) -> str | None:
+    """Where an uploaded image lies: Gradio's payload (the events take it unprocessed, so that a
+    broken upload fails with our message, not PIL's) or a plain path."""
+    if isinstance(payload, dict):
+        return payload.get("path") or None
+    return payload or None
+
+
+def open_upload(payload):
+    """The uploaded image as an RGB picture. An image pasted inline arrives as a data: URL and
+    skips Gradio's upload route and its size limit, so ours is applied here."""
+    url = (payload.get("url") or "") if isinstance(payload, dict) else ""
+    if url.startswith("data:"):
+        data = url.split(",", 1)[-1]
+        limit = limits.current().max_upload_mb
+        if len(data) * 3 // 4 > limit * 1_000_000:
+            raise UserInputError(f"the image is larger than this server's limit of {limit} MB (CYCLEGAN_MAX_UPLOAD_MB)")
+        try:
+            return open_image(base64.b64decode(data, validate=True))
+        except binascii.Error:
+            raise UserInputError("the pasted image is not valid base64 data") from None
+    path = upload_path(payload)
+    if path is None:
+        raise UserInputError("upload an image first (or pick one of the examples)")
+    if isinstance(path, (str, Path)):
+        with open(path, "rb") as f:  # a file object, so messages name the file and not our cache path
+            return open_image(f)
+    return open_image(path)
+
+
+def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
+    """(what TrainConfig reads, a short name for the run folder). Server paths only where allowed;
+    a zip the visitor uploaded is always fine."""
+    data = str(data or "").strip()
+    if not data:
+        raise UserInputError("choose the training data: a demo world, a .zip upload or a folder")
+    if data.startswith("demo:"):
+        world = data[5:]
+        if world not in demo.world_names():
+            raise UserInputError(f"unknown demo world {world!r}; choose one of: "
+                                 + ", ".join(f"demo:{w}" for w in demo.world_names()))
+        return data, world
+    if not uploaded and not limits.current().allow_server_paths:
+        raise UserInputError("this server does not read training data from its own folders "
+                             "(CYCLEGAN_ALLOW_SERVER_PATHS is off): use a demo world or upload a .zip")
+    return data, Path(data).stem

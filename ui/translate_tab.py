@@ -1,0 +1,213 @@
+"""The Translate tab: pick an architecture, a model and a direction, translate an image, see the
+round trip and its error; load a model from the Hub or an upload."""
+import atexit
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from cyclegan import UserInputError, demo, hub, limits
+from cyclegan.images import check_image
+from cyclegan.model import check_direction
+
+from . import forms, state
+from .errors import friendly
+
+GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
+PRIVATE = dict(api_visibility="private")
+_examples: list[str] = []
+
+
+def example_images() -> list[str]:
+    """Two scenes of each demo world in both looks, rendered once per process into a temporary
+    folder (removed at exit): nothing is written next to the app."""
+    if not _examples:
+        folder = Path(tempfile.mkdtemp(prefix="cyclegan-examples-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        for world in demo.world_names():
+            for seed in demo.test_seeds(world, 2):
+                for side, name in zip("AB", demo.domains(world)):
+                    path = folder / f"{world}-{name}-{seed}.png"
+                    demo.render(world, seed, side, 256).save(path)
+                    _examples.append(str(path))
+    return list(_examples)
+
+
+def _png(img) -> str:
+    """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
+    results in place, so identical concurrent requests could read a half-written image.
+    Files older than 15 minutes are cleared as new ones arrive."""
+    folder = Path(tempfile.gettempdir()) / f"cyclegan-outputs-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    now = time.time()
+    for old in folder.glob("*.png"):
+        try:
+            if now - old.stat().st_mtime > 900:
+                old.unlink()
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        img.save(f, format="PNG")
+    return path
+
+
+@friendly
+def translate(image, model_spec, direction, size=None):
+    """Translation, round trip (A→B→A when the model has both directions) and its error."""
+    img = forms.open_upload(image)
+    state.use_translate_threads()
+    model = state.MODELS.get(model_spec)
+    direction = check_direction(direction or model.directions[0])
+    work = forms.work_size(size, model)
+    label = model.direction_label(direction)
+    back = "b2a" if direction == "a2b" else "a2b"
+    if back not in model.directions:
+        fake = model.translate(img, direction, work_size=work)
+        return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
+    fake, rec = model.round_trip(img, direction, work_size=work)
+    err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
+    trip = f"{label} → {label.split(' → ')[0]}"
+    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
+                                   "(pixel values 0–1; 0 = perfect reconstruction).")
+
+
+def model_facts(model) -> str:
+    params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
+    a, b = model.domains
+    return (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+            f"{params / 1e6:.2f} M generator parameters")
+
+
+@friendly
+def select_model(model_spec):
+    """The direction buttons and the processing size follow the chosen model."""
+    if not model_spec:
+        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
+                "No model selected: train one in the **Train** tab or load one below.")
+    model = state.MODELS.get(model_spec)
+    choices = [(model.direction_label(d), d) for d in model.directions]
+    return gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model)
+
+
+def _pick(choices, current):
+    specs = [v for _, v in choices]
+    return current if current in specs else (specs[0] if specs else None)
+
+
+def refresh_models(arch, current, loaded):
+    """New runs appear in the list; the choice stays (it may be a typed Hub id)."""
+    choices = state.model_choices(arch, loaded)
+    return gr.update(choices=choices, value=current or _pick(choices, current))
+
+
+def filter_models(arch, current, loaded):
+    choices = state.model_choices(arch, loaded)
+    info = None if choices else f"no {state.ARCH_TITLES.get(arch, arch)} model yet: train one or load one below"
+    return gr.update(choices=choices, value=_pick(choices, current), info=info or "")
+
+
+@friendly
+def load_user_model(hub_id="", files=None, loaded=None):
+    """A Hub id or an upload (.zip of a model folder, .safetensors, one or two official .pth)."""
+    if isinstance(files, str):
+        files = [files]
+    files = [f for f in (files or []) if f]
+    hub_id = (hub_id or "").strip()
+    if files:
+        limit = limits.current().max_upload_mb
+        for f in files:
+            if os.path.getsize(f) > limit * 1_000_000:
+                raise UserInputError(f"'{Path(f).name}' is larger than this server's limit of {limit} MB "
+                                     "(CYCLEGAN_MAX_UPLOAD_MB)")
+        spec = ",".join(str(f) for f in files)
+        shown = ", ".join(Path(f).name for f in files)
+    elif hub_id:
+        if not hub.is_repo_id(hub_id):
+            raise UserInputError(f"'{hub_id}' is not a Hub model id (expected 'owner/name')")
+        spec, shown = hub_id, hub_id
+    else:
+        raise UserInputError("give a Hub id, or upload a model (.zip, .safetensors or .pth)")
+    specs = state.MODELS.user_specs if files else state.MODELS.hub_specs
+    specs.add(spec)
+    try:
+        model = state.MODELS.get(spec)
+    except UserInputError:
+        specs.discard(spec)
+        raise
+    arch = model.architecture
+    a, b = model.domains
+    entry = {"spec": spec, "arch": arch, "label": f"loaded: {shown} ({a} ↔ {b})"}
+    loaded = [e for e in (loaded or []) if e["spec"] != spec] + [entry]
+    return arch, spec, loaded, f"Loaded **{shown}**: {model_facts(model)}"
+
+
+def check_upload(image):
+    """Say at once when an upload is not a usable image, instead of at Translate."""
+    path = forms.upload_path(image)
+    if isinstance(path, str) and not (isinstance(image, dict) and str(image.get("url") or "").startswith("data:")):
+        try:
+            check_image(path)
+        except UserInputError as e:
+            msg = str(e).replace(str(Path(path).parent) + os.sep, "")
+            raise gr.Error(msg, print_exception=False) from None
+
+
+def create() -> dict:
+    first_arch = state.initial_arch()
+    first_choices = state.model_choices(first_arch)
+    c = {}
+    with gr.Tab("Translate", id="translate") as c["tab"]:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=280):
+                c["arch"] = gr.Radio(state.ARCH_CHOICES, value=first_arch, label="Architecture", elem_id="arch")
+                c["model"] = gr.Dropdown(first_choices, value=first_choices[0][1] if first_choices else None,
+                                         label="Model", elem_id="model", allow_custom_value=True, filterable=True,
+                                         info="" if first_choices else "no model yet: train one or load one below")
+                c["model_info"] = gr.Markdown("")
+                c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
+                c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
+                                      info="Short side the net runs at; the output keeps your image's size. "
+                                           "Default: the model's training size. 0 = native resolution.")
+                c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
+                with gr.Accordion("Load a model", open=False):
+                    gr.Markdown("A Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
+                                "file, or official CycleGAN `.pth` generators (one, or G_A + G_B).")
+                    c["hub_id"] = gr.Textbox(label="Hub model id", placeholder="owner/name")
+                    c["upload"] = gr.File(label="Model file(s)", file_count="multiple",
+                                          file_types=[".zip", ".safetensors", ".pth", ".pt"], height=130)
+                    c["load_btn"] = gr.Button("Load model")
+                    c["load_msg"] = gr.Markdown("", label="message")
+            with gr.Column(scale=5, min_width=300):
+                c["image"] = gr.Image(label="Input image", elem_id="input-image", type="filepath",
+                                      sources=["upload", "clipboard", "webcam"], height=340)
+                gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
+            with gr.Column(scale=5, min_width=300):
+                shown = dict(type="pil", format="png", interactive=False, height=340,
+                             buttons=["download", "fullscreen"])  # download gives the PNG
+                c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
+                c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
+                c["trip_msg"] = gr.Markdown("", label="round_trip_error", elem_id="round-trip-msg")
+        c["loaded"] = gr.State([])        # this visitor's loaded models: {spec, label, arch}
+    return c
+
+
+def wire(shared: dict) -> None:
+    c = shared["translate"]
+    arch, model, loaded, direction = c["arch"], c["model"], c["loaded"], c["direction"]
+    # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
+    # PIL first, and a broken upload would fail there with PIL's message instead of ours.
+    c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
+                  api_name="translate", preprocess=False)
+    c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
+    model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+    arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
+    c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
+    c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
+                        api_name="load_model").success(filter_models, [arch, model, loaded], model, **PRIVATE)
+    shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
+        select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
