@@ -1,16 +1,56 @@
-"""Shared fixtures: the app served in this process, on a free port, with its own runs folder."""
+"""Shared fixtures: the app served in this process, on a free port, with its own runs folder;
+and the one factory of tiny models every test file uses (`from conftest import tiny_model`)."""
+import dataclasses
 import os
 import socket
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
+
+from cyclegan import CycleModel, get_preset
+from cyclegan.presets import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # app.py lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+# One size per architecture at which its nets build (DiscoGAN's global discriminator needs 64 px),
+# and the narrowest arguments of each net family.
+TINY_SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32}
+TINY_NETS = {"resnet": {"ngf": 4, "n_blocks": 1}, "unet": {"ngf": 4}, "dual_unet": {"ngf": 4},
+             "disco_generator": {"ngf": 4}, "patchgan": {"ndf": 4, "n_layers": 2}, "dual_critic": {"ndf": 4},
+             "disco_discriminator": {"ndf": 4}}
+
+
+def tiny_preset(arch: str = "cyclegan", recipe: str | None = None, size: int | None = None, **gen):
+    """The architecture's quick preset with the narrowest nets that still build (so every load is
+    instant); `gen` overrides generator arguments (e.g. n_blocks=2)."""
+    p = get_preset(arch, recipe, "quick", size or TINY_SIZES[arch])
+    g, d = p.generator, p.discriminator
+    return dataclasses.replace(p, generator=NetSpec(g.family, {**g.kwargs, **TINY_NETS[g.family], **gen}),
+                               discriminator=NetSpec(d.family, {**d.kwargs, **TINY_NETS[d.family]}))
+
+
+def tiny_model(arch: str = "cyclegan", recipe: str | None = None, *, domains=("day", "night"),
+               directions=("a2b", "b2a"), with_discriminators: bool = False, seed: int = 0, size: int | None = None,
+               **gen) -> CycleModel:
+    """An untrained tiny model, the same for the same arguments (BatchNorm statistics included,
+    made non-trivial because they are part of the state a checkpoint must carry)."""
+    torch.manual_seed(seed)
+    model = CycleModel(tiny_preset(arch, recipe, size, **gen), domains=domains, directions=directions,
+                       with_discriminators=with_discriminators)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +78,13 @@ def app_server(tmp_path_factory):
     os.environ["CYCLEGAN_RUNS_DIR"] = str(runs)
     os.environ["CYCLEGAN_TRAIN_THREADS"] = "1"
     import app
-    _, url, _ = app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    import ui
+    _, url, _ = ui.launch(app.demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                          quiet=True)
     try:
         yield url, app, runs
     finally:
-        run = app.RUNS.run
-        if run is not None and run.active:
-            run.stop()
-            run.join(60)
+        ui.state.RUNS.stop_and_wait(60)
         app.demo.close()
         for k, v in saved.items():
             if v is None:

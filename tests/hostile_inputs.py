@@ -7,7 +7,6 @@ every door a file can come in by.
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -25,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan import CycleModel, get_preset, save_model
-from cyclegan.presets import NetSpec
+from conftest import tiny_model
+from cyclegan import save_model
 
 VICTIM = "pwned.txt"  # what the malicious pickle would create next to itself
 ESCAPED = "cyclegan-hostile-escaped"  # the name zip entries that try to climb out of their folder use
@@ -136,24 +135,6 @@ IMAGE_CASES = [
 
 
 # --- models and checkpoints ------------------------------------------------------------------------
-def tiny_preset(arch: str = "cyclegan"):
-    """The smallest nets of each family that still build, so every load is instant."""
-    if arch == "cyclegan":
-        p = get_preset("cyclegan", "quick", 32)
-        return dataclasses.replace(p, generator=NetSpec("resnet", {**p.generator.kwargs, "ngf": 4, "n_blocks": 1}),
-                                   discriminator=NetSpec("patchgan", {"ndf": 4, "n_layers": 2}))
-    if arch == "dualgan":
-        p = get_preset("dualgan", "quick", 32)
-        return dataclasses.replace(p, generator=NetSpec("dual_unet", {**p.generator.kwargs, "ngf": 4}),
-                                   discriminator=NetSpec("dual_critic", {"ndf": 4, "kernel": 5}))
-    raise ValueError(arch)
-
-
-def tiny_model(arch: str = "cyclegan", domains=("day", "night"), seed: int = 0) -> CycleModel:
-    torch.manual_seed(seed)
-    return CycleModel(tiny_preset(arch), domains=domains)
-
-
 def model_folder(folder: Path, name: str = "model", arch: str = "cyclegan") -> Path:
     return save_model(tiny_model(arch), Path(folder) / name)
 
@@ -396,8 +377,7 @@ def wait_status(client, pred, timeout=120.0) -> tuple[dict, str | None]:
     raise AssertionError(f"timed out; last status: {json.dumps(status)[:800]}")
 
 
-def stop_any_run(app):
-    run = app.RUNS.run
-    if run is not None and run.active:
-        run.stop()
-        run.join(60)
+def stop_any_run():
+    """Stop the app's run, if one is active, and wait for its final checkpoint."""
+    from ui import state
+    state.RUNS.stop_and_wait(60)

@@ -1,5 +1,7 @@
-"""The app's named endpoints, called the way a user's script would: through gradio_client."""
+"""The app's named endpoints, called the way a user's script would: through gradio_client; and
+the Train tab's handlers that have no endpoint (download, push, the recipe form)."""
 import io
+import json
 import re
 import threading
 import time
@@ -8,13 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import handle_file
+from gradio_client import Client, handle_file
 from PIL import Image
 
 import cyclegan
-from hostile_inputs import wait_status
+from conftest import tiny_model
+from hostile_inputs import stop_any_run, wait_status
+from ui import api, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
+ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
+             "/train_resume"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -34,10 +40,9 @@ def photo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """An untrained quick model of each architecture, saved as a model folder."""
+    """An untrained tiny model of each architecture, saved as a model folder."""
     root = tmp_path_factory.mktemp("models")
-    return {arch: cyclegan.save_model(cyclegan.CycleModel(cyclegan.get_preset(arch, "quick"), domains=("day", "night")),
-                                      root / arch) for arch in ARCHS}
+    return {arch: cyclegan.save_model(tiny_model(arch), root / arch) for arch in ARCHS}
 
 
 def assert_png(path, size):
@@ -121,43 +126,96 @@ def test_server_paths_only_where_allowed(client, tiny_models, photo, monkeypatch
         client.predict(str(photo.parent), "cyclegan", "quick", 32, 10, None, api_name="/train_start")
 
 
+def test_the_named_endpoints(client):
+    """The same names as ever; the API-only ones need no hidden components any more."""
+    api_info = client.view_api(return_format="dict", print_info=False)
+    assert set(api_info["named_endpoints"]) == ENDPOINTS
+    start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe"]
+    assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
+    assert not api_info["unnamed_endpoints"]
+
+
 def test_train_rejects_bad_settings(client):
-    with pytest.raises(Exception, match="steps must be at least 1"):
+    with pytest.raises(Exception, match="steps must be a whole number of at least 1"):
         client.predict("demo:daynight", "cyclegan", "quick", 32, 0, None, api_name="/train_start")
     with pytest.raises(Exception, match="unknown demo world 'atlantis'"):
         client.predict("demo:atlantis", "cyclegan", "quick", 32, 10, None, api_name="/train_start")
     with pytest.raises(Exception, match="too small for discogan"):
         client.predict("demo:daynight", "discogan", "quick", 32, 10, None, api_name="/train_start")
+    with pytest.raises(Exception, match="unknown architecture 'dualgan-code'; choose one of: cyclegan, discogan"):
+        client.predict("demo:daynight", "dualgan-code", "quick", 32, 10, None, api_name="/train_start")
+    with pytest.raises(Exception, match="unknown recipe 'gp' for dualgan"):
+        client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, "gp", api_name="/train_start")
+    with pytest.raises(Exception, match="unknown scale 'paper'"):
+        client.predict("demo:daynight", "cyclegan", "paper", 32, 10, None, api_name="/train_start")
 
 
-def test_train_status_stop_translate(app_server, client, photo):
-    """Two simultaneous starts give one run; it shows losses and samples, stops with a
-    checkpoint, and that checkpoint translates."""
-    from gradio_client import Client
-    other = Client(app_server[0], analytics_enabled=False, verbose=False)
-    results, errors = [], []
+def test_double_start_gives_one_run(app_server, client):
+    """Two Starts at the same moment, through the API (two visitors) and straight into the app's
+    start function from two threads (no queue in between): exactly one run, the other is told
+    why, and only one run folder appears."""
+    url, app, runs = app_server
+    other = Client(url, analytics_enabled=False, verbose=False)
 
-    def start(c):
-        try:
-            results.append(c.predict("demo:daynight", "cyclegan", "quick", 32, 400, None, api_name="/train_start"))
-        except Exception as e:  # noqa: BLE001 - the refusal is what we look for
-            errors.append(str(e))
+    def race(calls):
+        results, errors = [], []
+        barrier = threading.Barrier(len(calls))
 
-    threads = [threading.Thread(target=start, args=(c,)) for c in (client, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert len(results) == 1 and len(errors) == 1, (results, errors)
-    assert "a run is in progress" in errors[0]
-    assert results[0]["state"] in ("starting", "running")
-    assert results[0]["total"] == 400
+        def one(call):
+            barrier.wait()
+            try:
+                results.append(call())
+            except Exception as e:  # noqa: BLE001 - the refusal is what we look for
+                errors.append(str(e))
 
-    status, sample = wait_status(client, lambda s, img: s["points"] >= 2 and img, timeout=90.0)
+        threads = [threading.Thread(target=one, args=(c,)) for c in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        return results, errors
+
+    def folders() -> set[str]:
+        return {p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+    for how in ("api", "direct"):
+        stop_any_run()
+        existing = folders()
+        if how == "api":
+            calls = [lambda c=c: c.predict("demo:daynight", "cyclegan", "quick", 32, 10_000, 1, api_name="/train_start")
+                     for c in (client, other)]
+        else:
+            calls = [lambda: api.start_training("demo:daynight", "cyclegan", "quick", 32, 10_000, 1)] * 2
+        results, errors = race(calls)
+        assert len(results) == 1 and len(errors) == 1, (how, results, errors)
+        assert "a run is in progress" in errors[0]
+        run = state.RUNS.run
+        assert results[0]["state"] in ("starting", "running") and results[0]["total"] == 10_000
+        assert results[0]["run_dir"] == str(run.run_dir)
+        wait_status(client, lambda s, _: s["state"] == "running" and s["step"] >= 1)
+        assert folders() - existing == {run.run_dir.name}, (how, folders() - existing)
+        stopped = client.predict(30, api_name="/train_stop")
+        assert stopped["state"] == "stopped" and stopped["run_dir"] == str(run.run_dir)
+
+
+def test_train_status_stop_translate(app_server, client, photo, tmp_path):
+    """A run shows losses and samples (the sample grid arrives as a file the client downloads),
+    pauses, resumes, stops with a checkpoint, and that checkpoint translates."""
+    stop_any_run()
+    started = client.predict("demo:daynight", "cyclegan", "quick", 32, 400, None, api_name="/train_start")
+    assert started["state"] in ("starting", "running") and started["total"] == 400
+    assert (started["arch"], started["recipe"], started["scale"]) == ("cyclegan", None, "quick")
+    downloads = tmp_path / "downloads"
+    mine = Client(app_server[0], analytics_enabled=False, verbose=False, download_files=str(downloads))
+    status, sample = wait_status(mine, lambda s, img: s["points"] >= 2 and img, timeout=90.0)
     assert status["state"] == "running"
     assert {"D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B"} <= set(status["losses"])
     assert all(np.isfinite(v) for v in status["losses"].values())
+    assert Path(sample).is_relative_to(downloads)              # fetched over HTTP, not a server path
     assert_png(sample, (6 * 32, 4 * 32))  # 4 rows of real A | fake B | rec A | real B | fake A | rec B
+    assert Path(sample).name == Path(status["latest_sample"]).name           # written once, never rewritten
+    assert Path(sample).read_bytes() == Path(status["latest_sample"]).read_bytes()
 
     with pytest.raises(Exception, match="a run is in progress"):
         client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, api_name="/train_start")
@@ -182,37 +240,48 @@ def test_train_status_stop_translate(app_server, client, photo):
 
 
 def test_run_download_and_push_messages(app_server, client, photo):
-    """After a run: the zip holds a loadable model, samples and metrics; a bad Hub id is refused
-    with a message that never contains the token."""
-    app = app_server[1]
-    if not client.predict(api_name="/train_status")[0]["latest_checkpoint"]:
-        pytest.skip("needs the run from test_train_status_stop_translate")
-    z = Path(app.download_run())
+    """A run of its own: the zip holds a loadable model (generators only), every sample grid, the
+    metrics and the training config; a bad Hub id is refused with a message that never contains
+    the token."""
+    stop_any_run()
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 4, 1, api_name="/train_start")
+    status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
+    assert status["state"] == "finished" and status["step"] == 4, status
+    z = Path(train_tab.download_run())
+    run = Path(status["run_dir"]).name
+    assert z.name == f"{run}.zip"
     with zipfile.ZipFile(z) as zf:
-        names = zf.namelist()
-    assert any(n.endswith("model/model.safetensors") for n in names)
-    assert any(n.endswith("metrics.jsonl") for n in names)
-    assert any("/samples/step_" in n for n in names)
+        names = set(zf.namelist())
+        metrics = zf.read(f"{run}/metrics.jsonl").decode().splitlines()
+    samples = {n for n in names if n.startswith(f"{run}/samples/")}
+    assert {f"{run}/model/model.safetensors", f"{run}/model/config.json", f"{run}/train_config.json"} <= names
+    assert samples == {f"{run}/samples/step_00000{i}.png" for i in (1, 2, 3, 4)}   # a 4-step run samples each step
+    assert [json.loads(m)["step"] for m in metrics][-1] == 4
     model = cyclegan.load_model(str(z))
     assert model.domains == ("day", "night") and model.D_A is None  # generators only
+    assert model.provenance["step"] == 4
     assert model.translate(str(photo), "a2b").size == (101, 75)
 
     with pytest.raises(Exception, match="not a Hub repository id") as info:
-        app.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
+        train_tab.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
     assert "hf_SECRET" not in str(info.value)
 
 
-def test_dualgan_training_choice(app_server, client):
-    """DualGAN's loss choice: the form follows it, and a run trains the chosen variant."""
-    app = app_server[1]
-    size, batch, lr_g, lr_d, lam_c, _, shown = app.preset_defaults("dualgan", "dualgan-code", "quick")
-    assert (lr_g, lam_c) == (2e-4, 20.0) and shown["visible"] is True
-    assert app.preset_defaults("dualgan", "dualgan", "quick")[4] == 100.0
-    assert app.preset_defaults("cyclegan", "dualgan-code", "quick")[6]["visible"] is False
-    assert app._train_arch("dualgan", "dualgan-gp") == "dualgan-gp" and app._train_arch("cyclegan", "dualgan-gp") == "cyclegan"
+def test_recipe_choice(app_server, client):
+    """The Train tab's recipe list follows the architecture (hidden when there is one recipe), the
+    numbers follow the recipe and scale, and a run trains the chosen recipe."""
+    size, batch, lr_g, lr_d, lam_c, _, recipe = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
+    assert (lr_g, lam_c, size) == (2e-4, 20.0, 64) and recipe["visible"] is True
+    assert [v for _, v in recipe["choices"]] == ["paper", "code-2017-08", "code-2020"]
+    assert recipe["value"] == "code-2017-08"
+    assert train_tab.recipe_form("dualgan", "paper", "quick")[4] == 100.0
+    assert train_tab.recipe_form("dualgan", "paper", "full")[0] == 256
+    shown = train_tab.recipe_form("cyclegan", "code-2017-08", "quick")[6]    # the last one does not apply
+    assert shown["visible"] is False and shown["value"] == "paper"
 
-    client.predict("demo:daynight", "dualgan-code", "quick", 32, 4, None, api_name="/train_start")
+    stop_any_run()
+    client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "code-2017-08", api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished", status
     model = cyclegan.load_model(status["model"])
-    assert model.architecture == "dualgan-code"
+    assert model.preset.key == "dualgan/code-2017-08/quick"

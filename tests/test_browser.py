@@ -1,17 +1,21 @@
 """The app in a real browser: translate, switch models, train, and use the trained model.
 Also checks that the page asks nothing of any host but the app's own."""
+import io
 import json
 import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 import cyclegan
+from conftest import tiny_model
 from cyclegan.checkpoints import DEMO_DIR
+from ui import translate_tab
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,8 +41,7 @@ def page(app_server):
     url, _, runs = app_server
     # Two untrained models as if they were finished runs, so both architectures have one to pick.
     for arch in ("cyclegan", "dualgan"):
-        model = cyclegan.CycleModel(cyclegan.get_preset(arch, "quick"), domains=("day", "night"))
-        cyclegan.save_model(model, runs / f"tiny-{arch}" / "latest")
+        cyclegan.save_model(tiny_model(arch), runs / f"tiny-{arch}" / "latest")
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -92,7 +95,8 @@ def test_translate_train_and_use(page, artifacts):
     # --- translate with a CycleGAN model, then switch architecture and direction ---------------
     entry, (a, b) = model_for("cyclegan")
     choose_model(pg, entry)
-    example = runs / ".examples" / "daynight-day-0.png"
+    examples = {Path(p).name: p for p in translate_tab.example_images()}   # what the page shows
+    example = examples["daynight-day-0.png"]
     pg.locator("#input-image input[type=file]").set_input_files(str(example))
     pg.locator("#input-image img").wait_for()
     translate(pg, f"{a} → {b} → {a}")
@@ -104,7 +108,7 @@ def test_translate_train_and_use(page, artifacts):
                          " || document.querySelector('#model input').value.includes('dualgan')")
     choose_model(pg, entry)
     pg.locator("#direction label", has_text=f"{b} → {a}").click()
-    night = runs / ".examples" / "daynight-night-0.png"      # the same scene at night
+    night = examples["daynight-night-0.png"]                  # the same scene at night
     pg.locator("#input-image button[aria-label='Remove Image']").click()
     pg.locator("#input-image input[type=file]").set_input_files(str(night))
     pg.locator("#input-image img").wait_for()
@@ -148,6 +152,18 @@ def test_translate_train_and_use(page, artifacts):
     pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Stopped')", timeout=60_000)
     assert "Translate tab" in pg.locator("#train-status").inner_text()
 
+    # --- the stopped run, downloaded as a zip through the page -----------------------------------
+    pg.get_by_role("button", name=re.compile("Export the model")).click()
+    pg.get_by_role("button", name="Download run (.zip)").click()
+    link = pg.locator("#run-zip a[href]").first
+    link.wait_for(timeout=60_000)
+    assert f"{run_name}\n.zip" in pg.locator("#run-zip").inner_text()     # the page shows name and suffix
+    zipped = pg.request.get(link.get_attribute("href"))         # what the browser's download fetches
+    assert zipped.ok and zipped.body()[:2] == b"PK"
+    with zipfile.ZipFile(io.BytesIO(zipped.body())) as zf:
+        names = zf.namelist()
+    assert f"{run_name}/model/model.safetensors" in names and any("/samples/step_" in n for n in names)
+
     # --- the new model is in the Translate tab's list and translates ----------------------------
     pg.get_by_role("tab", name="Translate").click()
     pg.locator("#arch label", has_text="CycleGAN").click()
@@ -166,21 +182,22 @@ def test_translate_train_and_use(page, artifacts):
     print("browser timings:", timings)
 
 
-def test_dualgan_training_choice_in_the_form(page):
-    """Picking DualGAN shows its training choice; the authors' code variant fills in its numbers."""
+def test_recipe_choice_in_the_form(page):
+    """Picking DualGAN shows its recipes; the authors' 2017 code fills in its numbers; an
+    architecture with one recipe hides the list."""
     pg, _, _ = page
     pg.get_by_role("tab", name="Train").click()
     pg.get_by_role("button", name=re.compile("Advanced")).click()
     lam = pg.get_by_label("lambda_cycle", exact=True)
     pg.locator("#arch-train label", has_text="CycleGAN").click()
     pg.wait_for_function("el => el.value === '10'", arg=lam.element_handle())
-    assert not pg.locator("#dual-loss").is_visible()
+    assert not pg.locator("#recipe").is_visible()
     pg.locator("#arch-train label", has_text="DualGAN").click()
-    pg.locator("#dual-loss").wait_for(state="visible")
+    pg.locator("#recipe").wait_for(state="visible")
     pg.wait_for_function("el => el.value === '100'", arg=lam.element_handle())   # the paper's default
-    pg.locator("#dual-loss input").click()
+    pg.locator("#recipe input").click()
     pg.get_by_role("option", name=re.compile("2017 code")).click()
     pg.wait_for_function("el => el.value === '20'", arg=lam.element_handle())
     assert pg.get_by_label("lr_g (generators)").input_value() == "0.0002"
     pg.locator("#arch-train label", has_text="CycleGAN").click()
-    pg.locator("#dual-loss").wait_for(state="hidden")
+    pg.locator("#recipe").wait_for(state="hidden")

@@ -1,7 +1,6 @@
 """Saving and loading: our folders / single files / zips round-trip exactly; the authors'
 CycleGAN .pth files load key-for-key and compute what the authors' generator computes; every
 kind of bad file is a UserInputError that says what is wrong."""
-import dataclasses
 import json
 import os
 import pickle
@@ -12,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from cyclegan import CycleModel, UserInputError, get_preset, load_model, save_model
-from cyclegan.presets import NetSpec
+from conftest import tiny_model
+from cyclegan import UserInputError, load_model, save_model
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -235,22 +234,7 @@ def test_loaded_official_model_round_trips_through_our_format(tmp_path):
 
 
 # --- our own format ------------------------------------------------------------------------------
-SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "dualgan-gp": 32}
-
-
-def tiny_model(arch, seed=0, **kw):
-    torch.manual_seed(seed)
-    p = get_preset(arch, "quick", SIZES.get(arch, 32))
-    g = p.generator
-    small = {"resnet": {"ngf": 4, "n_blocks": 2}, "dual_unet": {"ngf": 4}, "disco_generator": {"ngf": 4}}[g.family]
-    p = dataclasses.replace(p, generator=NetSpec(g.family, {**g.kwargs, **small}))
-    model = CycleModel(p, domains=("day", "night"), **kw)
-    with torch.no_grad():   # BatchNorm statistics are part of the state: make them non-trivial
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2)
-    return model
+PRESETS = [("cyclegan", None), ("discogan", None), ("dualgan", None), ("dualgan", "code-2020")]
 
 
 def outputs(model, size=40):
@@ -266,20 +250,23 @@ def assert_same_model(a, b):
         assert torch.equal(oa[d], ob[d]), d
 
 
-@pytest.mark.parametrize("arch", list(SIZES))
-def test_folder_round_trip_is_exact(tmp_path, arch):
-    model = tiny_model(arch)
+@pytest.mark.parametrize("arch,recipe", PRESETS)
+def test_folder_round_trip_is_exact(tmp_path, arch, recipe):
+    model = tiny_model(arch, recipe)
     folder = save_model(model, tmp_path / "m")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     cfg = json.loads((folder / "config.json").read_text())
-    assert cfg["architecture"] == arch and cfg["domains"] == ["day", "night"]
+    assert (cfg["format"], cfg["architecture"], cfg["recipe"], cfg["scale"]) == \
+        ("cyclegan-studio/2", arch, model.preset.recipe, "quick")
+    assert cfg["domains"] == ["day", "night"]
     card = (folder / "README.md").read_text()
-    assert "cyclegan-studio" in card and "day" in card and "night" in card and arch in card
+    assert card.startswith("---\n") and "library_name: cyclegan-studio" in card and f"- {arch}" in card  # Hub metadata
+    assert "day" in card and "night" in card and f"recipe `{model.preset.recipe}`" in card
     assert_same_model(model, load_model(folder))
 
 
 def test_model_card_lists_only_the_nets_saved(tmp_path):
-    model = CycleModel(get_preset("cyclegan", "quick"), with_discriminators=True)
+    model = tiny_model(with_discriminators=True)
     card = (save_model(model, tmp_path / "g") / "README.md").read_text()
     assert "G_AB" in card and "D_A" not in card
     card = (save_model(model, tmp_path / "gd", include_discriminators=True) / "README.md").read_text()
@@ -318,6 +305,58 @@ def test_one_direction_model_keeps_its_direction(tmp_path):
     assert again.directions == ("b2a",)
     with pytest.raises(UserInputError, match="not available"):
         again.translate_tensor(torch.rand(1, 3, 8, 8), "a2b")
+
+
+# --- configs written by cyclegan-studio/1 ----------------------------------------------------
+SCHEDULE = ("d_only_batches", "g_only_batches", "d_first", "g_steps_per_batch")
+V1 = [  # (v1 preset name, its phases) -> (architecture, recipe, the named schedule fields)
+    ("cyclegan", ["GD"], "cyclegan", "paper", (0, 0, False, 1)),
+    ("discogan", ["D", "G", "G"], "discogan", "code", (1, 2, False, 1)),
+    ("dualgan", ["D", "D", "G"], "dualgan", "paper", (2, 1, False, 1)),
+    ("dualgan-code", ["DGG"], "dualgan", "code-2017-08", (0, 0, True, 2)),
+    ("dualgan-gp", ["D", "D", "G"], "dualgan", "code-2020", (2, 1, False, 1)),
+]
+
+
+def as_v1(cfg: dict, name: str, phases: list, quick: bool = True) -> dict:
+    """A current config written the way cyclegan-studio/1 wrote it."""
+    preset = {k: v for k, v in cfg["preset"].items() if k not in ("architecture", "recipe", "scale", *SCHEDULE)}
+    preset.update(name=name, phases=phases, title=preset["title"].removesuffix(", quick") + (", quick" if quick else ""))
+    old = {k: v for k, v in cfg.items() if k not in ("recipe", "scale")}
+    return {**old, "format": "cyclegan-studio/1", "architecture": name, "preset": preset}
+
+
+@pytest.mark.parametrize("name,phases,arch,recipe,schedule", V1, ids=[v[0] for v in V1])
+def test_v1_model_folders_still_load(tmp_path, name, phases, arch, recipe, schedule):
+    model = tiny_model(arch, recipe)
+    folder = save_model(model, tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(as_v1(cfg, name, phases, quick=name != "dualgan")))
+    loaded = load_model(folder)
+    p = loaded.preset
+    assert (p.architecture, p.recipe, loaded.architecture) == (arch, recipe, arch)
+    assert p.scale == ("full" if name == "dualgan" else "quick")          # read from the title
+    assert tuple(getattr(p, k) for k in SCHEDULE) == schedule
+    assert torch.equal(outputs(loaded)["a2b"], outputs(model)["a2b"])
+
+
+def test_v1_config_in_safetensors_metadata(tmp_path):
+    from safetensors import safe_open
+    path = save_model(tiny_model("dualgan", "code-2017-08"), tmp_path / "one.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    meta["cyclegan_config"] = json.dumps(as_v1(json.loads(meta["cyclegan_config"]), "dualgan-code", ["DGG"]))
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    assert load_model(path).preset.key == "dualgan/code-2017-08/quick"
+
+
+def test_v1_config_with_unknown_names_is_refused(tmp_path):
+    folder = save_model(tiny_model(), tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(as_v1(cfg, "stylegan", ["GD"])))
+    assert "unknown architecture 'stylegan'" in _message(folder)
+    (folder / "config.json").write_text(json.dumps(as_v1(cfg, "cyclegan", ["GGD"])))
+    assert "unknown phases" in _message(folder)
 
 
 # --- bad files ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""`python -m cyclegan translate / info`, run as a user would, in subprocesses. The processes
-start together (each spends most of its time importing torch), then each test checks one. A few
-more user errors go through the same `main()` in-process, to keep the suite fast."""
-import dataclasses
+"""`python -m cyclegan`: every subcommand through its `main()`, in this process (a fresh
+interpreter per command would cost seconds each on two cores); `test_real_processes` (slow stage)
+runs the same commands as real processes."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -13,18 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import CycleModel, get_preset, save_model
+from conftest import tiny_model, tiny_preset
+from cyclegan import save_model
+from cyclegan.cli import main
 from cyclegan.nets import build_net, count_parameters
-from cyclegan.presets import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _files(tmp: Path) -> dict:
-    torch.manual_seed(0)
-    p = get_preset("cyclegan", "quick", 32)
-    p = dataclasses.replace(p, generator=NetSpec("resnet", {**p.generator.kwargs, "ngf": 4, "n_blocks": 1}))
-    model = save_model(CycleModel(p, domains=("day", "night")), tmp / "model")
+    model = save_model(tiny_model(), tmp / "model")
     torch.save(build_net("resnet", {"ngf": 4, "n_blocks": 6}).state_dict(), tmp / "latest_net_G_B.pth")
     rng = np.random.default_rng(0)
     for name, (w, h) in {"a.png": (37, 23), "b.jpg": (20, 30)}.items():
@@ -46,9 +45,43 @@ def _commands(f: dict) -> dict:
     }
 
 
+def run_main(capfd, *args) -> tuple[int, str, str]:
+    """`python -m cyclegan ARGS`, in this process: (exit status, stdout, stderr)."""
+    capfd.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:          # argparse exits by itself
+        code = e.code
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    f = _files(tmp_path_factory.mktemp("cli"))
+def files(tmp_path_factory):
+    return _files(tmp_path_factory.mktemp("cli"))
+
+
+def _captured(*args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def runs(files):
+    """Each command of the table, run once through main() as the shell would."""
+    return files, {k: _captured(*args) for k, args in _commands(files).items()}
+
+
+@pytest.mark.slow
+def test_real_processes(tmp_path):
+    """The same commands as real `python -m cyclegan` processes (started together: each spends
+    most of its time importing torch): exit status, stdout and stderr as a shell sees them."""
+    f = _files(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     procs = {k: subprocess.Popen([sys.executable, "-m", "cyclegan", *args], cwd=ROOT, env=env, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -57,7 +90,11 @@ def runs(tmp_path_factory):
     for k, p in procs.items():
         stdout, stderr = p.communicate(timeout=180)
         out[k] = (p.returncode, stdout, stderr)
-    return f, out
+    assert out["one"][0] == 0 and out["one"][1].strip() == str(tmp_path / "out" / "a_night.png"), out["one"]
+    assert out["many"][0] == 0 and len(out["many"][1].split()) == 2, out["many"]
+    assert json.loads(out["info"][1])["domains"] == ["day", "night"]
+    assert_user_error(out["missing_input"], "file not found", "nope.png")
+    assert_user_error(out["no_direction"], "not available", "B → A")
 
 
 def assert_user_error(result, *words):
@@ -96,8 +133,8 @@ def test_info_prints_json(runs):
     code, stdout, stderr = out["info"]
     assert code == 0, stderr
     info = json.loads(stdout)
-    g = count_parameters(build_net("resnet", {**get_preset("cyclegan", "quick", 32).generator.kwargs, "ngf": 4, "n_blocks": 1}))
-    assert info["architecture"] == "cyclegan"
+    g = count_parameters(build_net("resnet", tiny_preset().generator.kwargs))
+    assert (info["architecture"], info["recipe"], info["scale"]) == ("cyclegan", "paper", "quick")
     assert info["parameters"] == {"G_AB": g, "G_BA": g}
     assert info["domains"] == ["day", "night"]
     assert info["image_size"] == 32
@@ -113,38 +150,57 @@ def test_direction_not_available(runs):
     assert_user_error(runs[1]["no_direction"], "not available", "B → A")
 
 
-def in_process(capsys, *args):
-    from cyclegan.cli import main
-    try:
-        code = main(list(args))
-    except SystemExit as e:          # argparse exits by itself
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_input_that_is_not_an_image(runs, capsys):
-    f = runs[0]
-    assert_user_error(in_process(capsys, "translate", "--model", f["model"], str(f["tmp"] / "fake.png"),
+def test_input_that_is_not_an_image(files, capfd):
+    f = files
+    assert_user_error(run_main(capfd, "translate", "--model", f["model"], str(f["tmp"] / "fake.png"),
                                  "-o", str(f["tmp"] / "x.png")), "not an image", "fake.png", "web page")
 
 
-def test_broken_checkpoint(runs, capsys):
-    f = runs[0]
-    assert_user_error(in_process(capsys, "translate", "--model", str(f["tmp"] / "garbage.pth"), str(f["tmp"] / "a.png"),
+def test_broken_checkpoint(files, capfd):
+    f = files
+    assert_user_error(run_main(capfd, "translate", "--model", str(f["tmp"] / "garbage.pth"), str(f["tmp"] / "a.png"),
                                  "-o", str(f["tmp"] / "x.png")), "garbage.pth", "not a readable")
-    assert_user_error(in_process(capsys, "info", str(f["tmp"] / "missing.safetensors")), "file not found")
+    assert_user_error(run_main(capfd, "info", str(f["tmp"] / "missing.safetensors")), "file not found")
 
 
-def test_output_without_an_image_extension(runs, capsys):
-    f = runs[0]
-    assert_user_error(in_process(capsys, "translate", "--model", f["model"], str(f["tmp"] / "a.png"),
+def test_output_without_an_image_extension(files, capfd):
+    f = files
+    assert_user_error(run_main(capfd, "translate", "--model", f["model"], str(f["tmp"] / "a.png"),
                                  "-o", str(f["tmp"] / "result.txt")), "image extension")
 
 
-def test_bad_flag_is_one_line_too(runs, capsys):
-    f = runs[0]
-    assert_user_error(in_process(capsys, "translate", "--model", f["model"], "--direction", "sideways",
+def test_bad_flag_is_one_line_too(files, capfd):
+    f = files
+    assert_user_error(run_main(capfd, "translate", "--model", f["model"], "--direction", "sideways",
                                  str(f["tmp"] / "a.png"), "-o", str(f["tmp"] / "x.png")), "sideways")
-    assert_user_error(in_process(capsys, "translate", "--model", f["model"], "--max-side", "0",
+    assert_user_error(run_main(capfd, "translate", "--model", f["model"], "--max-side", "0",
                                  str(f["tmp"] / "a.png"), "-o", str(f["tmp"] / "x.png")), "max-side")
+
+
+# --- eval and demo -----------------------------------------------------------------------------
+def test_eval_prints_json(files, capfd):
+    code, out, err = run_main(capfd, "eval", "--model", files["model"], "--n", "3", "--size", "32")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["n"] == 3 and set(r) == {"n", "a2b", "b2a", "identity", "cycle"}
+    assert 0 < r["a2b"]["psnr"] < 100 and r["identity"]["a2b"]["l1"] > 0.2   # day and night differ
+    assert_user_error(run_main(capfd, "eval", "--model", files["model"], "--n", "0"), "at least 1")
+
+
+def test_demo_export(tmp_path, capfd):
+    code, out, err = run_main(capfd, "demo", "export", tmp_path, "--n", "3", "--size", "16", "--n-test", "2")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["trainA"] == 3 and summary["testB"] == 2 and summary["world"] == "daynight"
+    assert len(list((tmp_path / "trainB").glob("*.png"))) == 3
+    assert_user_error(run_main(capfd, "demo", "export", tmp_path, "--name", "mars"), "known worlds")
+
+
+def test_demo_grid(files, tmp_path, capfd):
+    out_png = tmp_path / "grid.png"
+    code, out, err = run_main(capfd, "demo", "grid", "--models", files["model"], "demo:dualgan", "--n", "2",
+                              "--size", "16", "-o", out_png)
+    assert code == 0, err
+    with Image.open(out_png) as im:   # per direction a title row and 2 scenes: input | 2 models | truth
+        assert im.size == (4 * 16 + 5 * 4, 18 + 2 * (18 + 2 * (16 + 4)) + 4)
+    assert_user_error(run_main(capfd, "demo", "grid", "--models", "demo:nope", "-o", out_png), "no built-in model")

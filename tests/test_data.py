@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import limits
-from cyclegan.data import DataReport, Preprocess, open_unpaired, safe_extract_zip
+from cyclegan import demo, limits
+from cyclegan.archive import safe_extract_zip
+from cyclegan.data import DataReport, Preprocess, open_unpaired
 from cyclegan.errors import UserInputError
 
 
@@ -206,8 +207,13 @@ def test_augmentation_uses_torch_rng_only(tmp_path):
         torch.manual_seed(s)
         draws.append(ds[0])
     assert any(not torch.equal(draws[0], d) for d in draws[1:])
-    flipless = open_unpaired(root, size=64, preprocess="none", flip=False).domain_a
-    assert torch.equal(flipless[0], flipless[0])
+    # no crop, no flip: nothing random is left, so any RNG state gives the plain resized image
+    flipless = open_unpaired(root, size=32, preprocess="none", flip=False).domain_a
+    with Image.open(root / "trainA" / "0.png") as im:
+        expect = torch.from_numpy(np.array(im.resize((32, 32), Image.BICUBIC))).permute(2, 0, 1).float() / 255 * 2 - 1
+    for s in range(4):
+        torch.manual_seed(s)
+        assert torch.allclose(flipless[0], expect, atol=1e-6)
 
 
 def test_datasets_pickle_for_spawned_workers(tmp_path):
@@ -220,8 +226,7 @@ def test_datasets_pickle_for_spawned_workers(tmp_path):
 
 # --- demo -----------------------------------------------------------------------------------
 
-def test_demo_source():
-    demo = pytest.importorskip("cyclegan.demo")
+def test_demo_source(monkeypatch):
     data = open_unpaired("demo:daynight", size=32, demo_n=5)
     assert data.domains == tuple(demo.domains("daynight"))
     assert (len(data.domain_a), len(data.domain_b)) == (5, 5)
@@ -231,9 +236,15 @@ def test_demo_source():
     test = open_unpaired("demo:daynight", size=32, split="test", demo_n=3, flip=False, preprocess="none")
     assert test.domain_a.seeds == test.domain_b.seeds
     assert not torch.equal(test.domain_a[0], test.domain_b[0])  # same scene, two looks
-    assert torch.equal(test.domain_a[1], test.domain_a[1])  # cached image, same tensor
-    clone = pickle.loads(pickle.dumps(test.domain_a))
-    assert torch.equal(clone[1], test.domain_a[1])
+    renders = []
+    real = demo.render
+    monkeypatch.setattr(demo, "render", lambda *a: renders.append(a) or real(*a))
+    first = test.domain_a[1]
+    again = test.domain_a[1]                                 # from the cache: not drawn again
+    assert len(renders) == 1 and torch.equal(first, again)
+    assert torch.equal(first, Preprocess(32, "none", False)(real("daynight", test.domain_a.seeds[1], "A", 32)))
+    clone = pickle.loads(pickle.dumps(test.domain_a))        # a worker's copy starts with an empty cache
+    assert torch.equal(clone[1], first) and len(renders) == 2
     with pytest.raises(UserInputError, match="unknown demo world 'mars'"):
         open_unpaired("demo:mars", size=32)
 
@@ -294,10 +305,10 @@ def test_zip_bomb_by_declared_size(tmp_path, monkeypatch):
 
 def test_zip_bytes_enforced_while_streaming(tmp_path, monkeypatch):
     """Headers can understate sizes: what is actually written is counted too."""
-    import cyclegan.data as data_mod
+    import cyclegan.archive as archive_mod
     z = make_zip(tmp_path / "z.zip", {"trainA/a.bin": bytes(3000), "trainB/b.bin": bytes(3000)})
     monkeypatch.setenv("CYCLEGAN_MAX_ZIP_BYTES", "5000")
-    monkeypatch.setattr(data_mod, "_declared_size", lambda plan: 0)  # headers that claim nothing
+    monkeypatch.setattr(archive_mod, "_declared_size", lambda plan: 0)  # headers that claim nothing
     with pytest.raises(UserInputError, match=r"zip would unpack to more than 0.005 MB"):
         safe_extract_zip(z, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,6 @@
-"""The models shipped in cyclegan/demo/models load, are small, and clearly beat doing nothing."""
+"""The models shipped in cyclegan/demo/models load (their configs are cyclegan-studio/1, read
+through the migration), are small, and clearly beat doing nothing."""
+import json
 
 import pytest
 
@@ -17,9 +19,11 @@ def test_one_demo_model_per_architecture_is_shipped():
 def test_shipped_model_beats_identity(name):
     folder = DEMO_DIR / name
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
+    assert json.loads((folder / "config.json").read_text())["format"] == "cyclegan-studio/1"
     model = load_model(f"demo:{name}")
-    # demo:dualgan is trained with the authors' code losses: architecture "dualgan-code"
-    assert model.architecture.split("-")[0] == name and model.domains == ("day", "night")
+    # demo:dualgan is trained with the authors' 2017 code's losses and schedule
+    recipe = {"cyclegan": "paper", "discogan": "code", "dualgan": "code-2017-08"}[name]
+    assert model.preset.key == f"{name}/{recipe}/quick" and model.domains == ("day", "night")
     assert "command" in model.provenance
     score = evaluate(model, "demo:daynight", n=24, size=model.image_size)
     for d in ("a2b", "b2a"):

@@ -1,5 +1,3 @@
-import argparse
-import json
 
 import numpy as np
 import pytest
@@ -106,16 +104,3 @@ def test_export_writes_official_layout_with_paired_test(tmp_path):
 def test_export_default_test_count(tmp_path):
     info = demo.export("summerwinter", tmp_path, n=10, size=16)
     assert info["testA"] == 2 and len(list((tmp_path / "testB").iterdir())) == 2
-
-
-def test_cli_export(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    demo.register(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["demo", "export", str(tmp_path), "--n", "3", "--size", "16", "--n-test", "2"])
-    assert args.func(args) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["trainA"] == 3 and summary["testB"] == 2 and summary["world"] == "daynight"
-    assert len(list((tmp_path / "trainB").glob("*.png"))) == 3
-    bad = parser.parse_args(["demo", "export", str(tmp_path), "--name", "mars"])
-    with pytest.raises(UserInputError, match="known worlds"):
-        bad.func(bad)

@@ -1,15 +1,11 @@
-import argparse
-import math
-import sys
-import types
-
+"""evaluate(): PSNR, SSIM and L1 against paired ground truth, batched, on the demo world and on folders."""
 import numpy as np
 import pytest
 import torch
 
 from cyclegan import demo
 from cyclegan.errors import UserInputError
-from cyclegan.evaluate import PSNR_CAP, evaluate, l1, psnr, register, ssim
+from cyclegan.evaluate import PSNR_CAP, evaluate, l1, psnr, ssim
 
 
 class Identity:
@@ -186,20 +182,3 @@ def test_folder_without_pairs_is_a_user_error(tmp_path):
         evaluate(Identity(), str(tmp_path / "testA"))
     with pytest.raises(UserInputError, match="not a folder"):
         evaluate(Identity(), str(tmp_path / "missing"))
-
-
-def test_cli_prints_json(monkeypatch, capsys):
-    import json
-
-    fake = types.ModuleType("cyclegan.checkpoints")
-    fake.load_model = lambda spec: Identity(image_size=16) if spec == "ident" else None
-    monkeypatch.setitem(sys.modules, "cyclegan.checkpoints", fake)
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["eval", "--model", "ident", "--n", "3"])
-    assert args.data == "demo:daynight" and args.size is None
-    assert args.func(args) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
-    r = json.loads(out[0])
-    assert r["n"] == 3 and math.isfinite(r["a2b"]["psnr"])

@@ -1,6 +1,5 @@
 """The Hugging Face Hub, without the network: `load_model("owner/name")` from a pre-filled cache
 with HF_HUB_OFFLINE=1, and `push_to_hub` against a fake HfApi."""
-import dataclasses
 import json
 import os
 import subprocess
@@ -12,18 +11,15 @@ import huggingface_hub
 import pytest
 import torch
 
-from cyclegan import CycleModel, UserInputError, get_preset, load_model, push_to_hub, save_model
-from cyclegan.presets import NetSpec
+from conftest import tiny_model
+from cyclegan import UserInputError, load_model, push_to_hub, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def tiny():
-    torch.manual_seed(0)
-    p = get_preset("cyclegan", "quick", 32)
-    p = dataclasses.replace(p, generator=NetSpec("resnet", {**p.generator.kwargs, "ngf": 4, "n_blocks": 1}))
-    return CycleModel(p, domains=("cat", "dog"))
+    return tiny_model(domains=("cat", "dog"))
 
 
 def fill_cache(hf_home: Path, repo_id: str, model) -> Path:

@@ -3,13 +3,13 @@ CycleGAN key layout, and one training-style forward/backward per preset at tiny 
 import pytest
 import torch
 
-from cyclegan import CycleModel, get_preset
-from cyclegan.nets import build_net, count_parameters
+from cyclegan import CycleModel, UserInputError, get_preset
+from cyclegan.nets import build_net, count_parameters, size_rules
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# (family, kwargs, parameters, tensors or None): shared/docs/architectures.md, default widths.
+# (family, kwargs, parameters, tensors or None): the published nets at their default widths.
 PAPER_COUNTS = [
     ("resnet", {"ngf": 64, "n_blocks": 9}, 11_378_179, 48),
     ("patchgan", {"ndf": 64, "n_layers": 3}, 2_764_737, None),
@@ -35,15 +35,16 @@ def test_parameter_counts_match_the_papers_code(family, kwargs, params, tensors)
         assert len(list(net.parameters())) == tensors
 
 
-@pytest.mark.parametrize("name,g_params,d_params", [
-    ("cyclegan", 11_378_179, 2_764_737),
-    ("discogan", 5_513_856, 2_765_568),
-    ("dualgan", 85_022_787, 4_321_153),
-    ("dualgan-code", 85_022_787, 4_321_153),
-    ("dualgan-gp", 30_627_907, 4_321_153),
+@pytest.mark.parametrize("arch,recipe,g_params,d_params", [
+    ("cyclegan", "paper", 11_378_179, 2_764_737),
+    ("discogan", "code", 5_513_856, 2_765_568),
+    ("dualgan", "paper", 85_022_787, 4_321_153),
+    ("dualgan", "code-2017-08", 85_022_787, 4_321_153),
+    ("dualgan", "code-2020", 30_627_907, 4_321_153),
 ])
-def test_paper_presets_have_the_paper_sizes(name, g_params, d_params):
-    p = get_preset(name)
+def test_full_scale_presets_have_the_published_sizes(arch, recipe, g_params, d_params):
+    p = get_preset(arch, recipe)
+    assert (p.architecture, p.recipe, p.scale) == (arch, recipe, "full")
     assert count_parameters(meta_net(p.generator.family, p.generator.kwargs)) == g_params
     assert count_parameters(meta_net(p.discriminator.family, p.discriminator.kwargs)) == d_params
 
@@ -67,14 +68,15 @@ def test_unet_keeps_the_official_nested_layout():
 
 
 # one tiny size per architecture: DiscoGAN's global discriminator needs 64 px
-SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "dualgan-code": 32, "dualgan-gp": 32}
+QUICK = [("cyclegan", None, 32), ("discogan", None, 64), ("dualgan", None, 32), ("dualgan", "code-2017-08", 32),
+         ("dualgan", "code-2020", 32)]
 
 
-@pytest.mark.parametrize("name", list(SIZES))
-def test_every_quick_preset_trains_one_step(name):
+@pytest.mark.parametrize("arch,recipe,size", QUICK)
+def test_every_quick_preset_trains_one_step(arch, recipe, size):
     torch.manual_seed(0)
-    p = get_preset(name, "quick", SIZES[name])
-    assert p.image_size == SIZES[name]
+    p = get_preset(arch, recipe, "quick", size)
+    assert p.image_size == size and p.scale == "quick"
     model = CycleModel(p, with_discriminators=True).train()
     x = torch.rand(2, 3, p.image_size, p.image_size)
     lo, hi = p.value_range
@@ -125,10 +127,32 @@ def test_fast_instance_norm_equals_torchs():
 
 
 def test_bad_net_arguments_are_user_errors():
-    from cyclegan import UserInputError
     with pytest.raises(UserInputError, match="unknown network family 'resnett'"):
         build_net("resnett", {})
     with pytest.raises(UserInputError, match="bad arguments for network 'resnet'"):
         build_net("resnet", {"widht": 3})
     with pytest.raises(UserInputError, match="upsample"):
         build_net("resnet", {"upsample": "bilinear"})
+
+
+def test_size_rules_are_asked_of_the_nets():
+    """(multiple, smallest side) come from the nets themselves: what TrainConfig checks sizes against."""
+    assert size_rules("resnet", {"ngf": 4, "n_blocks": 1}) == (4, 8)
+    assert size_rules("dual_unet", {"ngf": 4, "levels": 5}) == (32, 1)
+    assert size_rules("unet", {"ngf": 4, "num_downs": 7}) == (128, 1)
+    assert size_rules("disco_generator", {"ngf": 4, "n_down": 4}) == (16, 1)
+    assert size_rules("disco_discriminator", {"ndf": 4, "n_down": 4}) == (1, 64)    # its 4×4 head, 4 halvings
+    assert size_rules("disco_discriminator", {"ndf": 4, "n_down": 3}) == (1, 32)
+
+
+def test_architecture_recipe_scale():
+    assert [get_preset(a).recipe for a in ("cyclegan", "discogan", "dualgan")] == ["paper", "code", "paper"]
+    q = get_preset("dualgan", "code-2017-08", "quick", 32)
+    assert (q.architecture, q.recipe, q.scale, q.key, q.image_size) == \
+        ("dualgan", "code-2017-08", "quick", "dualgan/code-2017-08/quick", 32)
+    with pytest.raises(UserInputError, match="unknown architecture 'pix2pix'; choose one of: cyclegan, discogan, dualgan"):
+        get_preset("pix2pix")
+    with pytest.raises(UserInputError, match="unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-08, code-2020"):
+        get_preset("dualgan", "gp")
+    with pytest.raises(UserInputError, match="unknown scale 'paper'; choose one of: full, quick"):
+        get_preset("cyclegan", None, "paper")

@@ -22,6 +22,8 @@ import httpx
 import huggingface_hub
 import pytest
 
+from ui import state, train_tab
+
 HF_TOKEN = "hf_" + secrets.token_hex(17)            # the shape of a real user access token
 OTHER_TOKEN = "org-key-" + secrets.token_hex(12)    # a token without the hf_ prefix
 REPO = "someone/day2night"
@@ -30,11 +32,7 @@ REPO = "someone/day2night"
 @pytest.fixture(scope="module")
 def finished_run(app_server, client):
     """A run with a checkpoint, so the push gets as far as talking to the Hub."""
-    url, app, runs = app_server
-    run = app.RUNS.run
-    if run is not None and run.active:
-        run.stop()
-        run.join(60)
+    state.RUNS.stop_and_wait(60)
     client.predict("demo:daynight", "cyclegan", "quick", 32, 2, 1, api_name="/train_start")
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -141,7 +139,7 @@ def assert_token_nowhere(token: str, *, texts: dict, app_server, client, caplog,
     run_dir = Path(status["run_dir"])
     metrics = (run_dir / "metrics.jsonl").read_text()
     assert metrics and token not in metrics
-    assert token not in json.dumps(app.RUNS.run.snapshot())
+    assert token not in json.dumps(state.RUNS.run.snapshot())
 
 
 @pytest.mark.parametrize("name", list(FAILURES))
@@ -156,7 +154,7 @@ def test_failed_push_never_shows_the_token(name, finished_run, app_server, clien
     capfd.readouterr()
 
     with pytest.raises(gr.Error) as e:   # the handler itself
-        app.push_run(REPO, token, True)
+        train_tab.push_run(REPO, token, True)
     direct = str(e.value.message if hasattr(e.value, "message") else e.value)
     assert "push to the Hub failed" in direct, direct
     assert calls and calls[0][0] == "create_repo" and calls[0][2] == token.strip()  # the token did reach the Hub
@@ -179,7 +177,7 @@ def test_successful_push_never_shows_the_token(finished_run, app_server, client,
     caplog.set_level(logging.DEBUG)
     since = time.time() - 1
     capfd.readouterr()
-    direct = app.push_run(REPO, HF_TOKEN, True)
+    direct = train_tab.push_run(REPO, HF_TOKEN, True)
     assert direct == f"Pushed to [https://huggingface.co/{REPO}](https://huggingface.co/{REPO})"
     done, raw = ui_call(url, app, "push_run", [REPO, HF_TOKEN, False])
     assert done["success"] is True and f"https://huggingface.co/{REPO}" in done["output"]["data"][0]

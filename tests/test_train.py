@@ -1,8 +1,10 @@
-"""The training engine: every architecture trains, resumes exactly, stops cleanly, guards NaN."""
+"""The training engine: every architecture and recipe trains, resumes exactly, stops cleanly,
+guards NaN; the run folder; the background Run; `python -m train` (in-process) and its flags."""
+import contextlib
+import io
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,24 +13,30 @@ from pathlib import Path
 import pytest
 import torch
 
-from cyclegan import UserInputError, load_model
+from cyclegan import UserInputError, get_preset, load_model
 from train import Diverged, Hooks, TrainConfig, Trainer
+from train.cli import build_parser, config_from_args, main
+from train.config import parse_field
 from train.run import Run
+from train.runs import RunDir
+from train.trainer import batch_ops
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "dualgan-code": 32, "dualgan-gp": 32}
+SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32}
+PRESETS = [("cyclegan", None), ("discogan", None), ("dualgan", None), ("dualgan", "code-2017-08"),
+           ("dualgan", "code-2020")]
 
 
 def cfg(tmp_path, arch="cyclegan", steps=6, name="run", **kw) -> TrainConfig:
-    base = dict(data="demo:daynight", arch=arch, variant="quick", size=SIZES[arch], steps=steps, batch=2,
+    base = dict(data="demo:daynight", arch=arch, scale="quick", size=SIZES[arch], steps=steps, batch=2,
                 out=str(tmp_path / name), log_every=2, sample_every=3, checkpoint_every=3)
     base.update(kw)
     return TrainConfig(**base)
 
 
-@pytest.mark.parametrize("arch", list(SIZES))
-def test_each_architecture_trains_with_finite_losses(tmp_path, arch):
-    t = Trainer(cfg(tmp_path, arch))
+@pytest.mark.parametrize("arch,recipe", PRESETS)
+def test_each_architecture_trains_with_finite_losses(tmp_path, arch, recipe):
+    t = Trainer(cfg(tmp_path, arch, recipe=recipe))
     assert t.train() == "finished"
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 6
@@ -39,7 +47,7 @@ def test_each_architecture_trains_with_finite_losses(tmp_path, arch):
     assert ("idt_A" in keys) == (arch == "cyclegan")
     assert ("fm_A" in keys) == (arch == "discogan")
     model = load_model(tmp_path / "run" / "latest")
-    assert model.architecture == arch and model.domains == ("day", "night")
+    assert model.architecture == arch and model.preset.recipe == t.preset.recipe and model.domains == ("day", "night")
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == \
         ["step_000001.png", "step_000003.png", "step_000006.png"]
 
@@ -58,6 +66,19 @@ def test_step_patterns_follow_the_preset(tmp_path):
     assert seen["cyclegan"] == [both] * 3
     assert seen["discogan"] == [["D_A", "D_B"], ["G_AB", "G_BA"], ["G_AB", "G_BA"]]
     assert seen["dualgan"] == [["D_A", "D_B"], ["D_A", "D_B"], ["G_AB", "G_BA"]]
+
+
+@pytest.mark.parametrize("arch,recipe,ops", [
+    ("cyclegan", None, [("G", "D")] * 3),
+    ("discogan", None, [("D",), ("G",), ("G",)]),
+    ("dualgan", None, [("D",), ("D",), ("G",)]),
+    ("dualgan", "code-2017-08", [("D", "G", "G")] * 3),
+    ("dualgan", "code-2020", [("D",), ("D",), ("G",)]),
+])
+def test_named_schedule_fields_give_each_batch_its_steps(arch, recipe, ops):
+    """The order of discriminator and generator steps on each batch, from the preset's fields."""
+    p = get_preset(arch, recipe)
+    assert [batch_ops(p, s) for s in range(6)] == ops * (6 // len(ops))
 
 
 def test_linear_decay_schedule(tmp_path):
@@ -134,7 +155,7 @@ def test_nan_stops_the_run_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="multiple of 256"):
-        Trainer(TrainConfig(arch="dualgan", variant="paper", size=300, out=str(tmp_path / "x")))
+        Trainer(TrainConfig(arch="dualgan", scale="full", size=300, out=str(tmp_path / "x")))
     with pytest.raises(UserInputError, match="at least 64"):
         Trainer(TrainConfig(arch="discogan", size=32, out=str(tmp_path / "x")))
     with pytest.raises(UserInputError, match="unknown architecture"):
@@ -212,59 +233,97 @@ def test_run_survives_exception_in_data_loader(tmp_path, monkeypatch):
     assert again.snapshot()["state"] == "finished"
 
 
-# --- the CLI -----------------------------------------------------------------------------------
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+# --- the CLI, in this process ------------------------------------------------------------------
+def cli(*args) -> tuple[int, str, str]:
+    """`python -m train ARGS` through its main(): (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
 
 
-def test_cli_trains_and_resumes(tmp_path):
+def test_cli_trains_and_resumes(tmp_path, one_thread):
     out = tmp_path / "cli"
-    r = cli("--data", "demo:daynight", "--arch", "cyclegan", "--preset", "quick", "--size", "32", "--steps", "4",
-            "--batch", "2", "--out", str(out), "--checkpoint-every", "2", "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert "finished at step 4" in r.stdout
-    r = cli("--preset", "quick", "--size", "32", "--steps", "6", "--out", str(out), "--resume", "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert "resumed from" in r.stderr and "finished at step 6" in r.stdout
+    code, stdout, stderr = cli("--data", "demo:daynight", "--arch", "dualgan", "--recipe", "code-2017-08",
+                               "--scale", "quick", "--size", "32", "--steps", "4", "--batch", "2", "--out", out,
+                               "--checkpoint-every", "2", "--quiet")
+    assert code == 0, stderr
+    assert "finished at step 4" in stdout
+    assert load_model(out / "latest").preset.key == "dualgan/code-2017-08/quick"
+    # resuming takes the run's identity from its folder, whatever the defaults of these flags say
+    code, stdout, stderr = cli("--steps", "6", "--out", out, "--resume", "--quiet")
+    assert code == 0, stderr
+    assert "resumed from" in stderr and "(step 4)" in stderr and "finished at step 6" in stdout
+    assert load_model(out / "latest").preset.key == "dualgan/code-2017-08/quick"
 
 
 @pytest.mark.parametrize("args,message", [
     (["--data", "/no/such/folder"], "not found"),
-    (["--arch", "stylegan"], "unknown architecture"),
-    (["--steps", "0"], "steps"),
+    (["--arch", "stylegan"], "unknown architecture 'stylegan'; choose one of: cyclegan, discogan, dualgan"),
+    (["--arch", "dualgan-code"], "unknown architecture 'dualgan-code'"),
+    (["--arch", "dualgan", "--recipe", "gp"], "unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-08"),
+    (["--scale", "paper"], "unknown scale 'paper'; choose one of: full, quick"),
+    (["--steps", "0"], "steps must be a whole number of at least 1"),
     (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"], "device"),
 ])
 def test_cli_user_errors_exit_2_with_one_line(tmp_path, args, message):
-    r = cli("--preset", "quick", "--size", "32", "--out", str(tmp_path / "e"), *args)
-    assert r.returncode == 2, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
-    assert "Traceback" not in r.stderr
+    code, stdout, stderr = cli("--scale", "quick", "--size", "32", "--out", tmp_path / "e", *args)
+    assert code == 2, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+    assert "Traceback" not in stderr and not (tmp_path / "e").exists()
 
 
-def test_cli_help_documents_every_flag():
-    r = cli("--help")
-    assert r.returncode == 0
-    for flag in ("--data", "--arch", "--preset", "--size", "--steps", "--batch", "--out", "--resume", "--seed",
-                 "--device", "--sample-every", "--checkpoint-every", "--compile", "--threads"):
-        assert flag in r.stdout
+def test_cli_flags_come_from_the_config_fields(capsys):
+    """Every TrainConfig field with CLI metadata is a flag with the field's type and default (the
+    scale's default aside: the command line trains the published nets unless told otherwise)."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    flags = {"data", "arch", "recipe", "scale", "size", "steps", "batch", "out", "seed", "device", "sample-every",
+             "checkpoint-every", "log-every", "keep", "threads", "workers", "no-amp", "no-channels-last",
+             "compile", "no-fuse", "preprocess", "no-flip", "lr-g", "lr-d", "lambda-cycle", "lambda-identity",
+             "pool-size", "clip-weights", "resume", "quiet"}
+    for flag in flags:
+        assert f"--{flag} " in help_text or f"--{flag}\n" in help_text, flag
+    assert "--preset" not in help_text and "--variant" not in help_text and "--max-steps-limit" not in help_text
+    defaults = config_from_args(build_parser().parse_args([]))
+    assert defaults == TrainConfig(scale="full")
+    args = build_parser().parse_args(["--arch", "dualgan", "--recipe", "code-2020", "--size", "64", "--no-amp",
+                                      "--keep", "2", "--lr-g", "1e-4", "--no-flip", "--compile", "--threads", "1"])
+    c = config_from_args(args)
+    assert (c.arch, c.recipe, c.size, c.amp, c.keep_checkpoints, c.lr_g, c.flip, c.compile, c.threads) == \
+        ("dualgan", "code-2020", 64, False, 2, 1e-4, False, True, 1)
+    assert c.preset().flip is False and c.preset().lr_g == 1e-4
 
 
-def test_kill_9_during_checkpointing_then_resume(tmp_path):
-    """A CLI run killed at random while it writes checkpoints every step never leaves a
-    checkpoint that resume would pick and then fail on."""
-    out = tmp_path / "k"
-    p = subprocess.Popen([sys.executable, "-m", "train", "--preset", "quick", "--size", "32", "--batch", "2",
-                          "--steps", "1000", "--out", str(out), "--checkpoint-every", "1", "--keep", "2", "--quiet"],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: len(list((out / "checkpoints").glob("step_*"))) >= 2 if (out / "checkpoints").is_dir() else False)
-    time.sleep(0.37)
-    p.send_signal(signal.SIGKILL)
-    p.wait(30)
-    done = sorted(int(c.name[5:]) for c in (out / "checkpoints").glob("step_*"))
-    r = cli("--preset", "quick", "--size", "32", "--steps", str(max(done) + 2), "--out", str(out), "--resume", "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert f"step {max(done)})" in r.stderr or f"step {max(done) - 1})" in r.stderr, r.stderr
+def test_field_parsing_shared_by_cli_and_bench():
+    assert parse_field("channels_last", "off") is False and parse_field("amp", "TRUE") is True
+    assert parse_field("size", "none") is None and parse_field("size", "64") == 64
+    assert parse_field("lr_g", "2e-4") == 2e-4 and parse_field("recipe", "paper") == "paper"
+    with pytest.raises(UserInputError, match="channels_last must be true or false"):
+        parse_field("channels_last", "maybe")
+    with pytest.raises(UserInputError, match="steps must be a whole number"):
+        parse_field("steps", "1.5")
+    with pytest.raises(UserInputError, match="'wings' is not a TrainConfig field"):
+        parse_field("wings", "2")
+
+
+def test_old_run_folders_still_resume(tmp_path):
+    """A run folder from before architecture/recipe/scale: its config.json says
+    arch 'dualgan-code' and variant 'quick'; resuming reads it as dualgan / code-2017-08 / quick."""
+    Trainer(cfg(tmp_path, "dualgan", steps=3, recipe="code-2017-08")).train()
+    run = RunDir(tmp_path / "run")
+    old = {k: v for k, v in run.read_config().items() if k not in ("recipe", "scale")}
+    run.write_config({**old, "arch": "dualgan-code", "variant": "quick"})
+    t = Trainer(cfg(tmp_path, steps=5), resume=True)          # the cyclegan in this call is not looked at
+    assert t.step == 3 and t.preset.key == "dualgan/code-2017-08/quick"
+    assert t.train() == "finished" and t.step == 5
+    assert TrainConfig.from_dict({"arch": "dualgan-gp", "variant": "paper", "size": 256}).preset().key == \
+        "dualgan/code-2020/full"
 
 
 def test_disk_full_during_checkpoint_keeps_previous(tmp_path, monkeypatch):
@@ -289,7 +348,7 @@ import os, sys, torch
 from safetensors.torch import save_file
 from train import Trainer, TrainConfig
 out = sys.argv[1]
-t = Trainer(TrainConfig(data="demo:daynight", arch="cyclegan", variant="quick", size=32, steps=3, batch=2,
+t = Trainer(TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick", size=32, steps=3, batch=2,
                         out=out, log_every=1, sample_every=100, checkpoint_every=3, threads=1))
 t.train()
 sd = {k: v.contiguous() for k, v in t.model.G_AB.state_dict().items()}
@@ -299,6 +358,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
@@ -313,10 +373,11 @@ def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     assert (out / "checkpoints" / "step_000003").is_dir() and (out / "metrics.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_torchrun_cli(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "train", "--preset", "quick", "--size", "32", "--batch", "2", "--steps", "2",
+                        "-m", "train", "--scale", "quick", "--size", "32", "--batch", "2", "--steps", "2",
                         "--out", str(tmp_path / "t"), "--quiet"], cwd=ROOT, capture_output=True, text=True,
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -9,21 +9,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cyclegan import CycleModel, UserInputError, get_preset
+from conftest import tiny_model as tiny
+from cyclegan import CycleModel, UserInputError
 from cyclegan.presets import NetSpec
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny(arch="cyclegan", directions=("a2b", "b2a"), seed=0, **gen):
-    torch.manual_seed(seed)
-    p = get_preset(arch, "quick", 64 if arch == "discogan" else 32)
-    g = p.generator
-    small = {"resnet": {"ngf": 4, "n_blocks": 1}, "dual_unet": {"ngf": 4}, "disco_generator": {"ngf": 4},
-             "unet": {"ngf": 4}}[g.family]
-    p = dataclasses.replace(p, generator=NetSpec(g.family, {**g.kwargs, **small, **gen}))
-    return CycleModel(p, domains=("day", "night"), directions=directions)
 
 
 class PerPixel(nn.Module):

@@ -1,5 +1,6 @@
-"""The NNPACK inference convs: same numbers as torch's, used only without gradients, and a
-clean fall-back to torch's conv whenever NNPACK is off or refuses a call."""
+"""The NNPACK inference convs: same numbers as torch's, used only without gradients, applied
+where a model is loaded for translating (not when one is built, e.g. to train), and a clean
+fall-back to torch's conv whenever NNPACK is off or refuses a call."""
 import dataclasses
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cyclegan import accel, load_model, save_model
 from cyclegan.model import CycleModel
 from cyclegan.nets import winograd
 from cyclegan.presets import NetSpec, get_preset
@@ -21,9 +23,12 @@ def pool_matches_threads(monkeypatch):
 
 
 def wide_model(n_blocks: int) -> CycleModel:
-    """A ResNet generator at the paper's width (wide enough for NNPACK), with few blocks."""
-    quick = get_preset("cyclegan", "quick", 64)
-    return CycleModel(dataclasses.replace(quick, generator=NetSpec("resnet", {"ngf": 64, "n_blocks": n_blocks})))
+    """A ResNet generator at the paper's width (wide enough for NNPACK), with few blocks, ready to
+    translate as load_model makes it."""
+    quick = get_preset("cyclegan", None, "quick", 64)
+    model = CycleModel(dataclasses.replace(quick, generator=NetSpec("resnet", {"ngf": 64, "n_blocks": n_blocks})))
+    accel.accelerate(model)
+    return model
 
 
 def _counting(monkeypatch):
@@ -44,7 +49,7 @@ def test_same_numbers_as_torch_conv(cin, cout, k, pad, monkeypatch):
     conv = nn.Conv2d(cin, cout, k, padding=pad)
     x = torch.randn(2, cin, 37, 29)
     expected = F.conv2d(x, conv.weight, conv.bias, padding=pad)
-    assert winograd.use_winograd(conv, min_width=1) == 1 and type(conv) is winograd.WinogradConv2d
+    assert winograd.switch(conv) == 1 and type(conv) is winograd.WinogradConv2d
     calls = _counting(monkeypatch)
     with torch.inference_mode():
         got = conv(x)
@@ -56,7 +61,7 @@ def test_same_numbers_as_torch_conv(cin, cout, k, pad, monkeypatch):
 @needs_nnpack
 def test_training_keeps_torch_conv_and_its_gradients(monkeypatch):
     conv = nn.Conv2d(4, 4, 3, padding=1)
-    winograd.use_winograd(conv, min_width=1)
+    winograd.switch(conv)
     calls = _counting(monkeypatch)
     y = conv(torch.randn(1, 4, 8, 8))
     y.sum().backward()
@@ -68,8 +73,8 @@ def test_only_stride1_square_3_or_7_convs_switch():
                         nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
                         nn.ConvTranspose2d(4, 4, 3), nn.Conv2d(4, 4, 7, dilation=2), nn.Conv2d(4, 3, 7))
     keys = list(net.state_dict())
-    assert winograd.use_winograd(net) == 0          # too narrow: torch's kernels win
-    assert winograd.use_winograd(net, min_width=4) == 2
+    assert not accel.is_wide(net) and accel.is_wide(net, min_width=4)   # too narrow for NNPACK to pay
+    assert winograd.switch(net) == 2
     assert [type(m) is winograd.WinogradConv2d for m in net] == [True, False, False, False, False, False, False, True]
     assert list(net.state_dict()) == keys
     winograd.plain(net)
@@ -84,7 +89,7 @@ def test_translation_matches_torch_convs_and_can_be_switched_off(monkeypatch):
         for p in g.parameters():
             nn.init.normal_(p, 0, 0.02)
     n = sum(type(m) is winograd.WinogradConv2d for m in model.G_AB.modules())
-    assert n == 2 * 2 + 2 and winograd.is_wide(model.G_AB)    # 2 blocks of two 3×3 convs + the 7×7 ends
+    assert n == 2 * 2 + 2 and accel.is_wide(model.G_AB)      # 2 blocks of two 3×3 convs + the 7×7 ends
     x = torch.rand(1, 3, 61, 83)
     calls = _counting(monkeypatch)
     fast = model.translate_tensor(x, "a2b")
@@ -106,15 +111,15 @@ def test_refused_call_falls_back_to_torch(monkeypatch):
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
     monkeypatch.setattr(winograd, "_available", True)
     conv = nn.Conv2d(3, 3, 3)
-    winograd.use_winograd(conv, min_width=1)
+    winograd.switch(conv)
     x = torch.randn(1, 3, 9, 9)
     with torch.inference_mode():
         assert torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias))
 
 
 def test_narrow_nets_keep_torch_convs_in_channels_last(monkeypatch):
-    model = CycleModel(get_preset("cyclegan", "quick", 64))
-    assert not winograd.is_wide(model.G_AB)
+    model = CycleModel(get_preset("cyclegan", None, "quick", 64))
+    assert accel.accelerate(model) == 0 and not accel.is_wide(model.G_AB)
     seen = []
     cl = torch.channels_last
     model.G_AB.model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(memory_format=cl)))
@@ -146,7 +151,7 @@ def test_nnpack_only_at_the_thread_count_its_pool_was_made_with(monkeypatch):
     assert winograd.warm_up()
     assert winograd._pool_threads is not None
     conv = nn.Conv2d(8, 8, 3)
-    winograd.use_winograd(conv, min_width=1)
+    winograd.switch(conv)
     x = torch.randn(1, 8, 12, 12)
     calls = _counting(monkeypatch)
     monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads())
@@ -157,3 +162,16 @@ def test_nnpack_only_at_the_thread_count_its_pool_was_made_with(monkeypatch):
     with torch.inference_mode():
         y = conv(x)
     assert len(calls) == 1 and torch.equal(y, F.conv2d(x, conv.weight, conv.bias))
+
+
+def test_applied_where_models_are_loaded_not_where_they_are_built(tmp_path):
+    """A model built to train keeps torch's convs; the same weights loaded to translate (and a
+    model from the Hub the same way) get NNPACK's, in their wide generators only."""
+    torch.manual_seed(0)
+    built = CycleModel(dataclasses.replace(get_preset("cyclegan", None, "quick", 64),
+                                           generator=NetSpec("resnet", {"ngf": 64, "n_blocks": 1})),
+                       with_discriminators=True)
+    assert not any(type(m) is winograd.WinogradConv2d for m in built.modules())
+    loaded = load_model(save_model(built, tmp_path / "m", include_discriminators=True))
+    for net, n in ((loaded.G_AB, 4), (loaded.G_BA, 4), (loaded.D_A, 0), (loaded.D_B, 0)):
+        assert sum(type(m) is winograd.WinogradConv2d for m in net.modules()) == n
