@@ -113,6 +113,7 @@ def test_translate_train_and_use(page, artifacts):
     pg.locator("#input-image input[type=file]").set_input_files(str(night))
     pg.locator("#input-image img").wait_for()
     translate(pg, f"{b} → {a} → {b}")
+    pg.wait_for_timeout(800)  # let the outputs fade back in from their pending look
     pg.screenshot(path=str(artifacts / "translate.png"), full_page=True)
 
     # --- train a small CycleGAN on the demo world -------------------------------------------

@@ -1,4 +1,5 @@
-"""Training: one loop for all presets (Trainer), a background Run for the app, and the CLI."""
+"""Training: one loop for every preset (Trainer), its config (TrainConfig), the run folder
+(runs.RunDir), a background Run and the one-run slot for servers (run.py), and the CLI."""
 from .config import TrainConfig
 from .trainer import Diverged, Hooks, Trainer
 
