@@ -1,16 +1,16 @@
 """`python -m cyclegan`: every subcommand (translate, info, eval, demo export, demo grid). A user
-error is one line `error: ...` and exit status 2; only real bugs print a traceback.
-
-The library is imported inside the commands, so that `--help` and usage errors answer without
-waiting for torch to load."""
+error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
 import argparse
 import json
 import sys
 from pathlib import Path
 
 from . import demo
+from .checkpoints import describe, load_model
 from .errors import UserInputError
+from .evaluate import evaluate
 from .settings import whole_number
+from .showcase import comparison_grid
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -23,7 +23,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _translate(args) -> int:
-    from .checkpoints import load_model  # torch: see the module docstring
     inputs = [Path(p) for p in args.inputs]
     for p in inputs:  # cheap checks first: don't load a model to then find a typo
         if not p.exists():
@@ -68,14 +67,11 @@ def _mkdir(folder: Path) -> None:
 
 
 def _info(args) -> int:
-    from .checkpoints import describe, load_model  # torch: see the module docstring
     print(json.dumps(describe(load_model(args.model)), indent=2, ensure_ascii=False))
     return 0
 
 
 def _eval(args) -> int:
-    from .checkpoints import load_model  # torch: see the module docstring
-    from .evaluate import evaluate
     print(json.dumps(evaluate(load_model(args.model), args.data, n=args.n, size=args.size)))
     return 0
 
@@ -86,7 +82,6 @@ def _demo_export(args) -> int:
 
 
 def _demo_grid(args) -> int:
-    from .showcase import comparison_grid  # torch: see the module docstring
     comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
     print(args.output)
     return 0

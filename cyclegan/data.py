@@ -30,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -340,7 +341,6 @@ def _cleanup_temp_dirs() -> None:
 def seed_worker(worker_id: int) -> None:
     """DataLoader worker_init_fn. Our datasets use only torch's RNG, which DataLoader already seeds
     per worker; this seeds `random` and numpy too, for any transform someone adds that uses them."""
-    import numpy as np
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

@@ -7,10 +7,14 @@ import argparse
 import dataclasses
 import sys
 
+import torch.distributed as dist
+from tqdm import tqdm
+
 from cyclegan.errors import UserInputError
 
 from .config import NO_CLI_DEFAULT, TrainConfig, field_type, parse_field, resumed
 from .runs import RunDir
+from .trainer import Diverged, Hooks, Trainer
 
 
 def _field_type(name: str):
@@ -64,7 +68,6 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .trainer import Diverged, Hooks, Trainer  # torch: `--help` answers without it
     try:
         cfg = config_from_args(args)
         trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
@@ -75,7 +78,6 @@ def main(argv=None) -> int:
 
     class Bar(Hooks):
         def __init__(self):
-            from tqdm import tqdm
             self.bar = tqdm(total=trainer.cfg.steps, initial=trainer.step, unit="step", disable=not show,
                             dynamic_ncols=True)
             self.last = trainer.step
@@ -103,7 +105,6 @@ def main(argv=None) -> int:
         print(f"interrupted at step {trainer.step}; checkpoint {path}", file=sys.stderr)
         return 130
     finally:
-        import torch.distributed as dist
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     bar.bar.close()

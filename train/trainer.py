@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torchvision.utils import make_grid, save_image
 
 from cyclegan import losses
@@ -266,7 +267,6 @@ class Trainer:
             self.gpair = torch.compile(self.gpair)
             self.dpair = torch.compile(self.dpair)
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.gpair = DDP(self.gpair, device_ids=ids)
             self.dpair = DDP(self.dpair, device_ids=ids)
