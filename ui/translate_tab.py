@@ -148,8 +148,10 @@ def load_user_model(hub_id="", files=None, loaded=None):
 
 def check_upload(image):
     """Say at once when an upload is not a usable image, instead of at Translate."""
+    if isinstance(image, dict) and str(image.get("url") or "").startswith("data:"):
+        return  # pasted inline: forms.open_upload checks it at Translate
     path = forms.upload_path(image)
-    if isinstance(path, str) and not (isinstance(image, dict) and str(image.get("url") or "").startswith("data:")):
+    if isinstance(path, str):
         try:
             check_image(path)
         except UserInputError as e:
