@@ -42,7 +42,8 @@ def add_config_flags(ap: argparse.ArgumentParser) -> None:
             ap.add_argument(flag, dest=f.name, action="store_const", const=not off, default=default, help=meta["help"])
             continue
         shown = f" [{default}]" if default is not None else ""
-        ap.add_argument(flag, dest=f.name, type=_field_type(f.name), default=default, metavar=f.name.upper(),
+        ap.add_argument(flag, dest=f.name, type=_field_type(f.name), default=default,
+                        metavar=flag.lstrip("-").replace("-", "_").upper(),
                         help=meta["help"] + shown)
 
 
