@@ -6,8 +6,9 @@
   [1 3 3 1]² blur-upsample then a 3×3 conv (`no_antialias_up` off). Same parameter count as
   CycleGAN's; the Sequential gets 32 entries instead of 28, which moves the NCE layer indices
   (0, 4, 8, 12, 16 = padded input, the first down conv, the second down conv, resblocks 1 and 5);
-- the discriminator is the 70×70 PatchGAN with the same blur-pool after each stride-2 conv
-  (define_D passes `no_antialias` on), same parameter count, an 84×84 receptive field;
+- the discriminator is the 70×70 PatchGAN with each stride-2 conv made stride-1 and followed by
+  the same blur-pool (define_D passes `no_antialias` on): same parameter count, same 30×30 map
+  at 256 px, but an 84×84 receptive field;
 - the MLP heads ("netF", mlp_sample): per NCE layer Linear(C, 256), ReLU, Linear(256, 256).
 
 All three start from xavier_normal_ with gain 0.02 and zero biases (`--init_type xavier`,
