@@ -3,6 +3,7 @@ the 2020 and April-2017 DualGAN critics, seeded test-time dropout, DiscoGAN batc
 inference, and DiscoGAN's loss under autocast."""
 import copy
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -330,3 +331,31 @@ def test_disco_loss_runs_under_autocast(monkeypatch):
     assert all(p.grad is not None for p in d.parameters())
     loss32 = losses.adversarial("bce", d(x), True, probabilities=True)
     assert loss16.item() == pytest.approx(loss32.item(), rel=2e-2)
+
+
+# --- the same through the public API, on the shipped demo models ----------------------------------
+
+def test_inference_options_on_demo_models():
+    from cyclegan import load_model
+    models = Path(__file__).resolve().parents[1] / "cyclegan" / "demo" / "models"
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 64, 64)
+    dual = load_model(models / "dualgan")
+    plain = dual.translate_tensor(x, "a2b")
+    with stochastic(dual, seed=7):
+        s7 = dual.translate_tensor(x, "a2b")
+    with stochastic(dual, seed=7):
+        s7_again = dual.translate_tensor(x, "a2b")
+    with stochastic(dual, seed=8):
+        s8 = dual.translate_tensor(x, "a2b")
+    assert torch.equal(s7, s7_again)
+    assert (s7 - s8).abs().max() > 0.01 and (s7 - plain).abs().max() > 0.01
+    assert torch.equal(dual.translate_tensor(x, "a2b"), plain)
+
+    disco = load_model(models / "discogan")
+    running = disco.translate_tensor(x, "a2b")
+    with batch_statistics(disco):
+        b1 = disco.translate_tensor(x, "a2b")
+        b2 = disco.translate_tensor(x, "a2b")
+    assert torch.equal(b1, b2) and (b1 - running).abs().max() > 0.01
+    assert torch.equal(disco.translate_tensor(x, "a2b"), running)
