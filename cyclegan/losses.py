@@ -1,5 +1,7 @@
 """Adversarial and reconstruction losses. Each adversarial loss takes D's raw output and whether
 the target is "real"; D and G share the same function, which keeps the trainer loss-agnostic."""
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 
@@ -16,11 +18,20 @@ def adversarial(kind: str, pred: torch.Tensor, real: bool, probabilities: bool =
     if kind == "bce":
         target = torch.full_like(pred, 1.0 if real else 0.0)
         if probabilities:
-            return F.binary_cross_entropy(pred.float(), target.float())
+            return _bce_on_probabilities(pred, target)
         return F.binary_cross_entropy_with_logits(pred, target)
     if kind in ("wgan", "wgan-gp"):
         return -pred.mean() if real else pred.mean()
     raise UserInputError(f"unknown GAN loss {kind!r}; choose one of {', '.join(GAN_LOSSES)}")
+
+
+def _bce_on_probabilities(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CUDA autocast refuses binary_cross_entropy outright, even on float32 inputs (torch bans it
+    there as unsafe); with autocast off around it the float32 numbers are the same everywhere."""
+    device = pred.device.type
+    off = torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else nullcontext()
+    with off:
+        return F.binary_cross_entropy(pred.float(), target.float())
 
 
 def reconstruction(kind: str, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ from torch import nn
 
 from ..errors import UserInputError
 from .discogan import DiscoDiscriminator, DiscoGenerator
-from .dualgan import DualCritic, DualUnetGenerator, levels_for
+from .dualgan import DualCritic, DualGlobalCritic, DualLinearCritic, DualUnetGenerator, levels_for
 from .patchgan import PatchDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
@@ -17,6 +17,8 @@ FAMILIES: dict[str, type[nn.Module]] = {
     "disco_discriminator": DiscoDiscriminator,
     "dual_unet": DualUnetGenerator,
     "dual_critic": DualCritic,
+    "dual_global_critic": DualGlobalCritic,
+    "dual_linear_critic": DualLinearCritic,
 }
 
 
