@@ -91,7 +91,7 @@ def timing(spec="demo:cyclegan", data="demo:daynight", ns=(50, 200), size=64, re
 
 
 def table(res: dict) -> str:
-    lines = [f"| direction | model | KID (random features) ± std | FID (random features) | PSNR dB (ground truth) | SSIM |",
+    lines = ["| direction | model | KID (random features) ± std | FID (random features) | PSNR dB (ground truth) | SSIM |",
              "|---|---|---|---|---|---|"]
     for d, v in res["directions"].items():
         for r in v["rows"]:

@@ -29,6 +29,8 @@ SUBSETS = 100
 MAX_SUBSET = 1000   # the usual KID subset size (Binkowski et al. 2018); less when there are fewer images
 BATCH = 16
 MIN_IMAGES = 2      # the unbiased kernel estimate and a covariance need two images a side
+MAX_SIZE = 2048     # image side; larger is a typo, not a plan
+DEMO_TEST_SCENES = 1_000_000  # cyclegan.demo's test seeds are 0..999,999
 
 
 def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = None,
@@ -38,8 +40,11 @@ def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = No
     The default subset size is half the smaller set (at most 1000): with all images in every
     subset the subsets would be identical and their spread zero. The subset draws use a fixed
     seed inside a forked RNG, so a score is deterministic and leaves the caller's RNG alone."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
+    except ImportError:
+        raise UserInputError("the score needs torchmetrics: pip install 'torchmetrics>=1.9'") from None
 
     n = min(len(fake), len(real))
     if n < MIN_IMAGES:
@@ -115,8 +120,8 @@ def _demo_images(world: str, direction: str, n: int, size: int) -> _Images:
 
     from cyclegan import demo
     names = demo.domains(world)
-    if not demo.MIN_SIZE <= size <= demo.MAX_SIZE:
-        raise UserInputError(f"size must be from {demo.MIN_SIZE} to {demo.MAX_SIZE} for demo data, got {size}")
+    if 2 * n > DEMO_TEST_SCENES:
+        raise UserInputError(f"n can be at most {DEMO_TEST_SCENES // 2} for demo data (it uses 2n test scenes), got {n}")
     seeds = demo.test_seeds(world, 2 * n)
     src, dst = ("A", "B") if direction == "a2b" else ("B", "A")
 
@@ -176,9 +181,10 @@ def _images(data: str, direction: str, n: int, size: int, workdir: Path) -> _Ima
 
 # --- the score --------------------------------------------------------------------------------
 
-def _check_count(value, what: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UserInputError(f"{what} must be a whole number of at least {low}, got {value!r}")
+def _check_count(value, what: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+        limits = f"from {low} to {high}" if high else f"of at least {low}"
+        raise UserInputError(f"{what} must be a whole number {limits}, got {value!r}")
     return value
 
 
@@ -219,7 +225,7 @@ def score_model(model, data: str = "demo:daynight", direction: str = "a2b", n: i
             model.generator(direction)  # its message names the directions the model has
         raise UserInputError(f"this model has no {direction} generator; it translates "
                              f"{', '.join(model.directions) or 'nothing'}")
-    size = _check_count(int(size or model.image_size) if not isinstance(size, bool) else size, "size", 8)
+    size = _check_count(model.image_size if size is None else size, "size", 8, MAX_SIZE)
     net = features if isinstance(features, nn.Module) else feature_extractor(features, inception_weights)
     data = str(data)
 
@@ -299,6 +305,8 @@ def run_score(args) -> int:
     direction = check_direction(args.direction)
     n = _int_arg(args.n, "--n", MIN_IMAGES)
     size = None if args.size in (None, "") else _int_arg(args.size, "--size", 8)
+    if size is not None and size > MAX_SIZE:
+        raise UserInputError(f"--size must be at most {MAX_SIZE}, got {size}")
     if args.features not in FEATURES:
         raise UserInputError(f"unknown --features {args.features!r}; choose 'random' (built in, offline) or "
                              "'inception' (with --inception-weights PATH)")

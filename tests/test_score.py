@@ -157,6 +157,7 @@ def test_perfect_translator_scores_near_zero_identity_scores_high():
     assert r["metric"] == "KID (random features)" and r["features"] == feats.LABEL
     assert r["source"] == "demo:daynight day, test scenes 0-23"
     assert r["reference"] == "demo:daynight night, test scenes 24-47"  # other scenes than the source
+    assert r["fid"] > 0.05  # were they the same scenes, the oracle's features would equal the reference's: FID 0
     b = score_model(Oracle(24), "demo:daynight", "b2a", n=24)
     assert abs(b["kid"]) < 0.01 and b["identity"]["kid"] > 0.5
     assert b["source"].startswith("demo:daynight night") and b["reference"].startswith("demo:daynight day")
@@ -197,6 +198,10 @@ def test_bad_arguments_are_user_errors():
         score_model(Identity(), "demo:moon", n=4)
     with pytest.raises(UserInputError, match="data not found"):
         score_model(Identity(), "/no/such/folder", n=4)
+    with pytest.raises(UserInputError, match="size must be a whole number from 8 to 2048, got 4096"):
+        score_model(Identity(), "demo:daynight", n=4, size=4096)
+    with pytest.raises(UserInputError, match="at most 500000 for demo data"):
+        score_model(Identity(), "demo:daynight", n=600_000)
 
 
 # --- folders and zips -------------------------------------------------------------------------
