@@ -1,0 +1,134 @@
+"""Does the unpaired score mean something here? On a demo world, where ground truth exists, rank
+the shipped demo models and the identity (no translation) by KID (random features) and by
+ground-truth PSNR (`cyclegan.evaluate`), per direction, and say whether the rankings agree.
+Then time `score_model` at a few n (the cost of scoring during training).
+
+    python -m bench.score_check --n 200 --size 64 --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+
+import torch
+
+MODELS = ("demo:cyclegan", "demo:discogan", "demo:dualgan")
+
+
+def kendall_tau(xs, ys) -> float:
+    """Rank agreement of two score lists (+1 same order, -1 reversed); ties count as neither."""
+    pairs = list(itertools.combinations(range(len(xs)), 2))
+    s = sum((1 if (xs[i] - xs[j]) * (ys[i] - ys[j]) > 0 else -1 if (xs[i] - xs[j]) * (ys[i] - ys[j]) < 0 else 0)
+            for i, j in pairs)
+    return s / len(pairs)
+
+
+def check(models=MODELS, data="demo:daynight", n=200, size=64, feature_seeds=()) -> dict:
+    """The table for the shipped feature network; `feature_seeds` adds the KID ranking under
+    other random networks, to see whether the order depends on the draw."""
+    import cyclegan
+    from cyclegan.evaluate import evaluate
+    from cyclegan.features import RandomFeatures
+    from cyclegan.score import score_model
+    rows = {"a2b": [], "b2a": []}
+    identity = {}
+    other = {seed: {"a2b": [], "b2a": []} for seed in feature_seeds}
+    nets = {seed: RandomFeatures(seed) for seed in feature_seeds}
+    for spec in models:
+        model = cyclegan.load_model(spec)
+        gt = evaluate(model, data, n=n, size=size)
+        for d in rows:
+            s = score_model(model, data, d, n=n, size=size)
+            rows[d].append({"model": spec, "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"],
+                            "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"]})
+            identity.setdefault(d, []).append((s["identity"], gt["identity"][d]))
+            for seed, net in nets.items():
+                o = score_model(model, data, d, n=n, size=size, features=net)
+                other[seed][d].append((spec, o["kid"], o["identity"]["kid"]))
+    out = {"data": data, "n": n, "size": size, "features": s["features"], "subset_size": s["subset_size"],
+           "subsets": s["subsets"], "directions": {}}
+    for d, rs in rows.items():
+        kid_ids = {round(i[0]["kid"], 12) for i in identity[d]}
+        assert len(kid_ids) == 1, f"identity KID differs between models: {kid_ids}"  # same images, same score
+        base, gt_base = identity[d][0]
+        rs.append({"model": "identity", "kid": base["kid"], "kid_std": base["kid_std"], "fid": base["fid"],
+                   "psnr": gt_base["psnr"], "ssim": gt_base["ssim"]})
+        by_kid = [r["model"] for r in sorted(rs, key=lambda r: r["kid"])]
+        by_psnr = [r["model"] for r in sorted(rs, key=lambda r: -r["psnr"])]
+        by_fid = [r["model"] for r in sorted(rs, key=lambda r: r["fid"])]
+        out["directions"][d] = {
+            "rows": rs, "rank_by_kid": by_kid, "rank_by_psnr": by_psnr, "rank_by_fid": by_fid,
+            "kid_agrees_with_psnr": by_kid == by_psnr, "fid_agrees_with_psnr": by_fid == by_psnr,
+            "kendall_tau_kid_psnr": kendall_tau([-r["kid"] for r in rs], [r["psnr"] for r in rs]),
+        }
+        for seed in feature_seeds:
+            kids = {m: k for m, k, _ in other[seed][d]} | {"identity": other[seed][d][0][2]}
+            order = sorted(kids, key=kids.get)
+            out["directions"][d].setdefault("other_feature_seeds", {})[str(seed)] = {
+                "kid": kids, "rank_by_kid": order, "agrees_with_psnr": order == by_psnr}
+    return out
+
+
+def timing(spec="demo:cyclegan", data="demo:daynight", ns=(50, 200), size=64, repeats=3) -> dict:
+    """Best of `repeats` wall-clock seconds of score_model, with its own breakdown."""
+    import cyclegan
+    from cyclegan.score import score_model
+    model = cyclegan.load_model(spec)
+    score_model(model, data, n=4, size=size)  # imports, feature net weights, first-call overheads
+    out = {}
+    for n in ns:
+        best = None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            s = score_model(model, data, n=n, size=size)
+            wall = time.perf_counter() - t0
+            if best is None or wall < best["wall"]:
+                best = {"wall": round(wall, 3), **s["seconds"]}
+        out[str(n)] = best
+    return out
+
+
+def table(res: dict) -> str:
+    lines = ["| direction | model | KID (random features) ± std | FID (random features) | PSNR dB (ground truth) | SSIM |",
+             "|---|---|---|---|---|---|"]
+    for d, v in res["directions"].items():
+        for r in v["rows"]:
+            lines.append(f"| {d} | {r['model']} | {r['kid']:.5f} ± {r['kid_std']:.5f} | {r['fid']:.2f} | "
+                         f"{r['psnr']:.2f} | {r['ssim']:.3f} |")
+    for d, v in res["directions"].items():
+        lines.append(f"\n{d}: by KID {' < '.join(v['rank_by_kid'])}; by PSNR {' > '.join(v['rank_by_psnr'])}; "
+                     f"agree: {v['kid_agrees_with_psnr']} (Kendall tau {v['kendall_tau_kid_psnr']:+.2f}); "
+                     f"FID order agrees: {v['fid_agrees_with_psnr']}")
+        for seed, o in v.get("other_feature_seeds", {}).items():
+            lines.append(f"  feature seed {seed}: by KID {' < '.join(o['rank_by_kid'])}; agrees: {o['agrees_with_psnr']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.score_check", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="demo:daynight")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--feature-seeds", nargs="*", type=int, default=[], metavar="SEED",
+                    help="also rank with random networks of these seeds (robustness of the order)")
+    ap.add_argument("--timing", nargs="*", type=int, default=[50, 200], metavar="N",
+                    help="time score_model at these n (none: skip)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    res = check(args.models, args.data, args.n, args.size, args.feature_seeds)
+    res["threads"] = args.threads
+    if args.timing:
+        res["timing_seconds"] = timing(args.models[0], args.data, args.timing, args.size)
+    print(json.dumps(res, indent=2))
+    print()
+    print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
