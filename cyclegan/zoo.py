@@ -287,10 +287,23 @@ def _offline_message(what: str, url: str, dest: Path, why: str) -> str:
             f"{dest}; then it loads offline")
 
 
+def _drop_stale_parts(dest: Path, timeout: float) -> None:
+    """Temporary files a killed process left. A live download writes at least once per read
+    timeout, so a part file untouched for much longer than that is nobody's."""
+    cutoff = time.time() - max(3 * timeout, 600)
+    for part in dest.parent.glob(f".{dest.name}.*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+        except OSError:
+            pass
+
+
 def download(url: str, dest: Path, what: str, max_bytes: int, progress: Progress | None = None,
              cancel=None, timeout: float = 30.0) -> str:
     """Stream `url` into `dest` atomically; returns the sha256. Any failure leaves no file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _drop_stale_parts(dest, timeout)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     host = urllib.parse.urlsplit(url).netloc
     try:
@@ -460,6 +473,13 @@ def load_official_model(name: str, progress: Progress | None = None, cancel=None
     return model
 
 
+def dataset_from_spec(spec, progress: Progress | None = None, cancel=None) -> Path | None:
+    """`official:NAME` -> the unpacked dataset folder (downloaded if needed); None for any other
+    spec, which the caller opens as before."""
+    name = parse_spec(spec)
+    return None if name is None else fetch_dataset(name, progress, cancel)
+
+
 def tqdm_progress(bar) -> Progress:
     """A progress callback that drives a tqdm bar (unit='B' reads best)."""
     def update(done: int, total: int | None) -> None:
@@ -473,4 +493,5 @@ def tqdm_progress(bar) -> Progress:
 __all__ = ["MODEL_NAMES", "MODEL_DOMAINS", "DATASET_NAMES", "DATASET_DOMAINS", "DownloadCancelled",
            "settings", "parse_spec", "model_url", "dataset_url", "model_path", "dataset_dir", "is_cached",
            "model_choices", "fetch_model", "fetch_dataset", "fetch_dataset_zip", "load_official_model",
+           "dataset_from_spec",
            "tqdm_progress", "verify"]

@@ -266,6 +266,7 @@ def test_real_vintagify_file_converts_and_equals_a_reference_of_its_generator():
 def test_vintage_model_on_a_real_photo():
     import sys
 
+    import numpy as np
     from PIL import Image
 
     from cyclegan import vintage
@@ -279,7 +280,7 @@ def test_vintage_model_on_a_real_photo():
     with pytest.raises(UserInputError, match="not available"):
         model.generator("b2a")
     img = Image.open(_photo()).convert("RGB").resize((128, 150))
-    x = torch.from_numpy(__import__("numpy").asarray(img).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
     with torch.no_grad():
         y = model.G_AB(x[..., :148, :128])
     assert torch.isfinite(y).all() and y.min() >= -1 and y.max() <= 1
@@ -289,3 +290,18 @@ def test_vintage_model_on_a_real_photo():
     assert torch.corrcoef(torch.stack([lum_in, lum_out]))[0, 1] > 0.8
     out = model.translate(img, "a2b")
     assert out.size == img.size
+
+
+@needs_vintagify
+def test_vintage_model_round_trips_through_our_format(tmp_path):
+    """Saved as a cyclegan-studio folder it loads again with its options and gives the same numbers
+    (what fine-tuning from it and the model card need)."""
+    from cyclegan import load_model, save_model
+    from cyclegan.vintage import vintage_model
+    model = vintage_model()
+    again = load_model(save_model(model, tmp_path / "vintage"))
+    assert again.preset.generator.kwargs["norm_affine"] is True
+    assert again.domains == ("modern", "vintage") and again.directions == ("a2b",)
+    assert again.provenance["licence"] == "MIT"
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(again.translate_tensor(x, "a2b"), model.translate_tensor(x, "a2b"))

@@ -200,6 +200,7 @@ def test_dataset_downloads_unpacks_and_is_then_offline(server, tmp_path):
     assert (tmp_path / "cache/datasets/horse2zebra.zip.sha256").is_file()
     assert not [p for p in cache_files(tmp_path) if ".part" in p]
     assert zoo.fetch_dataset("horse2zebra") == folder
+    assert zoo.dataset_from_spec("official:horse2zebra") == folder and zoo.dataset_from_spec("my/folder") is None
     assert server.requests == [DATASET.format("horse2zebra")]
 
 
@@ -355,3 +356,16 @@ def test_bad_settings(server, monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     assert var in message(zoo.fetch_model, "horse2zebra")
     assert server.requests == []
+
+
+def test_part_files_a_killed_process_left_are_cleared(server, tmp_path):
+    body, _ = official_pth()
+    server.routes[MODEL.format("winter2summer_yosemite")] = ("ok", body)
+    models = tmp_path / "cache" / "models"
+    models.mkdir(parents=True)
+    stale, live = models / ".winter2summer_yosemite.pth.abc.part", models / ".winter2summer_yosemite.pth.def.part"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    zoo.fetch_model("winter2summer_yosemite")
+    assert not stale.exists() and live.exists()      # another download may still be writing that one
