@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub
+from . import accel, hub, limits
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
 from .nets import build_net, count_parameters
 from .official import load_official, official_files_in, official_model
 from .presets import NetSpec, Preset, check_names
-from .weights import load_state, read_safetensors, state_tensors
+from .weights import check_state, load_state, read_safetensors, state_tensors
 
 FORMAT = "cyclegan-studio/2"
 CONFIG = "config.json"
@@ -26,11 +26,11 @@ CARD = "README.md"
 DEMO_DIR = Path(__file__).parent / "demo" / "models"
 MODEL_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".zip")
 # Guard against configs that would allocate absurd nets (a tampered config.json, say): widths,
-# depths, and the parameter count of each net, checked on the meta device before anything is
-# allocated. The largest real net here (DualGAN's 2017 U-Net) has 85 M parameters.
+# depths, and the parameter count of the whole model (CYCLEGAN_MAX_MODEL_PARAMS), checked on the
+# meta device before anything is allocated. The largest real model here, DualGAN's 2017 U-Nets
+# with their critics, has 179 M parameters.
 MAX_WIDTH = 1024
 MAX_DEPTH = {"n_blocks": 64, "levels": 12, "num_downs": 12, "n_down": 8, "n_layers": 8}
-MAX_PARAMS = 200_000_000
 
 # cyclegan-studio/1 named a preset by one word and coded its batch schedule as letters.
 V1_NAMES = {"cyclegan": ("cyclegan", "paper"), "discogan": ("discogan", "code"), "dualgan": ("dualgan", "paper"),
@@ -132,7 +132,7 @@ def model_card(model: CycleModel, cfg: dict) -> str:
 
 
 # --- loading ---------------------------------------------------------------------------------
-def _check_spec(spec: NetSpec, role: str) -> None:
+def _check_spec(spec: NetSpec, role: str) -> int:
     """Refuse nets a tampered config would make absurd, before allocating anything."""
     if not isinstance(spec.kwargs, dict):
         raise UserInputError(f"config.json: the {role}'s arguments must be a mapping")
@@ -150,9 +150,12 @@ def _check_spec(spec: NetSpec, role: str) -> None:
         raise UserInputError(f"config.json: {e}") from None
     except (TypeError, ValueError, RuntimeError) as e:
         raise UserInputError(f"config.json: cannot build the {role} {spec.family} {spec.kwargs}: {e}") from None
-    if n > MAX_PARAMS:
+    limit = limits.current().max_model_params
+    if n > limit:
         raise UserInputError(f"config.json: the {role} {spec.family} {spec.kwargs} would have {n:,} parameters, "
-                             f"over the limit of {MAX_PARAMS:,}; the file is damaged or not a cyclegan-studio model")
+                             f"over this server's limit of {limit:,} (CYCLEGAN_MAX_MODEL_PARAMS); the file is "
+                             "damaged or not a cyclegan-studio model")
+    return n
 
 
 def _check_config_values(preset: Preset, cfg: dict) -> None:
@@ -185,10 +188,15 @@ def model_from_config(cfg: dict) -> CycleModel:
         preset = Preset.from_dict(cfg["preset"])
         check_names(preset.architecture, preset.recipe, preset.scale)
         _check_config_values(preset, cfg)
-        _check_spec(preset.generator, "generator")
+        directions = cfg.get("directions", DIRECTIONS)
+        total = _check_spec(preset.generator, "generator") * len(directions)
         if cfg.get("with_discriminators"):
-            _check_spec(preset.discriminator, "discriminator")
-        return CycleModel(preset, domains=cfg.get("domains", ("A", "B")), directions=cfg.get("directions", DIRECTIONS),
+            total += 2 * _check_spec(preset.discriminator, "discriminator")
+        limit = limits.current().max_model_params
+        if total > limit:
+            raise UserInputError(f"config.json: the model would have {total:,} parameters, over this server's limit "
+                                 f"of {limit:,} (CYCLEGAN_MAX_MODEL_PARAMS)")
+        return CycleModel(preset, domains=cfg.get("domains", ("A", "B")), directions=directions,
                           with_discriminators=bool(cfg.get("with_discriminators")), provenance=cfg.get("provenance"))
     except UserInputError:
         raise
@@ -200,7 +208,18 @@ def _read_config(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"'{path}' is not valid JSON: {e}") from None
+        raise UserInputError(f"'{path.parent.name}/{path.name}' is not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserInputError(f"'{path.parent.name}/{path.name}' is nested too deeply to be a model config") from None
+
+
+def built(cfg: dict, tensors: dict, what: str) -> CycleModel:
+    """The model a config describes with `tensors` loaded, checked first on the meta device: a
+    config naming nets the file's tensors do not fill is refused before any memory is taken."""
+    with torch.device("meta"):
+        shell = model_from_config(cfg)
+    check_state(shell, tensors, what)
+    return load_state(model_from_config(cfg), tensors, what, checked=True)
 
 
 def load_folder(folder: Path) -> CycleModel:
@@ -217,21 +236,21 @@ def load_folder(folder: Path) -> CycleModel:
     elif "cyclegan_config" in meta:
         cfg = _meta_config(meta, weights)
     else:
-        raise UserInputError(f"no {CONFIG} in '{folder}'")
-    return load_state(model_from_config(cfg), tensors, f"'{weights}'")
+        raise UserInputError(f"no {CONFIG} in '{folder.name}'")
+    return built(cfg, tensors, f"'{folder.name}/{WEIGHTS}'")
 
 
 def _meta_config(meta: dict, path: Path) -> dict:
     try:
         return json.loads(meta["cyclegan_config"])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise UserInputError(f"'{path.name}' carries a malformed model config") from None
 
 
 def load_safetensors_file(path: Path) -> CycleModel:
     tensors, meta = read_safetensors(path)
     if "cyclegan_config" in meta:
-        return load_state(model_from_config(_meta_config(meta, path)), tensors, f"'{path.name}'")
+        return built(_meta_config(meta, path), tensors, f"'{path.name}'")
     # A bare generator state dict, e.g. an official checkpoint converted to safetensors.
     return official_model([(tensors, path.name)])
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import demo
 from .checkpoints import describe, load_model
-from .errors import UserInputError
+from .errors import UserInputError, path_error
 from .evaluate import evaluate
 from .settings import whole_number
 from .showcase import comparison_grid
@@ -15,11 +15,30 @@ from .showcase import comparison_grid
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one `error: ...` line too (with where to get help)."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `error: ...` line too (with where to get help);
+    `python -m train` uses it as well."""
 
     def error(self, message):
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
+
+def run_main(fn, args) -> int:
+    """`fn(args)` with every mistake a person can make as one `error:` line and exit status 2: our
+    UserInputError, and the operating system's refusals of a path they gave (too long, a file
+    where a folder must be, no permission, a full disk)."""
+    try:
+        return fn(args)
+    except UserInputError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {' '.join(str(path_error(e)).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def _translate(args) -> int:
@@ -82,7 +101,12 @@ def _demo_export(args) -> int:
 
 
 def _demo_grid(args) -> int:
-    comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
+    out = Path(args.output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserInputError(f"output '{out.name}' needs an image extension ({', '.join(OUTPUT_SUFFIXES)})")
+    if not out.parent.is_dir():
+        raise UserInputError(f"cannot write '{out}': the folder '{out.parent}' does not exist")
+    comparison_grid(args.models, args.name, args.n, args.size).save(out)
     print(args.output)
     return 0
 
@@ -98,7 +122,7 @@ def _count(lo: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
+    ap = OneLineParser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
                  "CycleGAN, DiscoGAN, DualGAN.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
@@ -142,13 +166,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserInputError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    return run_main(args.func, args)

@@ -222,7 +222,7 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
         Path(workdir).mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix=f"{path.stem[:40]}-", dir=workdir))
     try:
-        root = safe_extract_zip(path, dest)
+        root = safe_extract_zip(path, dest, keep=lambda name: is_image_name(name) or name == "domains.json")
         data = _open_folder(root, split, f"'{path.name}'", kw)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
@@ -272,7 +272,8 @@ def _find_pair(root: Path, split: str, shown: str) -> tuple[Path, Path, tuple[st
             return by_name[a], by_name[b], _domain_names(root, shown)
     if split == "train" and len(subs) == 2 and not {p.name.lower() for p in subs} & DATA_FOLDER_NAMES:
         a, b = sorted(subs, key=lambda p: p.name.casefold())
-        return a, b, (a.name, b.name)
+        return a, b, (domain_name(a.name, f"the folder name {a.name[:40]!r}"),
+                      domain_name(b.name, f"the folder name {b.name[:40]!r}"))
     found = ", ".join(f"{p.name}/" for p in subs) or "none"
     expected = ("trainA/ + trainB/, or A/ + B/, or exactly two folders like horses/ + zebras/"
                 if split == "train" else "testA/ + testB/")
@@ -291,7 +292,20 @@ def _domain_names(root: Path, shown: str) -> tuple[str, str]:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise UserInputError(f'domains.json in {shown} must look like {{"A": "day", "B": "night"}} '
                              "(two different names)") from None
-    return (a.strip(), b.strip())
+    return (domain_name(a, f"domains.json in {shown}"), domain_name(b, f"domains.json in {shown}"))
+
+
+MAX_DOMAIN_NAME = 100   # what a model config accepts (cyclegan/checkpoints.py)
+
+
+def domain_name(name: str, where: str) -> str:
+    """A domain name as models carry it: 1..100 printable characters, on one line; anything else
+    is refused when the data is opened, not when the trained model is loaded hours later."""
+    text = " ".join(str(name).split())
+    if not 0 < len(text) <= MAX_DOMAIN_NAME or not text.isprintable():
+        raise UserInputError(f"{where}: a domain name must be 1 to {MAX_DOMAIN_NAME} printable characters, "
+                             f"got {len(text)}")
+    return text
 
 
 def _scan(folder: Path, shown: str) -> tuple[list[Path], int, dict[str, str]]:

@@ -7,10 +7,10 @@ from torch import nn
 from . import accel
 from .errors import UserInputError
 from .images import image_to_tensor, open_image, tensor_to_image
-from .nets import build_net, count_parameters, size_multiple
+from .nets import build_net, count_parameters, min_side, size_multiple
 from .presets import Preset
 from .settings import whole_number
-from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator
+from .translate import DEFAULT_MAX_SIDE, plan_size, run_generator
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -116,34 +116,40 @@ class CycleModel(nn.Module):
         return y[0] if single else y
 
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                  work_size: int | None = None) -> Image.Image:
+                  work_size: int | None = None, deadline: float | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
-        `work_size` runs the net at that short side (e.g. the training size) and scales back."""
-        return self._translate_pil(self._open(image), direction, max_side, work_size)
+        `work_size` runs the net at that short side (e.g. the training size) and scales back;
+        the work is bounded by the limits (see translate.plan_size), and a time.monotonic()
+        `deadline` stops it between tiles with a message."""
+        return self._translate_pil(self._open(image), direction, max_side, work_size, deadline)
 
     def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                   work_size: int | None = None) -> tuple[Image.Image, Image.Image]:
+                   work_size: int | None = None, deadline: float | None = None) -> tuple[Image.Image, Image.Image]:
         """(translation, reconstruction): A→B→A for 'a2b'. Needs both generators."""
         direction = check_direction(direction)
         back = "b2a" if direction == "a2b" else "a2b"
         self.generator(back)
         img = self._open(image)
-        fake = self._translate_pil(img, direction, max_side, work_size)
-        return fake, self._translate_pil(fake, back, max_side, work_size)
+        fake = self._translate_pil(img, direction, max_side, work_size, deadline)
+        return fake, self._translate_pil(fake, back, max_side, work_size, deadline)
 
     def _open(self, image) -> Image.Image:
         return open_image(image)
 
     @torch.inference_mode()
-    def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None) -> Image.Image:
+    def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None,
+                       deadline: float | None = None) -> Image.Image:
         g = self.generator(direction)
         max_side = _check_max_side(max_side)
         size = img.size
         if work_size:
-            img = resize_short_side(img, whole_number(work_size, "work_size (pixels)", 1))
+            work_size = whole_number(work_size, "work_size (pixels)", 1)
+        plan = plan_size(size, work_size, size_multiple(g), min_side(g), max_side)
+        if plan != size:
+            img = img.resize(plan, Image.Resampling.BICUBIC)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())
         x = _inference_layout(x, g)
-        y = run_generator(g, x, size_multiple(g), max_side=max_side)
+        y = run_generator(g, x, size_multiple(g), max_side=max_side, deadline=deadline)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)

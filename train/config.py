@@ -3,6 +3,7 @@ benchmarks share. Each field's metadata holds its command-line help, so `python 
 flags are generated from it (train/cli.py). A TrainConfig is checked once, when it is made:
 one that exists is valid (under the server's limits at that moment)."""
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class TrainConfig:
     scale: str = field(default="quick", metadata=_flag(
         f"{' | '.join(SCALES)}: full is the published net sizes, quick small nets for a CPU (the app's "
         "default; the command line's is full)", cli_default="full"))
-    size: int | None = field(default=None, metadata=_flag("image side in pixels (default: the preset's)"))
+    size: int | None = field(default=None, metadata=_flag("image side in pixels, 16 or more (default: the preset's)"))
     steps: int = field(default=1000, metadata=_flag("training steps (one batch each)"))
     batch: int | None = field(default=None, metadata=_flag("batch size (default: the preset's)"))
     out: str = field(default="runs/run", metadata=_flag("run folder"))
@@ -63,11 +64,12 @@ class TrainConfig:
     lr_g: float | None = field(default=None, metadata=_flag("generator learning rate (default: the preset's)"))
     lr_d: float | None = field(default=None, metadata=_flag("discriminator learning rate (default: the preset's)"))
     lambda_cycle: float | None = field(default=None, metadata=_flag(
-        "cycle/reconstruction weight (default: the preset's)"))
-    lambda_identity: float | None = field(default=None, metadata=_flag("identity weight, times lambda-cycle"))
-    pool_size: int | None = field(default=None, metadata=_flag("image pool size (default: the preset's)"))
+        "cycle/reconstruction weight, 0..1000 (default: the preset's)"))
+    lambda_identity: float | None = field(default=None, metadata=_flag(
+        "identity weight, times lambda-cycle, 0..10 (default: the preset's)"))
+    pool_size: int | None = field(default=None, metadata=_flag("image pool size, 0..1000 (default: the preset's)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
-        "WGAN critic weight clip (default: the preset's)"))
+        "WGAN critic weight clip, above 0 and at most 10 (default: the preset's)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
 
     def __post_init__(self):
@@ -93,10 +95,19 @@ class TrainConfig:
         whole_number(self.workers, "workers", 0)
         if self.threads is not None:
             whole_number(self.threads, "threads", 1)
-        for name in ("lr_g", "lr_d"):
+        for name, ok, bounds in (("lr_g", lambda v: 0 < v < 1, "above 0 and below 1"),
+                                 ("lr_d", lambda v: 0 < v < 1, "above 0 and below 1"),
+                                 ("lambda_cycle", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+                                 ("lambda_identity", lambda v: 0 <= v <= 10, "from 0 to 10"),
+                                 ("clip_weights", lambda v: 0 < v <= 10, "above 0 and at most 10")):
             v = getattr(self, name)
-            if v is not None and not (0 < v < 1):
-                raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and math.isfinite(v) and ok(v)):
+                raise UserInputError(f"{name.replace('_', '-')} must be a number {bounds}, got {v!r}")
+        if self.pool_size is not None:
+            whole_number(self.pool_size, "pool-size", 0, 1000)
+        if self.size is not None:
+            whole_number(self.size, "size (leave it out for the preset's)", 16)
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
@@ -111,6 +122,12 @@ class TrainConfig:
             if p.image_size < smallest:
                 raise UserInputError(f"image size {p.image_size} is too small for {p.architecture}: its {role} needs "
                                      f"at least {smallest} px")
+        from .memory import estimate_mb   # builds the nets on the meta device: after the cheap checks
+        need, cap = estimate_mb(p), lim.max_train_memory_mb
+        if need > cap:
+            raise UserInputError(f"this run would need about {need:,} MB of memory ({p.architecture}, {p.scale} scale, "
+                                 f"{p.image_size} px, batch {p.batch_size}), over this server's limit of {cap:,} MB "
+                                 "(CYCLEGAN_MAX_TRAIN_MEMORY_MB): use a smaller size, batch or scale")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -101,16 +101,41 @@ class RunDir:
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
     def read_config(self) -> dict | None:
-        """The saved TrainConfig as a dict, or None when there is none (or it is unreadable)."""
+        """The saved TrainConfig as a dict, or None when there is none; a config.json that is
+        there but unreadable is an error (resuming with defaults would train another run)."""
+        if not self.config_path.is_file():
+            return None
         try:
             cfg = json.loads(self.config_path.read_text())
-        except (OSError, ValueError):
-            return None
-        return cfg if isinstance(cfg, dict) else None
+        except (OSError, ValueError, RecursionError) as e:
+            raise cyclegan.UserInputError(f"the config.json of run '{self.name}' is unreadable "
+                                          f"({type(e).__name__}); it cannot be resumed") from None
+        if not isinstance(cfg, dict):
+            raise cyclegan.UserInputError(f"the config.json of run '{self.name}' does not hold a JSON object; "
+                                          "it cannot be resumed")
+        return cfg
 
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keep the rows up to `step` (a resumed run retrains what came after its checkpoint, so
+        its rows would otherwise appear twice); written whole, then renamed into place."""
+        if not self.metrics_path.is_file():
+            return
+        lines = self.metrics_path.read_text().splitlines()
+        kept = []
+        for line in lines:
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line)
+            except (ValueError, AttributeError):
+                continue   # a line cut by a crash
+        if len(kept) != len(lines):
+            tmp = self.metrics_path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, self.metrics_path)
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -18,7 +19,7 @@ from torchvision.utils import make_grid, save_image
 from cyclegan import losses
 from cyclegan.checkpoints import WEIGHTS, save_model
 from cyclegan.data import open_unpaired
-from cyclegan.errors import UserInputError
+from cyclegan.errors import UserInputError, write_error
 from cyclegan.model import CycleModel
 from cyclegan.presets import Preset
 from cyclegan.weights import load_state
@@ -30,7 +31,11 @@ from .state import flatten_optimizer, read_state, unflatten_optimizer, write_sta
 
 
 class Diverged(RuntimeError):
-    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint."""
+    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint (the message
+    names it, or says that none was written yet)."""
+
+
+WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' writer as its own error
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -175,7 +180,11 @@ class Trainer:
     is a new preset, not a new loop. Every random draw is a function of (seed, step), which is
     what makes stopping and resuming give the same weights as training in one go."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None, data_source: str | None = None,
+                 workdir: str | os.PathLike | None = None):
+        """`data_source` opens the data from another place than cfg.data says (the app keeps an
+        uploaded zip privately and records only 'upload:NAME' in the config); `workdir` is where
+        a zip is unpacked (default RUN/data)."""
         self.log = log or (lambda msg: None)
         self.folder = RunDir(cfg.out)
         self.run_dir = self.folder.path
@@ -193,8 +202,11 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
 
-        self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=self.folder.data_dir)
+        if data_source is None and str(cfg.data).startswith("upload:"):
+            raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
+                                 "resume it in the app, or start a new run with --data")
+        self.data = open_unpaired(data_source or cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
+                                  value_range=p.value_range, workdir=workdir or self.folder.data_dir)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, with_discriminators=True,
@@ -224,8 +236,11 @@ class Trainer:
         self.samples = self._sample_batch()
         self._start_feeds()
         if self.rank == 0:
-            self.folder.create()
-            self.folder.write_config(self.cfg.to_dict())
+            try:
+                self.folder.create()
+                self.folder.write_config(self.cfg.to_dict())
+            except WRITE_ERRORS as e:
+                raise write_error("the run's config.json", e) from None
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -422,7 +437,10 @@ class Trainer:
             vals = torch.stack([d[k].float().cpu() for k in d])
             if not torch.isfinite(vals).all():
                 bad = [k for k in d if not math.isfinite(float(d[k]))]
-                raise Diverged(f"diverged at step {step}: {', '.join(bad)} became NaN/Inf")
+                kept = self.folder.complete_checkpoints()
+                after = (f"the last good checkpoint ({kept[0].name}) is kept" if kept
+                         else "no checkpoint had been written yet")
+                raise Diverged(f"diverged at step {step}: {', '.join(bad)} became NaN/Inf; {after}")
         record = {"step": pending[-1][0]}
         for k in keys:
             vals = [float(d[k]) for _, d in pending if k in d]
@@ -432,8 +450,14 @@ class Trainer:
         record.update({"sec_per_step": sec_per_step, "images_per_s": images / sec_per_step if sec_per_step > 0 else 0.0,
                        "time": time.time()})
         if self.rank == 0:
-            self.folder.append_metrics(record)
+            try:
+                self.folder.append_metrics(record)
+            except WRITE_ERRORS as e:
+                raise write_error(f"the metrics at step {record['step']}", e, self._kept()) from None
         return record
+
+    def _kept(self) -> str:
+        return "the previous checkpoint is kept" if self.folder.complete_checkpoints() else "no checkpoint yet"
 
     # --- samples and checkpoints ---------------------------------------------------------------
     @torch.no_grad()
@@ -455,8 +479,13 @@ class Trainer:
         """The grid as the run's sample for this step (written whole, then renamed into place)."""
         path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        save_image(self.sample_grid(), tmp)
-        os.replace(tmp, path)
+        grid = self.sample_grid()
+        try:
+            save_image(grid, tmp)
+            os.replace(tmp, path)
+        except WRITE_ERRORS as e:
+            tmp.unlink(missing_ok=True)
+            raise write_error(f"the sample grid at step {self.step}", e, self._kept()) from None
         return path
 
     def training_state(self) -> tuple[dict, dict]:
@@ -490,9 +519,8 @@ class Trainer:
 
             try:
                 path = self.folder.write_checkpoint(self.step, write, keep=self.cfg.keep_checkpoints)
-            except OSError as e:
-                raise UserInputError(f"could not write the checkpoint at step {self.step}: {e.strerror or e} "
-                                     f"(disk full?); the previous checkpoint is kept") from None
+            except WRITE_ERRORS as e:
+                raise write_error(f"the checkpoint at step {self.step}", e, self._kept()) from None
         if self.world > 1:
             dist.barrier()
         return path
@@ -501,7 +529,9 @@ class Trainer:
         for path in self.folder.complete_checkpoints():
             try:
                 self.load_checkpoint(path)
-                self.log(f"resumed from {path} (step {self.step})")
+                if self.rank == 0:     # rows after the checkpoint are retrained: drop them
+                    self.folder.truncate_metrics(self.step)
+                self.log(f"resumed from {path.name} (step {self.step})")
                 return
             except Exception as e:  # any damage: fall back to the previous checkpoint
                 self.log(f"skipping unreadable checkpoint {path.name}: {e}")
@@ -510,7 +540,7 @@ class Trainer:
     def load_checkpoint(self, path: Path):
         meta, tensors = read_state(*RunDir.state_paths(path))
         weights = load_file(str(path / WEIGHTS))
-        load_state(self.model, weights, f"'{path}'")
+        load_state(self.model, weights, f"'{path.name}'")
         self.model.to(self.device).train()
         self.opt_G.load_state_dict(unflatten_optimizer(meta["opt_G"], tensors))
         self.opt_D.load_state_dict(unflatten_optimizer(meta["opt_D"], tensors))
