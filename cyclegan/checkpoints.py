@@ -263,9 +263,17 @@ def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
     return _ready(_load(spec), device)
 
 
-def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None) -> CycleModel:
-    """Always from the Hub (through its cache), never from a local folder of the same name."""
-    return _ready(_from_hub(hub.check_repo_id(repo_id), revision), device)
+def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None,
+                  token: str | bool | None = None, private_hint: str = "log in with a token") -> CycleModel:
+    """Always from the Hub, never from a local folder of the same name. `token` as in
+    cyclegan.hub.download: None is this machine's login, False none at all; with a token string
+    the files go to a temporary folder, removed once loaded, so what a token could read never
+    lands in the shared cache where a request without it would find it."""
+    repo_id = hub.check_repo_id(repo_id)
+    if isinstance(token, str):
+        with tempfile.TemporaryDirectory(prefix="cyclegan-hub-") as tmp:
+            return _ready(_from_hub(repo_id, revision, token, tmp, private_hint), device)
+    return _ready(_from_hub(repo_id, revision, token, None, private_hint), device)
 
 
 def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, private: bool = True) -> str:
@@ -278,8 +286,9 @@ def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, priva
                                  message="Upload cyclegan-studio model")
 
 
-def _from_hub(repo_id: str, revision: str | None = None) -> CycleModel:
-    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision))
+def _from_hub(repo_id: str, revision: str | None = None, token: str | bool | None = None, cache: str | None = None,
+              private_hint: str = "log in with a token") -> CycleModel:
+    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision, token, cache, private_hint))
 
 
 def _ready(model: CycleModel, device) -> CycleModel:
@@ -293,8 +302,13 @@ def _ready(model: CycleModel, device) -> CycleModel:
 
 
 def _load(spec) -> CycleModel:
+    """The one reading of a model spec: a list (or tuple) is a list of files; a Path is one path
+    (a comma in its name is part of the name); a string is a path when one exists by that name,
+    else 'a.pth,b.pth' (the command line's way of giving two files), 'demo:NAME' or a Hub id."""
     if isinstance(spec, (list, tuple)):
         return load_official([str(s) for s in spec])
+    if isinstance(spec, os.PathLike):
+        return _load_path(Path(spec), str(spec), hub_ok=False)
     spec = str(spec).strip()
     if not spec:
         raise UserInputError("no model given")
@@ -306,7 +320,10 @@ def _load(spec) -> CycleModel:
         return load_folder(builtin[spec[5:]])
     if "," in spec and not os.path.exists(spec):
         return load_official([s.strip() for s in spec.split(",") if s.strip()])
-    path = Path(spec).expanduser()
+    return _load_path(Path(spec).expanduser(), spec)
+
+
+def _load_path(path: Path, spec: str, hub_ok: bool = True) -> CycleModel:
     if path.is_dir():
         return load_folder(path)
     if path.is_file():
@@ -323,7 +340,7 @@ def _load(spec) -> CycleModel:
             return load_folder(path.parent)
         raise UserInputError(f"don't know how to load '{path.name}': give a model folder, a .zip of one, "
                              "a .safetensors file or an official CycleGAN .pth")
-    if path.suffix.lower() in MODEL_SUFFIXES or spec.startswith((".", "/", "~", "\\")):
+    if not hub_ok or path.suffix.lower() in MODEL_SUFFIXES or spec.startswith((".", "/", "~", "\\")):
         raise UserInputError(f"file not found: '{spec}'")
     if hub.is_repo_id(spec):
         return _from_hub(spec)

@@ -50,17 +50,20 @@ def offline() -> bool:
             or env_bool("TRANSFORMERS_OFFLINE", False))
 
 
-def download(repo_id: str, patterns: list[str], revision: str | None = None) -> Path:
-    """The repository's files matching `patterns`, as a local folder in the HF cache."""
+def download(repo_id: str, patterns: list[str], revision: str | None = None, token: str | bool | None = None,
+             cache: str | None = None, private_hint: str = "log in with a token") -> Path:
+    """The repository's files matching `patterns`, as a local folder in the HF cache (or in
+    `cache`). `token`: None uses this machine's login, like huggingface_hub does; False sends
+    no credentials at all; a string is that token (a server acting for a visitor passes the
+    visitor's token or False, never None). `private_hint` says how to reach private repos."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
     is_offline = offline()
     try:
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir(), local_files_only=is_offline,
-                                   allow_patterns=patterns)
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache or cache_dir(),
+                                   local_files_only=is_offline, allow_patterns=patterns, token=token)
     except RepositoryNotFoundError:
-        raise UserInputError(f"Hub repository '{repo_id}' not found (or private: log in with a token); "
-                             f"there is no local file or folder of that name either") from None
+        raise UserInputError(f"Hub repository '{repo_id}' not found (or private: {private_hint})") from None
     except RevisionNotFoundError:
         raise UserInputError(f"Hub repository '{repo_id}' has no revision {revision!r}") from None
     except LocalEntryNotFoundError:
@@ -70,7 +73,8 @@ def download(repo_id: str, patterns: list[str], revision: str | None = None) -> 
     except HFValidationError as e:
         raise UserInputError(f"'{repo_id}' is not a valid Hub repository id: {str(e).splitlines()[0]}") from None
     except Exception as e:  # network layer (httpx, proxies, HTTP errors): one line, no traceback
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        text = redactor(token if isinstance(token, str) else None)(str(e))
+        msg = text.splitlines()[0] if text.strip() else type(e).__name__
         raise UserInputError(f"could not fetch '{repo_id}' from the Hub: {msg}") from None
     return Path(folder)
 
@@ -84,10 +88,11 @@ def redactor(token: str | None):
     return redact
 
 
-def upload_folder(folder: Path, repo_id: str, token: str | None = None, private: bool = True,
+def upload_folder(folder: Path, repo_id: str, token: str | bool | None = None, private: bool = True,
                   message: str = "Upload") -> str:
     """Create the model repository if needed and upload `folder` to it; returns its URL. The token
-    goes straight to huggingface_hub and is never logged or shown in an error."""
+    goes straight to huggingface_hub and is never logged or shown in an error (None: this
+    machine's login; a server acting for a visitor passes the visitor's token, never None)."""
     from huggingface_hub import HfApi
     redact = redactor(token)
     repo_id = check_repo_id(repo_id, redact)

@@ -16,9 +16,10 @@ from PIL import Image
 import cyclegan
 from conftest import tiny_model
 from hostile_inputs import stop_any_run, wait_status
-from ui import api, state, train_tab
+from ui import api, export, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
+DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
 ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
              "/train_resume"}
 
@@ -80,8 +81,8 @@ def test_load_model_upload_zip(client, tiny_models, photo, tmp_path):
             zf.write(f, f"dual/{f.name}")
     arch, spec, msg = client.predict("", [handle_file(str(z))], api_name="/load_model")
     assert arch == "dualgan"
-    assert spec.endswith("dual.zip")
-    assert "day ↔ night" in msg
+    assert spec.startswith("upload:") and "/" not in spec     # a name for the kept upload, not a path
+    assert "dual.zip" in msg and "day ↔ night" in msg
     out, _, _ = client.predict(handle_file(str(photo)), spec, "b2a", None, api_name="/translate")
     assert_png(out, (101, 75))
 
@@ -186,17 +187,19 @@ def test_double_start_gives_one_run(app_server, client):
             calls = [lambda c=c: c.predict("demo:daynight", "cyclegan", "quick", 32, 10_000, 1, api_name="/train_start")
                      for c in (client, other)]
         else:
-            calls = [lambda: api.start_training("demo:daynight", "cyclegan", "quick", 32, 10_000, 1)] * 2
+            calls = [lambda: {**api.public_status(api.start_training("demo:daynight", "cyclegan", "quick", 32, 10_000,
+                                                                     1, owner_secret=DIRECT_OWNER)),
+                              "owner_token": DIRECT_OWNER}] * 2
         results, errors = race(calls)
         assert len(results) == 1 and len(errors) == 1, (how, results, errors)
         assert "a run is in progress" in errors[0]
         run = state.RUNS.run
         assert results[0]["state"] in ("starting", "running") and results[0]["total"] == 10_000
-        assert results[0]["run_dir"] == str(run.run_dir)
+        assert results[0]["run"] == run.run_dir.name
         wait_status(client, lambda s, _: s["state"] == "running" and s["step"] >= 1)
         assert folders() - existing == {run.run_dir.name}, (how, folders() - existing)
-        stopped = client.predict(30, api_name="/train_stop")
-        assert stopped["state"] == "stopped" and stopped["run_dir"] == str(run.run_dir)
+        stopped = client.predict(30, results[0]["owner_token"], api_name="/train_stop")
+        assert stopped["state"] == "stopped" and stopped["run"] == run.run_dir.name
 
 
 def test_train_status_stop_translate(app_server, client, photo, tmp_path):
@@ -214,24 +217,26 @@ def test_train_status_stop_translate(app_server, client, photo, tmp_path):
     assert all(np.isfinite(v) for v in status["losses"].values())
     assert Path(sample).is_relative_to(downloads)              # fetched over HTTP, not a server path
     assert_png(sample, (6 * 32, 4 * 32))  # 4 rows of real A | fake B | rec A | real B | fake A | rec B
-    assert Path(sample).name == Path(status["latest_sample"]).name           # written once, never rewritten
-    assert Path(sample).read_bytes() == Path(status["latest_sample"]).read_bytes()
+    assert Path(sample).name == status["latest_sample"]           # written once, never rewritten; a name, not a path
+    runs = app_server[2]
+    assert Path(sample).read_bytes() == (runs / status["run"] / "samples" / status["latest_sample"]).read_bytes()
 
     with pytest.raises(Exception, match="a run is in progress"):
         client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, api_name="/train_start")
 
-    paused = client.predict(api_name="/train_pause")
+    token = started["owner_token"]
+    paused = client.predict(token, api_name="/train_pause")
     assert paused["state"] == "paused"
     time.sleep(1.0)
     still = client.predict(api_name="/train_status")[0]
     assert still["state"] == "paused" and still["step"] == client.predict(api_name="/train_status")[0]["step"]
-    assert client.predict(api_name="/train_resume")["state"] == "running"
+    assert client.predict(token, api_name="/train_resume")["state"] == "running"
 
-    stopped = client.predict(10, api_name="/train_stop")
+    stopped = client.predict(10, token, api_name="/train_stop")
     assert stopped["state"] == "stopped"
     assert 0 < stopped["step"] < 400
-    assert stopped["latest_checkpoint"] and stopped["model"]
-    assert Path(stopped["latest_checkpoint"]).name == f"step_{stopped['step']:06d}"
+    assert stopped["model"] == f"run:{stopped['run']}"
+    assert stopped["latest_checkpoint"] == f"step_{stopped['step']:06d}"
 
     out, trip, msg = client.predict(handle_file(str(photo)), stopped["model"], "b2a", None, api_name="/translate")
     assert_png(out, (101, 75))
@@ -247,8 +252,8 @@ def test_run_download_and_push_messages(app_server, client, photo):
     client.predict("demo:daynight", "cyclegan", "quick", 32, 4, 1, api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished" and status["step"] == 4, status
-    z = Path(train_tab.download_run())
-    run = Path(status["run_dir"]).name
+    z = Path(export.download_run())
+    run = status["run"]
     assert z.name == f"{run}.zip"
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
@@ -263,7 +268,7 @@ def test_run_download_and_push_messages(app_server, client, photo):
     assert model.translate(str(photo), "a2b").size == (101, 75)
 
     with pytest.raises(Exception, match="not a Hub repository id") as info:
-        train_tab.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
+        export.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
     assert "hf_SECRET" not in str(info.value)
 
 
@@ -283,5 +288,5 @@ def test_recipe_choice(app_server, client):
     client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "code-2017-08", api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished", status
-    model = cyclegan.load_model(status["model"])
+    model = state.MODELS.get(status["model"])
     assert model.preset.key == "dualgan/code-2017-08/quick"

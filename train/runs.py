@@ -23,8 +23,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 import cyclegan
 from cyclegan.checkpoints import WEIGHTS
+from cyclegan.errors import write_error
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -209,23 +212,29 @@ class RunDir:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # --- export --------------------------------------------------------------------------------
-    def export_zip(self) -> Path:
+    def export_zip(self, folder: str | os.PathLike | None = None) -> Path:
         """The newest model (generators only) with the sample grids, metrics and training config,
-        as RUN_NAME.zip in a new temporary folder the caller owns; `cyclegan.load_model` reads it."""
+        as RUN_NAME.zip in a new temporary folder (inside `folder` when given) that the caller
+        owns and removes; `cyclegan.load_model` reads it. Nothing is left behind on failure."""
         ckpt = self.newest_checkpoint()
         if ckpt is None:
             raise cyclegan.UserInputError("no checkpoint yet: a run writes one every few steps and when stopped")
         model = cyclegan.load_model(ckpt)
-        out = Path(tempfile.mkdtemp(prefix="cyclegan-run-")) / f"{self.name}.zip"
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-            folder = cyclegan.save_model(model, Path(tmp) / "model")
-            for f in sorted(folder.iterdir()):
-                zf.write(f, f"{self.name}/model/{f.name}")
-            for path, arc in ((self.metrics_path, METRICS), (self.config_path, "train_config.json")):
-                if path.is_file():
-                    zf.write(path, f"{self.name}/{arc}")
-            for f in self.samples():
-                zf.write(f, f"{self.name}/{SAMPLES}/{f.name}")
+        tmpdir = Path(tempfile.mkdtemp(prefix="cyclegan-run-", dir=folder))
+        out = tmpdir / f"{self.name}.zip"
+        try:
+            with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+                saved = cyclegan.save_model(model, Path(tmp) / "model")
+                for f in sorted(saved.iterdir()):
+                    zf.write(f, f"{self.name}/model/{f.name}")
+                for path, arc in ((self.metrics_path, METRICS), (self.config_path, "train_config.json")):
+                    if path.is_file():
+                        zf.write(path, f"{self.name}/{arc}")
+                for f in self.samples():
+                    zf.write(f, f"{self.name}/{SAMPLES}/{f.name}")
+        except (OSError, SafetensorError) as e:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise write_error("the run zip", e) from None
         return out
 
 

@@ -3,77 +3,174 @@
 /load_model are the Translate tab's own buttons). They are declared with gr.api, whose
 parameters and results come from the type hints below, so they need no hidden components.
 
-Also the one way a run is started from the page or the API: `start_training`.
+Also the one way a run is started (or an interrupted one resumed) from the page or the API,
+and the one view of a run a visitor may read: `public_status` (names, never server paths).
 """
+import asyncio
+import time
+from pathlib import Path
+
 import gradio as gr
 
-from cyclegan import UserInputError
+from cyclegan import UserInputError, limits
 from train import TrainConfig
-from train.runs import new_run_dir
+from train.config import resumed
+from train.runs import RunDir, new_run_dir
 
-from . import forms, state
-from .errors import friendly
+from . import forms, state, storage, visitor
+from .errors import friendly, scrub
+
+
+def _ended(run) -> None:
+    storage.end_run(run.folder.name, run.state)
+
+
+def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume: bool = False):
+    """Into the server's one run slot, with its private record, data folder and time limit.
+    The runs folder's caps are enforced first (finished visitor runs go, oldest first)."""
+    name = RunDir(cfg.out).name
+    owner = visitor.digest(owner_secret)
+
+    def before():   # under the slot's lock, once it is known to be free
+        storage.enforce_caps(active=name)
+        storage.write_record(name, owner=owner, data=data_source, ended=None, visitor=True)
+
+    return state.RUNS.start(cfg, before=before, resume=resume, data_source=data_source,
+                            workdir=str(storage.data_dir(name)), owner=owner,
+                            max_minutes=limits.current().max_run_minutes, on_end=_ended)
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, owner_secret: str | None = None):
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
+    An uploaded zip is moved to the private folder first and recorded as 'upload:NAME'.
     Logging, sampling and checkpointing are spaced to the run's length."""
     data, name = forms.data_spec(data, uploaded)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
         raise UserInputError("give the number of training steps")
     arch = str(arch or "cyclegan")
-    cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
-                      size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
-                      out=str(new_run_dir(state.runs_dir(), arch, name).path), threads=state.train_threads(),
-                      sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
-                      log_every=max(1, min(10, steps // 50)), lr_g=forms.opt_float(lr_g, "lr_g"),
-                      lr_d=forms.opt_float(lr_d, "lr_d"), lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
-                      lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"))
-    state.RUNS.start(cfg)
-    return state.RUNS.status()
+    data_source = kept = None
+    if uploaded:
+        kept = storage.keep_upload(data, "dataset .zip")
+        data_source = str(next(kept.iterdir()))
+        data = f"upload:{Path(data_source).name}"
+    try:
+        cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
+                          size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
+                          out=str(new_run_dir(storage.runs_dir(), arch, name).path), threads=state.train_threads(),
+                          sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
+                          log_every=max(1, min(10, steps // 50)), lr_g=forms.opt_float(lr_g, "lr_g"),
+                          lr_d=forms.opt_float(lr_d, "lr_d"),
+                          lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
+                          lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"))
+        return _launch(cfg, owner_secret or visitor.new_owner_token(), data_source)
+    except BaseException:
+        storage.remove_upload(kept)
+        raise
+
+
+def resume_interrupted(run_name: str, owner_secret) -> object:
+    """Continue a run the server stopped under (a restart) from its newest checkpoint."""
+    rec = storage.read_record(run_name)
+    folder = storage.run_folder(run_name)
+    if rec is None or folder is None or rec.get("ended"):
+        raise UserInputError(f"there is no interrupted run {run_name!r} to resume")
+    visitor.check_control(rec.get("owner"), owner_secret, "resume")
+    saved = folder.read_config()
+    if saved is None:
+        raise UserInputError(f"run {run_name!r} has no config.json left to resume from")
+    data = rec.get("data")
+    if str(saved.get("data", "")).startswith("upload:") and not (data and Path(data).is_file()):
+        raise UserInputError(f"the uploaded data of run {run_name!r} is no longer on this server: start a new run")
+    cfg = resumed(saved, {"threads": state.train_threads(), "out": str(folder.path)})
+    lim = limits.current()
+    run = state.RUNS.start(cfg, resume=True, data_source=data, workdir=str(storage.data_dir(run_name)),
+                           owner=rec.get("owner"), max_minutes=lim.max_run_minutes, on_end=_ended)
+    return run
+
+
+def public_status(run=None) -> dict:
+    """What anyone may read of the server's run: names, numbers and messages, never a server
+    path (`model` is 'run:NAME', which /translate accepts)."""
+    run = run if run is not None else state.RUNS.run
+    if run is None:
+        out = {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
+               "latest_checkpoint": None, "model": None, "run": None, "message": "no training run yet"}
+        newest = storage.interrupted_runs(active=None)[:1]
+        if newest:
+            out["interrupted"] = newest[0]["name"]
+        return out
+    snap = run.snapshot()
+    name = Path(snap["run_dir"]).name
+    out = {k: v for k, v in snap.items() if k not in ("history", "log", "run_dir", "latest_sample",
+                                                      "latest_checkpoint")}
+    out.update(run=name, points=len(snap["history"]), log=[scrub(line) for line in snap["log"][-10:]],
+               error=scrub(snap["error"]), notice=scrub(snap.get("notice")),
+               latest_sample=Path(snap["latest_sample"]).name if snap["latest_sample"] else None,
+               latest_checkpoint=Path(snap["latest_checkpoint"]).name if snap["latest_checkpoint"] else None,
+               model=f"run:{name}" if snap["latest_checkpoint"] else None)
+    return out
 
 
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
                 steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
     """Start a training run (one per server): data is demo:<world>, a .zip or a folder on the
-    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default."""
-    return start_training(data, arch, scale, size, steps, batch, recipe)
+    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default.
+    The result's `owner_token` is what /train_stop, /train_pause and /train_resume need."""
+    token = visitor.new_owner_token()
+    run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token)
+    return {**public_status(run), "owner_token": token}
 
 
 def train_status() -> tuple[dict, gr.FileData | None]:
     """The run's state, step, losses, newest checkpoint (`model` loads in /translate) and its
     newest sample grid as a PNG."""
-    status = state.RUNS.status()
-    sample = status.get("latest_sample")
-    return status, gr.FileData(path=sample, mime_type="image/png") if sample else None
+    run = state.RUNS.run
+    sample = run.snapshot()["latest_sample"] if run is not None else None
+    return public_status(run), gr.FileData(path=sample, mime_type="image/png") if sample else None
 
 
-@friendly
-def train_stop(wait_s: float = 60) -> dict:
-    """Stop after the step in progress and wait up to wait_s seconds (at most 600) for the final checkpoint."""
+def _owned_run(owner_token, action: str):
     run = state.RUNS.current()
+    visitor.check_control(run.owner, owner_token, action)
+    return run
+
+
+@friendly
+async def train_stop(wait_s: float = 60, owner_token: str | None = None) -> dict:
+    """Stop after the step in progress and wait up to wait_s seconds (at most
+    CYCLEGAN_MAX_STOP_WAIT_S) for the final checkpoint. The wait holds no server thread."""
+    run = _owned_run(owner_token, "stop")
     run.stop()
-    run.join(timeout=max(0.0, min(float(wait_s or 0), 600.0)))
-    return state.RUNS.status()
+    try:
+        wait = max(0.0, min(float(wait_s or 0), float(limits.current().max_stop_wait_s)))
+    except (TypeError, ValueError):
+        raise UserInputError(f"wait_s must be a number of seconds, got {wait_s!r}") from None
+    deadline = time.monotonic() + wait
+    while run.active and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return public_status(run)
 
 
 @friendly
-def train_pause() -> dict:
-    state.RUNS.current().pause()
-    return state.RUNS.status()
+def train_pause(owner_token: str | None = None) -> dict:
+    run = _owned_run(owner_token, "pause")
+    run.pause()
+    return public_status(run)
 
 
 @friendly
-def train_resume() -> dict:
-    state.RUNS.current().resume()
-    return state.RUNS.status()
+def train_resume(owner_token: str | None = None) -> dict:
+    run = _owned_run(owner_token, "resume")
+    run.resume()
+    return public_status(run)
 
 
 def register() -> None:
-    """Declare the endpoints; call inside the page's gr.Blocks."""
+    """Declare the endpoints; call inside the page's gr.Blocks. Status and stop take no worker
+    thread for long (stop waits asynchronously), so they have no concurrency limit."""
     gr.api(train_start, api_name="train_start")
     gr.api(train_status, api_name="train_status", concurrency_limit=None)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=None)

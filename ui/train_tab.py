@@ -1,7 +1,6 @@
 """The Train tab: data, architecture, recipe, scale and a few numbers; Start / Pause / Resume /
-Stop; every second the status, loss chart, sample grid and log of the server's one run; export
-the run as a zip or push its model to the Hub."""
-import logging
+Stop; every second the status, loss chart, sample grid and log of the server's one run (only
+the visitor who started it may control it; everyone watches); the export section (ui/export.py)."""
 from pathlib import Path
 
 import gradio as gr
@@ -10,11 +9,10 @@ import pandas as pd
 import cyclegan
 from cyclegan import UserInputError, demo, limits
 
-from . import api, state, style
-from .errors import friendly
+from . import api, export, state, storage, style, visitor
+from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
-log = logging.getLogger("cyclegan.app")
 PRIVATE = dict(api_visibility="private")
 LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
 SCALES = [("Quick (small nets, fine on a CPU)", "quick"), ("Full (the published nets)", "full")]
@@ -40,8 +38,12 @@ def recipe_form(arch, recipe, scale):
             gr.update(choices=choices, value=recipe, visible=len(choices) > 1))
 
 
-def status_line(snap: dict | None) -> str:
+def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None = None) -> str:
     if snap is None:
+        if interrupted:
+            return (f"**Interrupted**: run `{interrupted['name']}` stopped when the server restarted. "
+                    + ("Press **Resume** to continue it from its newest checkpoint." if mine else
+                       "The visitor who started it can resume it; you can start a new run."))
         return "**No training run yet.** Choose data and settings, then press **Start**."
     state_ = snap["state"]
     parts = [f"**{state_.capitalize()}**", f"step {snap['step']} / {snap['total']}"]
@@ -52,9 +54,13 @@ def status_line(snap: dict | None) -> str:
         parts.append(f"ETA {eta:.0f} s" if eta < 120 else f"ETA {eta / 60:.1f} min")
     parts += [f"device {snap['device']}", f"run `{Path(snap['run_dir']).name}`"]
     line = " · ".join(parts)
+    if state_ in ("starting", "running", "paused", "stopping") and not mine:
+        line += "\n\nAnother visitor started this run: you can watch it; only they can pause, resume or stop it."
     if snap.get("error"):
-        line += f"\n\n⚠️ {snap['error']}"
-    elif state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
+        line += f"\n\n⚠️ {scrub(snap['error'])}"
+    elif snap.get("notice"):
+        line += f"\n\nℹ️ {snap['notice']}"
+    if not snap.get("error") and state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
         line += "\n\n✅ The model is in the **Translate** tab's model list."
     return line
 
@@ -70,15 +76,32 @@ def loss_frame(history: list[dict]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "string", "value": "float64"})
 
 
-def _buttons(active: bool, run_state: str | None):
-    return (gr.update(interactive=not active), gr.update(interactive=run_state == "running"),
-            gr.update(interactive=run_state == "paused"), gr.update(interactive=active))
+def _buttons(active: bool, run_state: str | None, mine: bool, resumable: bool):
+    return (gr.update(interactive=not active), gr.update(interactive=run_state == "running" and mine),
+            gr.update(interactive=(run_state == "paused" and mine) or resumable),
+            gr.update(interactive=active and mine))
 
 
-def tick(seen, arch, current_model, loaded):
+def _view(owner):
+    """(the run's snapshot, is it this visitor's, the interrupted run shown when none is active,
+    may this visitor resume that one)."""
+    run = state.RUNS.run
+    snap = run.snapshot() if run is not None else None
+    mine = run is not None and visitor.may_control(run.owner, owner)
+    interrupted = None
+    if run is None or not run.active:
+        found = storage.interrupted_runs(active=None)[:1]
+        interrupted = found[0] if found else None
+    if interrupted is not None:
+        snap = None
+    resumable = interrupted is not None and visitor.may_control(interrupted.get("owner"), owner)
+    return snap, mine or resumable, interrupted, resumable
+
+
+def tick(seen, arch, current_model, loaded, owner):
     """Every second: refresh what changed since this page last looked."""
     seen = dict(seen or {})
-    snap = state.RUNS.snapshot()
+    snap, mine, interrupted, resumable = _view(owner)
     run_id = snap["run_dir"] if snap else None
     if run_id != seen.get("run"):
         seen = {"run": run_id}
@@ -108,15 +131,18 @@ def tick(seen, arch, current_model, loaded):
             models = refresh_models(arch, current_model, loaded)
     run_state = snap["state"] if snap else None
     buttons = (gr.skip(),) * 4
-    if run_state != seen.get("state"):
-        seen["state"] = run_state
-        buttons = _buttons(bool(snap) and run_state in ("starting", "running", "paused", "stopping"), run_state)
-    log_text = "\n".join(reversed(snap["log"][-20:])) if snap else ""
-    return (status_line(snap), plot, legend, sample, log_text, models, *buttons, seen)
+    key = [run_state, mine, resumable]
+    if key != seen.get("buttons"):
+        seen["buttons"] = key
+        buttons = _buttons(bool(snap) and run_state in ("starting", "running", "paused", "stopping"), run_state,
+                           mine, resumable)
+    log_text = scrub("\n".join(reversed(snap["log"][-20:]))) if snap else ""
+    return (status_line(snap, mine, interrupted), plot, legend, sample, log_text, models, *buttons, seen)
 
 
 @friendly
-def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i):
+def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
+             owner):
     if source == "demo":
         data = f"demo:{world}"
     elif source == "zip":
@@ -128,15 +154,22 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
         if not data:
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
     recipe = recipe if recipe in cyclegan.RECIPES.get(arch, {}) else None
-    api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip")
+    run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
+                             uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner))
     # Clear the last run's chart and sample grid at once; the timer fills in the new run's.
-    return status_line(state.RUNS.snapshot()), None, "", None, {}
+    return status_line(run.snapshot()), None, "", None, {}
 
 
 def _control(action: str):
     @friendly
-    def handler():
+    def handler(owner):
+        run = state.RUNS.run
+        if action == "resume" and (run is None or not run.active):
+            found = storage.interrupted_runs(active=None)[:1]
+            if found:   # the server restarted under this run: continue it from its checkpoint
+                return status_line(api.resume_interrupted(found[0]["name"], owner).snapshot())
         run = state.RUNS.current()
+        visitor.check_control(run.owner, owner, action)
         getattr(run, action)()
         return status_line(run.snapshot())
     handler.__name__ = f"ui_{action}"
@@ -144,34 +177,6 @@ def _control(action: str):
 
 
 ui_pause, ui_resume, ui_stop = _control("pause"), _control("resume"), _control("stop")
-
-
-@friendly
-def download_run():
-    """The run's newest model (generators only), sample grids and metrics as one zip; load_model reads it."""
-    snap = state.RUNS.snapshot()
-    if not snap or not snap.get("latest_checkpoint"):
-        raise UserInputError("no checkpoint yet: a run writes one every few steps and when stopped")
-    return str(state.RUNS.current().folder.export_zip())   # gr.File takes a str, not a Path
-
-
-def push_run(repo_id, token, private):
-    """The token goes straight to huggingface_hub; it is never logged, echoed or kept."""
-    try:
-        status = state.RUNS.status()
-        if not status.get("latest_checkpoint"):
-            raise UserInputError("no checkpoint yet: train (or stop a run) first")
-        repo_id = (repo_id or "").strip()
-        if not repo_id:
-            raise UserInputError("give a Hub repository id like 'your-name/day2night'")
-        model = cyclegan.load_model(status["latest_checkpoint"])
-        url = cyclegan.push_to_hub(model, repo_id, token=(token or "").strip() or None, private=bool(private))
-        return f"Pushed to [{url}]({url})"
-    except UserInputError as e:
-        raise gr.Error(str(e), print_exception=False) from None
-    except Exception as e:  # no traceback: locals and messages could carry the token
-        log.error("push to the Hub failed: %s", type(e).__name__)
-        raise gr.Error("push to the Hub failed (internal error)", print_exception=False) from None
 
 
 def create() -> dict:
@@ -225,17 +230,7 @@ def create() -> dict:
                                        buttons=["download", "fullscreen"])
                 c["log"] = gr.Textbox(label="Log (newest first)", lines=8, max_lines=8, interactive=False,
                                       autoscroll=False)
-                with gr.Accordion("Export the model", open=False):
-                    gr.Markdown("The newest checkpoint as a model folder, with the sample grids and "
-                                "metrics; `cyclegan.load_model` and **Load a model** read the zip as it is.")
-                    c["dl_btn"] = gr.Button("Download run (.zip)")
-                    c["dl_file"] = gr.File(label="Run zip", interactive=False, visible=False, height=80, elem_id="run-zip")
-                    with gr.Row():
-                        c["repo"] = gr.Textbox(label="Hub repository", placeholder="your-name/day2night")
-                        c["token"] = gr.Textbox(label="Hub token (write access)", type="password", placeholder="hf_...")
-                        c["private"] = gr.Checkbox(True, label="Private")
-                    c["push_btn"] = gr.Button("Push to the Hub")
-                    c["push_msg"] = gr.Markdown("")
+                c["export"] = export.create()
         c["seen"] = gr.State({})          # what this page has shown of the run (see tick)
     return c
 
@@ -248,14 +243,15 @@ def wire(shared: dict) -> None:
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
           [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"]], **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"]]
-    c["start"].click(ui_start, [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size",
-                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i")], chart, **PRIVATE)
-    c["pause"].click(ui_pause, None, c["status"], **PRIVATE)
-    c["resume"].click(ui_resume, None, c["status"], **PRIVATE)
-    c["stop"].click(ui_stop, None, c["status"], **PRIVATE)
-    gr.Timer(1.0).tick(tick, [c["seen"], t["arch"], t["model"], t["loaded"]],
+    owner = shared["owner"]
+    form = [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size", "steps", "batch",
+                           "lr_g", "lr_d", "lam_c", "lam_i")]
+    c["start"].click(ui_start, [*form, owner], chart, **PRIVATE)
+    c["pause"].click(ui_pause, owner, c["status"], **PRIVATE)
+    c["resume"].click(ui_resume, owner, c["status"], **PRIVATE)
+    c["stop"].click(ui_stop, owner, c["status"], **PRIVATE)
+    gr.Timer(1.0).tick(tick, [c["seen"], t["arch"], t["model"], t["loaded"], owner],
                        [c["status"], c["chart"], c["legend"], c["sample"], c["log"], t["model"],
                         c["start"], c["pause"], c["resume"], c["stop"], c["seen"]],
                        show_progress="hidden", concurrency_limit=None, **PRIVATE)
-    c["dl_btn"].click(lambda: gr.update(value=download_run(), visible=True), None, c["dl_file"], **PRIVATE)
-    c["push_btn"].click(push_run, [c["repo"], c["token"], c["private"]], c["push_msg"], **PRIVATE)
+    export.wire(c["export"])

@@ -14,7 +14,7 @@ from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import forms, state
+from . import forms, state, storage, visitor
 from .errors import friendly
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
@@ -56,40 +56,53 @@ def _png(img) -> str:
     return path
 
 
+def mean_abs_error(a, b) -> float:
+    """Mean absolute difference of two same-sized RGB images, in 0..1, a band of rows at a time
+    (a 40-megapixel image as float32 at once would take half a gigabyte per copy)."""
+    x, y = np.asarray(a), np.asarray(b)
+    total, step = 0.0, max(1, 4_000_000 // max(1, x.shape[1] * 3))
+    for i in range(0, x.shape[0], step):
+        total += float(np.abs(x[i:i + step].astype(np.int16) - y[i:i + step].astype(np.int16)).sum())
+    return total / (x.size * 255.0)
+
+
 @friendly
-def translate(image, model_spec, direction, size=None):
-    """Translation, round trip (A→B→A when the model has both directions) and its error."""
+def translate(image, model_spec, direction, size=None, oauth_token: gr.OAuthToken | None = None):
+    """Translation, round trip (A→B→A when the model has both directions) and its error. The
+    work is bounded by the server's limits (pixels, time; see cyclegan/limits.py)."""
     img = forms.open_upload(image)
     state.use_translate_threads()
-    model = state.MODELS.get(model_spec)
+    model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     direction = check_direction(direction or model.directions[0])
     work = forms.work_size(size, model)
+    seconds = limits.current().max_translate_seconds
+    deadline = time.monotonic() + seconds if seconds else None
     label = model.direction_label(direction)
     back = "b2a" if direction == "a2b" else "a2b"
     if back not in model.directions:
-        fake = model.translate(img, direction, work_size=work)
+        fake = model.translate(img, direction, work_size=work, deadline=deadline)
         return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
-    fake, rec = model.round_trip(img, direction, work_size=work)
-    err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
+    fake, rec = model.round_trip(img, direction, work_size=work, deadline=deadline)
+    err = mean_abs_error(img, rec)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
-                                   "(pixel values 0–1; 0 = perfect reconstruction).")
+    return _png(fake), _png(rec), (f"Translated {forms.md(label)}. Round trip {forms.md(trip)}: mean absolute "
+                                   f"error **{err:.4f}** (pixel values 0–1; 0 = perfect reconstruction).")
 
 
 def model_facts(model) -> str:
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
-    a, b = model.domains
+    a, b = (forms.md(d) for d in model.domains)
     return (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
             f"{params / 1e6:.2f} M generator parameters")
 
 
 @friendly
-def select_model(model_spec):
+def select_model(model_spec, oauth_token: gr.OAuthToken | None = None):
     """The direction buttons and the processing size follow the chosen model."""
     if not model_spec:
         return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
                 "No model selected: train one in the **Train** tab or load one below.")
-    model = state.MODELS.get(model_spec)
+    model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     choices = [(model.direction_label(d), d) for d in model.directions]
     return gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model)
 
@@ -112,38 +125,42 @@ def filter_models(arch, current, loaded):
 
 
 @friendly
-def load_user_model(hub_id="", files=None, loaded=None):
-    """A Hub id or an upload (.zip of a model folder, .safetensors, one or two official .pth)."""
+def load_user_model(hub_id="", files=None, loaded=None, oauth_token: gr.OAuthToken | None = None):
+    """A Hub id (read as the visitor: anonymous unless signed in) or an upload (.zip of a model
+    folder, .safetensors, one or two official .pth), which is moved to the private folder and
+    named `upload:ID`: no server path reaches the page."""
     if isinstance(files, str):
         files = [files]
-    files = [f for f in (files or []) if f]
+    files = [forms.upload_path(f) for f in (files or []) if f]
     hub_id = (hub_id or "").strip()
+    token = visitor.read_token(oauth_token)
     if files:
         limit = limits.current().max_upload_mb
         for f in files:
             if os.path.getsize(f) > limit * 1_000_000:
                 raise UserInputError(f"'{Path(f).name}' is larger than this server's limit of {limit} MB "
                                      "(CYCLEGAN_MAX_UPLOAD_MB)")
-        spec = ",".join(str(f) for f in files)
         shown = ", ".join(Path(f).name for f in files)
+        kept = storage.keep_upload(files, "model")
+        spec = f"upload:{kept.name}"
+        try:
+            model = state.MODELS.get(spec)
+        except BaseException:
+            storage.remove_upload(kept)
+            raise
+        storage.prune_uploads()
     elif hub_id:
         if not hub.is_repo_id(hub_id):
             raise UserInputError(f"'{hub_id}' is not a Hub model id (expected 'owner/name')")
         spec, shown = hub_id, hub_id
+        model = state.MODELS.get(spec, token=token)
     else:
         raise UserInputError("give a Hub id, or upload a model (.zip, .safetensors or .pth)")
-    specs = state.MODELS.user_specs if files else state.MODELS.hub_specs
-    specs.add(spec)
-    try:
-        model = state.MODELS.get(spec)
-    except UserInputError:
-        specs.discard(spec)
-        raise
     arch = model.architecture
     a, b = model.domains
     entry = {"spec": spec, "arch": arch, "label": f"loaded: {shown} ({a} ↔ {b})"}
     loaded = [e for e in (loaded or []) if e["spec"] != spec] + [entry]
-    return arch, spec, loaded, f"Loaded **{shown}**: {model_facts(model)}"
+    return arch, spec, loaded, f"Loaded **{forms.md(shown)}**: {model_facts(model)}"
 
 
 def check_upload(image):
@@ -203,13 +220,15 @@ def wire(shared: dict) -> None:
     arch, model, loaded, direction = c["arch"], c["model"], c["loaded"], c["direction"]
     # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
+    # Translating and loading share the CPU: CYCLEGAN_TRANSLATE_CONCURRENCY of them at once.
+    work = dict(concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")
     c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
-                  api_name="translate", preprocess=False)
+                  api_name="translate", preprocess=False, **work)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
     model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
-                        api_name="load_model").success(filter_models, [arch, model, loaded], model, **PRIVATE)
+                        api_name="load_model", **work).success(filter_models, [arch, model, loaded], model, **PRIVATE)
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
         select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
