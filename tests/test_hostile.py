@@ -371,55 +371,44 @@ def test_limit_image_pixels_everywhere(client, app_model, files, model, tmp_path
 
 @pytest.fixture
 def pixel_guard(monkeypatch):
-    """CYCLEGAN_MAX_IMAGE_PIXELS=200,000, and a watch on the resize `translate` does before the
-    net runs: records the working image's pixels and refuses any over the limit before the net
-    would run on it (the strips here are small enough that a faulty resize is cheap)."""
-    import cyclegan.model as model_mod
-    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "200000")
-    real, seen = model_mod.resize_short_side, []
+    """CYCLEGAN_MAX_WORK_PIXELS=200,000, and a watch on the generators: records the pixels of
+    every tensor a net is given and refuses any over the limit before the net runs on it (the
+    strips here are small enough that a faulty plan is cheap)."""
+    import cyclegan.translate as translate_mod
+    monkeypatch.setenv("CYCLEGAN_MAX_WORK_PIXELS", "200000")
+    real, seen = translate_mod.run_padded, []
 
-    def guarded(img, short, *args, **kwargs):
-        out = real(img, short, *args, **kwargs)
-        seen.append(out.size[0] * out.size[1])
+    def guarded(net, x, multiple):
+        seen.append(x.shape[0] * x.shape[-1] * x.shape[-2])
         if seen[-1] > 200_000:
-            raise MemoryError(f"working image of {seen[-1]:,} pixels, over the 200,000 pixel limit")
-        return out
+            raise MemoryError(f"working tensor of {seen[-1]:,} pixels, over the 200,000 pixel limit")
+        return real(net, x, multiple)
 
-    monkeypatch.setattr(model_mod, "resize_short_side", guarded)
+    monkeypatch.setattr(translate_mod, "run_padded", guarded)
     return seen
 
 
-def test_processing_size_cannot_exceed_the_pixel_limit(model, pixel_guard):
-    """A 1×4000 strip (4,000 pixels, well inside the limit) at the processing size the app uses
-    by default, the model's training size (32 here), becomes 32×128,000 = 4 megapixels inside
-    `translate`: the limit must bound the image the net actually runs on, not only the file.
-    (A 256 px model makes that 262 megapixels; the app's size box allows 4096: 67 gigapixels.)
-    It must still succeed and keep its size."""
+def test_processing_size_cannot_exceed_the_work_limit(model, pixel_guard):
+    """A 1×4000 strip (4,000 pixels) at a processing size of the model's training size (32 here)
+    would become 32×128,000 = 4 megapixels inside `translate`: the work the net does is bounded
+    (CYCLEGAN_MAX_UPSCALE, CYCLEGAN_MAX_WORK_PIXELS), not only the file. It must still succeed and
+    keep its size."""
     strip = Image.new("RGB", (1, 4000), (90, 90, 90))
     out = model.translate(strip, "a2b", work_size=model.image_size)
     assert out.size == (1, 4000)
-    assert max(pixel_guard, default=0) <= 200_000
+    assert 0 < sum(pixel_guard) <= 200_000
 
 
 @pytest.mark.parametrize("size", [None, 4096])
-def test_app_processing_size_cannot_exceed_the_pixel_limit(size, client, app_model, files, tmp_path, pixel_guard):
-    """The same through /translate: at the default size it must work; at the largest size the box
-    allows it may work or be refused with a message, but never allocate past the limit."""
+def test_app_processing_size_cannot_exceed_the_work_limit(size, client, app_model, files, tmp_path, pixel_guard):
+    """The same through /translate: at the default size and at the largest size the box allows,
+    it works and the net never computes past the limit."""
     strip = tmp_path / "strip.png"
     Image.new("RGB", (1, 4000), (90, 90, 90)).save(strip)
-    call = lambda: client.predict(handle_file(str(strip)), app_model, "a2b", size, api_name="/translate")  # noqa: E731
-    if size is None:
-        out, _, _ = call()
-        with Image.open(out) as im:
-            assert im.size == (1, 4000)
-    else:
-        try:
-            out, _, _ = call()
-            with Image.open(out) as im:
-                assert im.size == (1, 4000)
-        except AppError as e:
-            assert "internal error" not in e.message and "CYCLEGAN_MAX_IMAGE_PIXELS" in e.message, e.message
-    assert max(pixel_guard, default=0) <= 200_000
+    out, _, _ = client.predict(handle_file(str(strip)), app_model, "a2b", size, api_name="/translate")
+    with Image.open(out) as im:
+        assert im.size == (1, 4000)
+    assert max(pixel_guard, default=0) <= 200_000 and sum(pixel_guard) <= 2 * 2 * 200_000   # 2 passes (round trip)
     still_translates(client, app_model, files["photo"])
 
 
@@ -474,11 +463,8 @@ def test_space_id_hub_id_field_cannot_reach_server_folders(app_server, client, f
     monkeypatch.chdir(tmp_path)  # the server runs in this process: its working directory
     monkeypatch.setenv("SPACE_ID", "someone/cyclegan-studio")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    try:
-        msg = app_error(lambda: client.predict("owner/private-model", None, api_name="/load_model"))
-        assert "secret" not in msg
-    finally:
-        state.MODELS.user_specs.discard("owner/private-model")
+    msg = app_error(lambda: client.predict("owner/private-model", None, api_name="/load_model"))
+    assert "secret" not in msg
 
 
 # --- the launch-time upload limit and a hosted server, in a process of their own ---------------------------------
@@ -684,11 +670,11 @@ def test_disk_full_stops_the_app_run_and_keeps_the_checkpoint(kind, app_server, 
     assert status["state"] == "error", status
     assert "No space left on device" in status["error"] and "disk full" in status["error"], status["error"]
     assert "previous checkpoint is kept" in status["error"]
-    run_dir = Path(status["run_dir"])
-    assert Path(status["latest_checkpoint"]).name == "step_000003"
+    run_dir = app_server[2] / status["run"]
+    assert status["latest_checkpoint"] == "step_000003"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000003"]  # no torn temp folder
     assert load_model(run_dir / "latest").provenance["step"] == 3
-    assert status["model"] and load_model(status["model"]).provenance["step"] == 3
+    assert status["model"] and state.MODELS.get(status["model"]).provenance["step"] == 3
     monkeypatch.undo()
     still_translates(client, app_model, files["photo"])
 
@@ -716,6 +702,6 @@ def test_data_loader_exception_in_the_app_run(app_server, client, app_model, fil
     still_translates(client, app_model, files["photo"])
     monkeypatch.setattr(demo, "render", real)
     again = client.predict("demo:daynight", "cyclegan", "quick", 32, 3, 1, api_name="/train_start")
-    assert again["state"] in ("starting", "running") and again["run_dir"] != status["run_dir"]
+    assert again["state"] in ("starting", "running") and again["run"] != status["run"]
     done, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     assert done["state"] == "finished" and done["step"] == 3, done

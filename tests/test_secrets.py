@@ -22,7 +22,7 @@ import httpx
 import huggingface_hub
 import pytest
 
-from ui import state, train_tab
+from ui import export, state
 
 HF_TOKEN = "hf_" + secrets.token_hex(17)            # the shape of a real user access token
 OTHER_TOKEN = "org-key-" + secrets.token_hex(12)    # a token without the hf_ prefix
@@ -136,7 +136,7 @@ def assert_token_nowhere(token: str, *, texts: dict, app_server, client, caplog,
         assert _files_mentioning(cache, token.encode(), since) == [], "the token was written into Gradio's cache"
     status, _ = client.predict(api_name="/train_status")
     assert token not in json.dumps(status), "the token is in /train_status"
-    run_dir = Path(status["run_dir"])
+    run_dir = runs / status["run"]
     metrics = (run_dir / "metrics.jsonl").read_text()
     assert metrics and token not in metrics
     assert token not in json.dumps(state.RUNS.run.snapshot())
@@ -154,7 +154,7 @@ def test_failed_push_never_shows_the_token(name, finished_run, app_server, clien
     capfd.readouterr()
 
     with pytest.raises(gr.Error) as e:   # the handler itself
-        train_tab.push_run(REPO, token, True)
+        export.push_run(REPO, token, True)
     direct = str(e.value.message if hasattr(e.value, "message") else e.value)
     assert "push to the Hub failed" in direct, direct
     assert calls and calls[0][0] == "create_repo" and calls[0][2] == token.strip()  # the token did reach the Hub
@@ -177,7 +177,7 @@ def test_successful_push_never_shows_the_token(finished_run, app_server, client,
     caplog.set_level(logging.DEBUG)
     since = time.time() - 1
     capfd.readouterr()
-    direct = train_tab.push_run(REPO, HF_TOKEN, True)
+    direct = export.push_run(REPO, HF_TOKEN, True)
     assert direct == f"Pushed to [https://huggingface.co/{REPO}](https://huggingface.co/{REPO})"
     done, raw = ui_call(url, app, "push_run", [REPO, HF_TOKEN, False])
     assert done["success"] is True and f"https://huggingface.co/{REPO}" in done["output"]["data"][0]
