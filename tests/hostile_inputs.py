@@ -381,3 +381,32 @@ def stop_any_run():
     """Stop the app's run, if one is active, and wait for its final checkpoint."""
     from ui import state
     state.RUNS.stop_and_wait(60)
+
+
+def ui_call(url: str, app, fn_name: str, data: list, oauth_token: str | None = None) -> tuple[dict, str]:
+    """Run a UI event the way the page does: join the queue, read the event stream. Returns the
+    completion message and the raw stream text. `oauth_token` rides in the request body, which is
+    how Gradio hands a signed-in visitor's token to a handler's gr.OAuthToken parameter when there
+    is no browser session (a Space's session cookie would give the same)."""
+    import uuid
+
+    import httpx
+    fn_id = next(k for k, fn in app.demo.fns.items() if fn.name == fn_name)
+    cfg = httpx.get(url + "config").json()
+    dep = next(d for d in cfg["dependencies"] if d["id"] == fn_id)
+    session = uuid.uuid4().hex
+    body = {"data": data, "fn_index": fn_id, "session_hash": session, "trigger_id": dep["targets"][0][0],
+            "event_data": None}
+    if oauth_token is not None:
+        body["oauth_token"] = oauth_token
+    r = httpx.post(url + "gradio_api/queue/join", json=body)
+    r.raise_for_status()
+    raw = []
+    with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=120) as resp:
+        for line in resp.iter_lines():
+            raw.append(line)
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    return msg, "\n".join(raw)
+    raise AssertionError("the event stream ended without a result:\n" + "\n".join(raw))

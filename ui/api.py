@@ -169,10 +169,11 @@ def train_resume(owner_token: str | None = None) -> dict:
 
 
 def register() -> None:
-    """Declare the endpoints; call inside the page's gr.Blocks. Status and stop take no worker
-    thread for long (stop waits asynchronously), so they have no concurrency limit."""
+    """Declare the endpoints; call inside the page's gr.Blocks. Status is quick and unlimited.
+    Stop may wait minutes: it waits asynchronously and outside the queue, whose 40 job slots a
+    flood of waiting stops would otherwise fill, stalling every other visitor's events."""
     gr.api(train_start, api_name="train_start")
     gr.api(train_status, api_name="train_status", concurrency_limit=None)
-    gr.api(train_stop, api_name="train_stop", concurrency_limit=None)
+    gr.api(train_stop, api_name="train_stop", queue=False)
     gr.api(train_pause, api_name="train_pause")
     gr.api(train_resume, api_name="train_resume")
