@@ -17,12 +17,13 @@ def short_name(path, keep: int = 80) -> str:
 
 def os_reason(e: BaseException) -> str:
     """The operating system's words for `e`: 'No space left on device', 'File name too long'.
-    safetensors words its I/O errors as Rust debug text (`Os { code: 28, ..., message: "No space
-    left on device" }`); the message inside is what a person needs."""
+    safetensors words its I/O errors as Rust text (`Error while serializing: I/O error: No space
+    left on device (os error 28)`, or as debug text `Os { code: 28, ..., message: "..." }`); the
+    system's words inside are what a person needs."""
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     text = str(e)
-    m = re.search(r'message: "([^"]+)"', text)
+    m = re.search(r'message: "([^"]+)"', text) or re.search(r"I/O error: (.+?) \(os error \d+\)", text)
     if m:
         return m.group(1)
     return text.splitlines()[0][:200] if text.strip() else type(e).__name__
