@@ -15,7 +15,7 @@ import pytest
 import cyclegan
 from conftest import tiny_model
 from cyclegan.checkpoints import DEMO_DIR
-from ui import translate_tab
+from ui import export, translate_tab
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -164,6 +164,9 @@ def test_translate_train_and_use(page, artifacts):
     with zipfile.ZipFile(io.BytesIO(zipped.body())) as zf:
         names = zf.namelist()
     assert f"{run_name}/model/model.safetensors" in names and any("/samples/step_" in n for n in names)
+    pg.wait_for_timeout(500)   # the page's follow-up event removes the server's own copy of the zip
+    assert not list(export.exports_dir().rglob("*.zip")), "the run zip was left in the server's temp folder"
+    assert pg.locator("#hf-login").count() == 0     # Sign in with Hugging Face: only on a Space with OAuth
 
     # --- the new model is in the Translate tab's list and translates ----------------------------
     pg.get_by_role("tab", name="Translate").click()
@@ -202,3 +205,45 @@ def test_recipe_choice_in_the_form(page):
     assert pg.get_by_label("lr_g (generators)").input_value() == "0.0002"
     pg.locator("#arch-train label", has_text="CycleGAN").click()
     pg.locator("#recipe").wait_for(state="hidden")
+
+
+def test_only_the_browser_that_started_a_run_controls_it(app_server):
+    """Two browsers (two visitors): the one that pressed Start may pause and stop its run, also
+    after reloading the page (its id lives in its own localStorage); the other watches the same
+    run with those buttons disabled and is told why."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from ui import state
+    url, _, _ = app_server
+    state.RUNS.stop_and_wait(60)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            mine, other = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
+            for pg in (mine, other):
+                pg.set_default_timeout(60_000)
+                pg.goto(url)
+                pg.get_by_role("tab", name="Train").click()
+            mine.get_by_label("Image size").fill("32")
+            mine.get_by_label("Steps").fill("100000")
+            mine.get_by_role("button", name="Start").click()
+            for pg in (mine, other):
+                pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Running')")
+            stop_mine = mine.get_by_role("button", name="Stop")
+            stop_other = other.get_by_role("button", name="Stop")
+            mine.wait_for_function("b => !b.disabled", arg=stop_mine.element_handle())
+            other.wait_for_timeout(1500)          # a few refreshes: its buttons must stay disabled
+            assert stop_mine.is_enabled() and mine.get_by_role("button", name="Pause").is_enabled()
+            assert not stop_other.is_enabled() and not other.get_by_role("button", name="Pause").is_enabled()
+            assert "Another visitor started this run" in other.locator("#train-status").inner_text()
+            assert "Another visitor" not in mine.locator("#train-status").inner_text()
+            mine.reload()                                    # the same browser: still its run
+            mine.get_by_role("tab", name="Train").click()
+            mine.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Running')")
+            stop_mine = mine.get_by_role("button", name="Stop")
+            mine.wait_for_function("b => !b.disabled", arg=stop_mine.element_handle())
+            stop_mine.click()
+            for pg in (mine, other):
+                pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Stopped')")
+        finally:
+            browser.close()
+            state.RUNS.stop_and_wait(60)
