@@ -2,6 +2,7 @@
 the Train tab's handlers that have no endpoint (download, push, the recipe form)."""
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from ui import api, export, state, train_tab
 ARCHS = ("cyclegan", "discogan", "dualgan")
 DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
 ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
-             "/train_resume"}
+             "/train_resume", "/download_run"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -252,7 +253,15 @@ def test_run_download_and_push_messages(app_server, client, photo):
     client.predict("demo:daynight", "cyclegan", "quick", 32, 4, 1, api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished" and status["step"] == 4, status
-    z = Path(export.download_run())
+    downloads = app_server[2].parent / "client-downloads"
+    z = Path(Client(app_server[0], analytics_enabled=False, verbose=False, download_files=str(downloads))
+             .predict(api_name="/download_run"))             # over HTTP, as a script would
+    assert z.is_relative_to(downloads)
+    made = list(export.exports_dir().rglob("*.zip"))       # the server's own copy, until it is a few minutes old
+    for folder in export.exports_dir().iterdir():
+        os.utime(folder, (time.time() - 600, time.time() - 600))
+    export.prune_exports()
+    assert made and not any(p.exists() for p in made)
     run = status["run"]
     assert z.name == f"{run}.zip"
     with zipfile.ZipFile(z) as zf:

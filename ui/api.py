@@ -17,7 +17,7 @@ from train import TrainConfig
 from train.config import resumed
 from train.runs import RunDir, new_run_dir
 
-from . import forms, state, storage, visitor
+from . import export, forms, state, storage, visitor
 from .errors import friendly, scrub
 
 
@@ -168,6 +168,12 @@ def train_resume(owner_token: str | None = None) -> dict:
     return public_status(run)
 
 
+def download_run() -> gr.FileData:
+    """The run's newest model (generators only), sample grids, metrics and training config as one
+    zip that `cyclegan.load_model` reads."""
+    return gr.FileData(path=export.download_run(), mime_type="application/zip")
+
+
 def register() -> None:
     """Declare the endpoints; call inside the page's gr.Blocks. Status is quick and unlimited.
     Stop may wait minutes: it waits asynchronously and outside the queue, whose 40 job slots a
@@ -177,3 +183,4 @@ def register() -> None:
     gr.api(train_stop, api_name="train_stop", queue=False)
     gr.api(train_pause, api_name="train_pause")
     gr.api(train_resume, api_name="train_resume")
+    gr.api(download_run, api_name="download_run")

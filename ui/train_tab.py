@@ -137,6 +137,7 @@ def tick(seen, arch, current_model, loaded, owner):
         buttons = _buttons(bool(snap) and run_state in ("starting", "running", "paused", "stopping"), run_state,
                            mine, resumable)
     log_text = scrub("\n".join(reversed(snap["log"][-20:]))) if snap else ""
+    export.prune_exports()   # zips fetched through the API go a couple of minutes later
     return (status_line(snap, mine, interrupted), plot, legend, sample, log_text, models, *buttons, seen)
 
 

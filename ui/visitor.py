@@ -20,6 +20,7 @@ import importlib.util
 import os
 import re
 import secrets
+import socket
 
 import gradio as gr
 
@@ -31,28 +32,18 @@ OWNER_KEY = "cyclegan-studio-owner"
 _ID = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 
-def _browser_secret() -> str:
-    """BrowserState encrypts what it keeps with a key the page carries; a fixed one (kept in the
-    private folder) lets a browser's id outlive a restart of the server, so the owner of an
-    interrupted run can resume it."""
-    path = storage.private_dir() / "browser-key"
-    try:
-        key = path.read_text().strip()
-        if len(key) >= 16:
-            return key
-    except OSError:
-        pass
-    key = secrets.token_urlsafe(24)
-    try:
-        path.write_text(key)
-        path.chmod(0o600)
-    except OSError:
-        pass
-    return key
+def _browser_key() -> str:
+    """BrowserState encrypts what it keeps with a key the page itself carries (so it is no
+    secret: the id's worth is in being random and kept only in its browser). A key that stays the
+    same across restarts of the server (derived from the Space's name or this host, and the runs
+    folder; nothing written to disk) lets a browser keep its id, so the owner of an interrupted
+    run can resume it."""
+    where = os.environ.get("SPACE_ID") or socket.gethostname()
+    return hashlib.sha256(f"cyclegan-studio|{where}|{storage.runs_dir().resolve()}".encode()).hexdigest()[:32]
 
 
 def owner_state() -> gr.BrowserState:
-    return gr.BrowserState(None, storage_key=OWNER_KEY, secret=_browser_secret())
+    return gr.BrowserState(None, storage_key=OWNER_KEY, secret=_browser_key())
 
 
 def ensure_owner(value) -> str:
