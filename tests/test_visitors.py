@@ -296,3 +296,35 @@ def test_interrupted_run_is_shown_and_its_owner_resumes_it(app_server, client):
     finally:
         if state.RUNS.run is None:
             state.RUNS.run = saved
+
+
+def test_sign_in_button_only_where_the_sign_in_is_real(monkeypatch):
+    """On a Space with OAuth configured (hf_oauth: true sets these variables; Spaces install
+    Gradio's OAuth extras) the Train tab offers Sign in with Hugging Face; anywhere else it does
+    not, because Gradio would then sign visitors in as the server's own account."""
+    import importlib.util
+
+    import gradio as gr
+
+    import ui
+    oauth = {"OAUTH_CLIENT_ID": "x", "OAUTH_CLIENT_SECRET": "y", "OAUTH_SCOPES": "openid profile read-repos",
+             "OPENID_PROVIDER_URL": "https://huggingface.co"}
+    assert visitor.login_available() is False
+    import gradio.oauth
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    for k, v in oauth.items():
+        monkeypatch.setenv(k, v)
+        monkeypatch.setattr(gradio.oauth, k, v)    # Gradio reads them once, at import
+    assert visitor.login_available() is False           # not a Space's container (SYSTEM is not 'spaces')
+    monkeypatch.setenv("SYSTEM", "spaces")
+    real = importlib.util.find_spec
+    missing = lambda name, *a: None if name in ("authlib", "itsdangerous") else real(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", missing)
+    assert visitor.login_available() is False           # without Gradio's OAuth extras
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in ("authlib", "itsdangerous")
+                        else real(name, *a))
+    assert visitor.login_available() is True
+    page = ui.build()
+    assert any(isinstance(b, gr.LoginButton) for b in page.blocks.values()) and page.expects_oauth
+    monkeypatch.delenv("SYSTEM")
+    assert not ui.build().expects_oauth
