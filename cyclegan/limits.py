@@ -12,7 +12,7 @@ Space: 2 cores, 16 GB) and the visitors are strangers. 0 means "no limit" where 
 | `CYCLEGAN_MAX_IMAGE_PIXELS`       | 40_000_000       | 40_000_000   | width x height of one image file                |
 | `CYCLEGAN_MAX_ZIP_ENTRIES`        | 20_000           | 20_000       | files + folders in one zip                      |
 | `CYCLEGAN_MAX_ZIP_BYTES`          | 2 GiB            | 2 GiB        | total unpacked size of one zip                  |
-| `CYCLEGAN_MAX_WORK_PIXELS`        | 40_000_000       | 2_000_000    | pixels the net computes for one translation,    |
+| `CYCLEGAN_MAX_WORK_PIXELS`        | 40_000_000       | 1_000_000    | pixels the net computes for one translation,    |
 |                                   |                  |              | padding and tiles included                      |
 | `CYCLEGAN_MAX_UPSCALE`            | 2                | 2            | times a processing size may enlarge an image    |
 | `CYCLEGAN_MAX_TRANSLATE_SECONDS`  | 0 (none)         | 60           | one translation in the app (checked per tile)   |
@@ -88,7 +88,7 @@ def current() -> Limits:
         max_image_pixels=env_int("CYCLEGAN_MAX_IMAGE_PIXELS", 40_000_000),
         max_zip_entries=env_int("CYCLEGAN_MAX_ZIP_ENTRIES", 20_000),
         max_zip_bytes=env_int("CYCLEGAN_MAX_ZIP_BYTES", 2 * GiB),
-        max_work_pixels=env_int("CYCLEGAN_MAX_WORK_PIXELS", pick(40_000_000, 2_000_000), lo=1024),
+        max_work_pixels=env_int("CYCLEGAN_MAX_WORK_PIXELS", pick(40_000_000, 1_000_000), lo=1024),
         max_upscale=env_int("CYCLEGAN_MAX_UPSCALE", 2, lo=1, hi=64),
         max_translate_seconds=env_int("CYCLEGAN_MAX_TRANSLATE_SECONDS", pick(0, 60), lo=0),
         max_model_params=env_int("CYCLEGAN_MAX_MODEL_PARAMS", pick(400_000_000, 200_000_000)),

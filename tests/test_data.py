@@ -395,7 +395,7 @@ def clean_env(monkeypatch):
 # (local default, Space default) of every limit, as README's limits table states them
 DEFAULTS = {"max_upload_mb": (200, 200), "max_image_pixels": (40_000_000, 40_000_000),
             "max_zip_entries": (20_000, 20_000), "max_zip_bytes": (2 * 1024**3, 2 * 1024**3),
-            "max_work_pixels": (40_000_000, 2_000_000), "max_upscale": (2, 2), "max_translate_seconds": (0, 60),
+            "max_work_pixels": (40_000_000, 1_000_000), "max_upscale": (2, 2), "max_translate_seconds": (0, 60),
             "max_model_params": (400_000_000, 200_000_000), "max_train_steps": (1_000_000, 5_000),
             "max_train_size": (1024, 256), "max_train_memory_mb": (limits.machine_memory_mb(), 6000),
             "max_run_minutes": (0, 30), "max_runs": (0, 20), "max_runs_mb": (0, 5000), "run_ttl_hours": (0, 24),
