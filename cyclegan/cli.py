@@ -97,8 +97,8 @@ def _count(lo: int):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
+def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
+    ap = _Parser(prog=prog, description="Unpaired image-to-image translation: "
                  "CycleGAN, DiscoGAN, DualGAN.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None) -> int:
-    ap = build_parser()
+def main(argv=None, prog: str = "python -m cyclegan") -> int:
+    ap = build_parser(prog)
     args = ap.parse_args(argv)
     try:
         return args.func(args)
@@ -152,3 +152,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The `cyclegan` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan"))

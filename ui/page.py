@@ -33,3 +33,10 @@ def launch(page: gr.Blocks, **kwargs):
     kwargs.setdefault("allowed_paths", [str(state.runs_dir().resolve())])
     kwargs.setdefault("run_history", False)  # "Runs" in the footer would read as training runs
     return page.launch(**kwargs)
+
+
+def main() -> None:
+    """The `cyclegan-studio` console script (pyproject.toml): what `python app.py` does."""
+    import logging
+    logging.basicConfig(level=logging.INFO)
+    launch(build())
