@@ -209,6 +209,9 @@ def load_folder(folder: Path) -> CycleModel:
         official = official_files_in(folder)
         if official:
             return load_official([str(p) for p in official])
+        from .export import is_onnx_folder, load_onnx
+        if is_onnx_folder(folder):
+            return load_onnx(folder)
         raise UserInputError(f"no {WEIGHTS} in '{folder}': a model folder holds {CONFIG} and {WEIGHTS} "
                              "(or official CycleGAN latest_net_G_A.pth / latest_net_G_B.pth)")
     tensors, meta = read_safetensors(weights)

@@ -1,4 +1,4 @@
-"""`python -m cyclegan`: every subcommand (translate, info, eval, demo export, demo grid). A user
+"""`python -m cyclegan`: every subcommand (translate, info, eval, export, demo export, demo grid). A user
 error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
 import argparse
 import json
@@ -76,6 +76,14 @@ def _eval(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_onnx
+    model = load_model(args.model)
+    directions = None if args.direction == "both" else [args.direction]
+    print(json.dumps(export_onnx(model, args.output, directions, opset=args.opset)))
+    return 0
+
+
 def _demo_export(args) -> int:
     print(json.dumps(demo.export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
     return 0
@@ -121,6 +129,15 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     e.add_argument("--n", type=_count(1), default=200, help="number of test pairs")
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
     e.set_defaults(func=_eval)
+
+    x = sub.add_parser("export", help="write a model's generators as ONNX files (one per direction, "
+                       "dynamic height and width)")
+    x.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    x.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the only format so far)")
+    x.add_argument("-o", "--output", required=True, help="folder to write (config.json, onnx.json, G_AB.onnx, G_BA.onnx)")
+    x.add_argument("--direction", default="both", choices=["both", "a2b", "b2a"])
+    x.add_argument("--opset", type=_count(7), default=None, help="ONNX opset (default: the exporter's)")
+    x.set_defaults(func=_export)
 
     worlds = ", ".join(demo.world_names())
     d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
