@@ -14,6 +14,7 @@ from cyclegan.presets import ARCHITECTURES, RECIPES, SCALES, Preset, check_names
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
+LOGS = ("jsonl", "tensorboard")
 NO_CLI_DEFAULT = object()
 
 
@@ -68,6 +69,9 @@ class TrainConfig:
     pool_size: int | None = field(default=None, metadata=_flag("image pool size (default: the preset's)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
         "WGAN critic weight clip (default: the preset's)"))
+    log: str = field(default="jsonl", metadata=_flag(
+        f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
+        "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
 
     def __post_init__(self):
@@ -97,6 +101,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
+        if self.log not in LOGS:
+            raise UserInputError(f"unknown log {self.log!r}; choose one of: {', '.join(LOGS)}")
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
@@ -133,7 +139,7 @@ class TrainConfig:
 # What a resumed run takes from the command that resumes it; the rest (data, architecture, seed...)
 # defines the run and comes from its saved config.
 RUN_SETTINGS = ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
-                "keep_checkpoints", "amp", "compile", "max_steps_limit", "out")
+                "keep_checkpoints", "amp", "compile", "max_steps_limit", "out", "log")
 
 
 def resumed(saved: dict, settings: dict) -> TrainConfig:

@@ -27,6 +27,7 @@ from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
 from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
+from .tensorboard import TensorBoardLog
 
 
 class Diverged(RuntimeError):
@@ -223,9 +224,13 @@ class Trainer:
             raise UserInputError(f"'{self.run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
         self.samples = self._sample_batch()
         self._start_feeds()
+        self.tb = None
         if self.rank == 0:
             self.folder.create()
             self.folder.write_config(self.cfg.to_dict())
+            if cfg.log == "tensorboard":
+                self.tb = TensorBoardLog(self.folder, purge_step=self.step + 1 if resume else None)
+                self.folder.on_metrics(self.tb.metrics)
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -413,6 +418,8 @@ class Trainer:
         if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
             if self.step > 0:
                 hooks.on_checkpoint(self.save_checkpoint())
+        if self.tb is not None:
+            self.tb.close()
         return status
 
     def _log(self, pending, sec_per_step) -> dict:
@@ -455,8 +462,11 @@ class Trainer:
         """The grid as the run's sample for this step (written whole, then renamed into place)."""
         path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        save_image(self.sample_grid(), tmp)
+        grid = self.sample_grid()
+        save_image(grid, tmp)
         os.replace(tmp, path)
+        if self.tb is not None:
+            self.tb.sample(self.step, grid)
         return path
 
     def training_state(self) -> tuple[dict, dict]:
