@@ -32,7 +32,8 @@ def _recipes_help() -> str:
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = field(default="demo:daynight", metadata=_flag(
-        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
+        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, hub:OWNER/NAME (a Hugging Face dataset: image "
+        "folders or parquet) or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
         f"how the architecture is trained (default: the paper's, or the authors' code where that is all there is): "
@@ -73,6 +74,7 @@ class TrainConfig:
         f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
         "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
+    hub_cache_only: bool = False  # set by the app, which fetched a hub: dataset with the visitor's credential
 
     def __post_init__(self):
         self._validate()
@@ -88,6 +90,9 @@ class TrainConfig:
 
     def _validate(self) -> None:
         check_names(self.arch, self.recipe, self.scale)
+        if str(self.data).startswith("hub:"):
+            from cyclegan.hubdata import parse
+            parse(self.data)
         lim = limits.current()
         max_steps = min(lim.max_train_steps, self.max_steps_limit or lim.max_train_steps)
         if whole_number(self.steps, "steps", 1) > max_steps:

@@ -195,7 +195,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
 
         self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=self.folder.data_dir)
+                                  value_range=p.value_range, workdir=self.folder.data_dir,
+                                  hub_cache_only=cfg.hub_cache_only)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, with_discriminators=True,

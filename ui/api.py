@@ -5,9 +5,11 @@ parameters and results come from the type hints below, so they need no hidden co
 
 Also the one way a run is started from the page or the API: `start_training`.
 """
+import dataclasses
+
 import gradio as gr
 
-from cyclegan import UserInputError
+from cyclegan import UserInputError, hubdata
 from train import TrainConfig
 from train.runs import new_run_dir
 
@@ -16,9 +18,12 @@ from .errors import friendly
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, log: str | None = None,
+                   hub_token: str | None = None) -> dict:
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
-    Logging, sampling and checkpointing are spaced to the run's length."""
+    Logging, sampling and checkpointing are spaced to the run's length. A Hub dataset is fetched
+    here, with the visitor's token or anonymously (never the server's), pinned to its commit; the
+    run then reads it from the cache only."""
     data, name = forms.data_spec(data, uploaded)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
@@ -30,7 +35,11 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                       sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
                       log_every=max(1, min(10, steps // 50)), lr_g=forms.opt_float(lr_g, "lr_g"),
                       lr_d=forms.opt_float(lr_d, "lr_d"), lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
-                      lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"))
+                      lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"), log=log or "jsonl",
+                      hub_cache_only=data.startswith("hub:"))
+    if data.startswith("hub:"):                      # after every other check: a download is slow
+        _, pinned = hubdata.fetch(data, token=hub_token or False)
+        cfg = dataclasses.replace(cfg, data="hub:" + pinned)
     state.RUNS.start(cfg)
     return state.RUNS.status()
 
@@ -38,8 +47,9 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
                 steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
-    """Start a training run (one per server): data is demo:<world>, a .zip or a folder on the
-    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default."""
+    """Start a training run (one per server): data is demo:<world>, hub:owner/name (a public Hugging
+    Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan; scale
+    quick | full; recipe None = the default."""
     return start_training(data, arch, scale, size, steps, batch, recipe)
 
 

@@ -116,9 +116,15 @@ def tick(seen, arch, current_model, loaded):
 
 
 @friendly
-def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i):
+def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
+             hub_data="", tensorboard=False):
     if source == "demo":
         data = f"demo:{world}"
+    elif source == "hub":
+        data = (hub_data or "").strip().removeprefix("hub:")
+        if not data:
+            raise UserInputError("type the id of a Hugging Face dataset, like huggan/horse2zebra")
+        data = "hub:" + data
     elif source == "zip":
         if not zip_file:
             raise UserInputError("upload a .zip with trainA/ and trainB/ (or A/ and B/) folders first")
@@ -128,7 +134,8 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
         if not data:
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
     recipe = recipe if recipe in cyclegan.RECIPES.get(arch, {}) else None
-    api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip")
+    api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip",
+                       log="tensorboard" if tensorboard else None)
     # Clear the last run's chart and sample grid at once; the timer fills in the new run's.
     return status_line(state.RUNS.snapshot()), None, "", None, {}
 
@@ -178,7 +185,7 @@ def create() -> dict:
     lim = limits.current()
     p0 = cyclegan.get_preset("cyclegan", None, "quick")
     worlds = [(f"{w} ({' ↔ '.join(demo.domains(w))})", w) for w in demo.world_names()]
-    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip")]
+    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip"), ("Hugging Face dataset", "hub")]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
     c = {}
@@ -190,6 +197,9 @@ def create() -> dict:
                 c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                    visible=False, height=130)
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
+                c["hub_data"] = gr.Textbox(label="Hugging Face dataset", placeholder="huggan/horse2zebra", visible=False,
+                                           elem_id="hub-data", info="public: image folders (trainA/ trainB/) or "
+                                           "parquet with two image columns or a two-value label")
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
                                           label="Recipe", visible=False, elem_id="recipe",
@@ -208,6 +218,8 @@ def create() -> dict:
                     with gr.Row():
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
                         c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
+                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (RUN/tb, beside metrics.jsonl)",
+                                                   elem_id="tensorboard")
                 with gr.Row():
                     c["start"] = gr.Button("Start", variant="primary", min_width=70)
                     c["pause"] = gr.Button("Pause", interactive=False, min_width=70)
@@ -243,13 +255,14 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     c, t = shared["train"], shared["translate"]
     c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
-                                  gr.update(visible=s == "folder")), c["source"], [c["world"], c["zip"], c["folder"]],
-                       **PRIVATE)
+                                  gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
+                       [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
           [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"]], **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"]]
     c["start"].click(ui_start, [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size",
-                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i")], chart, **PRIVATE)
+                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i", "hub_data",
+                                               "tensorboard")], chart, **PRIVATE)
     c["pause"].click(ui_pause, None, c["status"], **PRIVATE)
     c["resume"].click(ui_resume, None, c["status"], **PRIVATE)
     c["stop"].click(ui_stop, None, c["status"], **PRIVATE)
