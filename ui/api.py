@@ -1,19 +1,21 @@
-"""The named endpoints that have no button of their own, for gradio_client and scripts:
-/train_start, /train_status, /train_stop, /train_pause, /train_resume (/translate and
-/load_model are the Translate tab's own buttons). They are declared with gr.api, whose
+"""The named endpoints that have no button of their own, for gradio_client, scripts and MCP
+clients: /translate_image, /train_start, /train_status, /train_stop, /train_pause, /train_resume
+(/translate and /load_model are the Translate tab's own buttons). They are declared with gr.api, whose
 parameters and results come from the type hints below, so they need no hidden components.
 
 Also the one way a run is started from the page or the API: `start_training`.
 """
 import dataclasses
+import os
 
 import gradio as gr
 
-from cyclegan import UserInputError, hubdata
+from cyclegan import UserInputError, hubdata, limits
+from cyclegan.model import check_direction
 from train import TrainConfig
 from train.runs import new_run_dir
 
-from . import forms, state
+from . import forms, state, translate_tab
 from .errors import friendly
 
 
@@ -72,18 +74,47 @@ def train_stop(wait_s: float = 60) -> dict:
 
 @friendly
 def train_pause() -> dict:
+    """Pause the training run after the step in progress (train_resume continues it)."""
     state.RUNS.current().pause()
     return state.RUNS.status()
 
 
 @friendly
 def train_resume() -> dict:
+    """Continue a paused training run."""
     state.RUNS.current().resume()
     return state.RUNS.status()
 
 
+@friendly
+def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direction: str = "a2b",
+                    size: int | None = None) -> gr.FileData:
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN):
+    one image in, one out (the /translate endpoint also gives the round trip).
+
+    Args:
+        image: the image to translate; the result has its size
+        model_spec: demo:cyclegan, demo:discogan or demo:dualgan (built-in day ↔ night), a Hugging Face model id owner/name, or the `model` that train_status reports
+        direction: a2b or b2a (for the built-in models, a2b is day → night)
+        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+    Returns:
+        the translated image (PNG)
+    """
+    path = forms.upload_path(image)
+    limit = limits.current().max_upload_mb
+    if isinstance(path, str) and os.path.isfile(path) and os.path.getsize(path) > limit * 1_000_000:
+        raise UserInputError(f"the image is larger than this server's limit of {limit} MB (CYCLEGAN_MAX_UPLOAD_MB)")
+    img = forms.open_upload(image)
+    state.use_translate_threads()
+    model = state.MODELS.get(model_spec)
+    direction = check_direction(direction or model.directions[0])
+    fake = model.translate(img, direction, work_size=forms.work_size(size, model))
+    return gr.FileData(path=translate_tab.output_png(fake), mime_type="image/png")
+
+
 def register() -> None:
     """Declare the endpoints; call inside the page's gr.Blocks."""
+    gr.api(translate_image, api_name="translate_image")
     gr.api(train_start, api_name="train_start")
     gr.api(train_status, api_name="train_status", concurrency_limit=None)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=None)

@@ -16,6 +16,7 @@ from cyclegan.model import check_direction
 
 from . import forms, state
 from .errors import friendly
+from .widgets import ModelBox
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
@@ -37,7 +38,7 @@ def example_images() -> list[str]:
     return list(_examples)
 
 
-def _png(img) -> str:
+def output_png(img) -> str:
     """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
     results in place, so identical concurrent requests could read a half-written image.
     Files older than 15 minutes are cleared as new ones arrive."""
@@ -58,7 +59,17 @@ def _png(img) -> str:
 
 @friendly
 def translate(image, model_spec, direction, size=None):
-    """Translation, round trip (A→B→A when the model has both directions) and its error."""
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN);
+    also the round trip (A→B→A when the model has both directions) and its error.
+
+    Args:
+        image: the image to translate; the result has its size
+        model_spec: demo:cyclegan, demo:discogan or demo:dualgan (built-in day ↔ night), a Hugging Face model id owner/name, or the `model` that train_status reports
+        direction: a2b or b2a (for the built-in models, a2b is day → night)
+        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+    Returns:
+        the translation (PNG), the round trip (PNG; none for a one-way model), a message with the round-trip error
+    """
     img = forms.open_upload(image)
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
@@ -68,11 +79,11 @@ def translate(image, model_spec, direction, size=None):
     back = "b2a" if direction == "a2b" else "a2b"
     if back not in model.directions:
         fake = model.translate(img, direction, work_size=work)
-        return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
+        return output_png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
     fake, rec = model.round_trip(img, direction, work_size=work)
     err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
+    return output_png(fake), output_png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
                                    "(pixel values 0–1; 0 = perfect reconstruction).")
 
 
@@ -167,7 +178,7 @@ def create() -> dict:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=280):
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value=first_arch, label="Architecture", elem_id="arch")
-                c["model"] = gr.Dropdown(first_choices, value=first_choices[0][1] if first_choices else None,
+                c["model"] = ModelBox(first_choices, value=first_choices[0][1] if first_choices else None,
                                          label="Model", elem_id="model", allow_custom_value=True, filterable=True,
                                          info="" if first_choices else "no model yet: train one or load one below")
                 c["model_info"] = gr.Markdown("")
