@@ -17,6 +17,8 @@ visitors are strangers.
 | `CYCLEGAN_MAX_HUB_DATASET_MB` | 2000           | 1000                        | download of one Hub dataset, in MB      |
 | `CYCLEGAN_MAX_VIDEO_SECONDS`  | 60             | 20                          | length of one video to translate        |
 | `CYCLEGAN_MAX_VIDEO_SIDE`     | 1920           | 1280                        | longer side of a video's frames, in px  |
+| `CYCLEGAN_MAX_STREAM_SECONDS` | 600            | 120                         | one webcam stream (then press again)    |
+| `CYCLEGAN_MAX_BATCH_IMAGES`   | 100            | 20                          | images translated in one batch          |
 
 Numbers may use `_` separators (`40_000_000`) or exponents (`2e9`); they must be whole and
 positive. Booleans accept true/false, 1/0, yes/no, on/off. An empty variable counts as unset.
@@ -42,6 +44,8 @@ class Limits:
     max_hub_dataset_mb: int
     max_video_seconds: int
     max_video_side: int
+    max_stream_seconds: int
+    max_batch_images: int
     hosted: bool  # running on a Hugging Face Space: tighter defaults, no server paths
 
 
@@ -59,5 +63,7 @@ def current() -> Limits:
         max_hub_dataset_mb=env_int("CYCLEGAN_MAX_HUB_DATASET_MB", 1000 if hosted else 2000),
         max_video_seconds=env_int("CYCLEGAN_MAX_VIDEO_SECONDS", 20 if hosted else 60),
         max_video_side=env_int("CYCLEGAN_MAX_VIDEO_SIDE", 1280 if hosted else 1920),
+        max_stream_seconds=env_int("CYCLEGAN_MAX_STREAM_SECONDS", 120 if hosted else 600),
+        max_batch_images=env_int("CYCLEGAN_MAX_BATCH_IMAGES", 20 if hosted else 100),
         hosted=hosted,
     )

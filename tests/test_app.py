@@ -19,7 +19,7 @@ from hostile_inputs import stop_any_run, wait_status
 from ui import api, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
-ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/train_start", "/train_status", "/train_stop",
+ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/train_start", "/train_status", "/train_stop",
              "/train_pause", "/train_resume"}
 
 

@@ -15,7 +15,8 @@ from cyclegan.model import check_direction
 from train import TrainConfig
 from train.runs import new_run_dir
 
-from . import forms, state, translate_tab
+from . import forms, state
+from .files import output_png
 from .errors import friendly
 
 
@@ -109,7 +110,7 @@ def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direc
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
     fake = model.translate(img, direction, work_size=forms.work_size(size, model))
-    return gr.FileData(path=translate_tab.output_png(fake), mime_type="image/png")
+    return gr.FileData(path=output_png(fake), mime_type="image/png")
 
 
 def register() -> None:

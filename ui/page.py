@@ -9,7 +9,7 @@ import gradio as gr
 from cyclegan import limits
 from cyclegan.settings import env_bool, env_raw
 
-from . import api, state, style, train_tab, translate_tab
+from . import api, batch, state, style, train_tab, translate_tab
 
 log = logging.getLogger("cyclegan.app")
 
@@ -22,6 +22,7 @@ def build() -> gr.Blocks:
         with gr.Tabs():
             shared = {"page": page, "translate": translate_tab.create(), "train": train_tab.create()}
         translate_tab.wire(shared)
+        batch.wire(shared)
         train_tab.wire(shared)
         api.register()
     return page

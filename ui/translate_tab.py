@@ -4,7 +4,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -14,7 +13,8 @@ from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import forms, state
+from . import batch, forms, state
+from .files import output_png
 from .errors import friendly
 from .widgets import ModelBox
 
@@ -36,25 +36,6 @@ def example_images() -> list[str]:
                     demo.render(world, seed, side, 256).save(path)
                     _examples.append(str(path))
     return list(_examples)
-
-
-def output_png(img) -> str:
-    """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
-    results in place, so identical concurrent requests could read a half-written image.
-    Files older than 15 minutes are cleared as new ones arrive."""
-    folder = Path(tempfile.gettempdir()) / f"cyclegan-outputs-{os.getpid()}"
-    folder.mkdir(exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*.png"):
-        try:
-            if now - old.stat().st_mtime > 900:
-                old.unlink()
-        except OSError:
-            pass
-    fd, path = tempfile.mkstemp(suffix=".png", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        img.save(f, format="PNG")
-    return path
 
 
 @friendly
@@ -85,6 +66,13 @@ def translate(image, model_spec, direction, size=None):
     trip = f"{label} → {label.split(' → ')[0]}"
     return output_png(fake), output_png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
                                    "(pixel values 0–1; 0 = perfect reconstruction).")
+
+
+@friendly
+def before_after(image, translated):
+    """The slider: the input as the net saw it (EXIF-rotated, RGB) against the translation."""
+    out = forms.upload_path(translated)
+    return (forms.open_upload(image), out) if out else None
 
 
 def model_facts(model) -> str:
@@ -200,11 +188,15 @@ def create() -> dict:
                                       sources=["upload", "clipboard", "webcam"], height=340)
                 gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
             with gr.Column(scale=5, min_width=300):
-                shown = dict(type="pil", format="png", interactive=False, height=340,
+                c["slider"] = gr.ImageSlider(label="Before / after (drag the line)", elem_id="before-after", type="pil",
+                                             format="png", interactive=False, height=340, buttons=["fullscreen"])
+                shown = dict(type="pil", format="png", interactive=False, height=200,
                              buttons=["download", "fullscreen"])  # download gives the PNG
-                c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
-                c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
+                with gr.Row():
+                    c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
+                    c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
                 c["trip_msg"] = gr.Markdown("", label="round_trip_error", elem_id="round-trip-msg")
+        c["batch"] = batch.create()
         c["loaded"] = gr.State([])        # this visitor's loaded models: {spec, label, arch}
     return c
 
@@ -215,7 +207,8 @@ def wire(shared: dict) -> None:
     # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
     c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
-                  api_name="translate", preprocess=False)
+                  api_name="translate", preprocess=False).success(
+        before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
     model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
