@@ -1,5 +1,6 @@
-"""`python -m cyclegan`: every subcommand (translate, info, eval, export, demo export, demo grid). A user
-error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
+"""`python -m cyclegan`: every subcommand (translate, video, info, eval, export, demo export,
+demo grid). A user error is one line `error: ...` and exit status 2; only real bugs print a
+traceback."""
 import argparse
 import json
 import sys
@@ -84,6 +85,18 @@ def _export(args) -> int:
     return 0
 
 
+def _video(args) -> int:
+    from .video import translate_video
+    src, out = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise UserInputError(f"file not found: '{src}'")
+    if out.suffix.lower() != ".mp4":
+        raise UserInputError(f"output '{out}' must end in .mp4 (H.264 in MP4 is what is written)")
+    model = load_model(args.model, device=args.device)
+    print(json.dumps(translate_video(model, src, out, args.direction, args.work_size)))
+    return 0
+
+
 def _demo_export(args) -> int:
     print(json.dumps(demo.export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
     return 0
@@ -138,6 +151,17 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     x.add_argument("--direction", default="both", choices=["both", "a2b", "b2a"])
     x.add_argument("--opset", type=_count(7), default=None, help="ONNX opset (default: the exporter's)")
     x.set_defaults(func=_export)
+
+    v = sub.add_parser("video", help="translate a video file frame by frame (same size, frame rate and frame "
+                       "count; audio copied)")
+    v.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    v.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
+    v.add_argument("input", help="video file (anything FFmpeg reads)")
+    v.add_argument("-o", "--output", required=True, help="the translated video, .mp4")
+    v.add_argument("--work-size", type=_count(0), default=None,
+                   help="short side the net runs at (default: the model's training size; 0: the frame's own)")
+    v.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
+    v.set_defaults(func=_video)
 
     worlds = ", ".join(demo.world_names())
     d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
