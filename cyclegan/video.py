@@ -84,15 +84,16 @@ def _work_shape(h: int, w: int, work_size: int | None) -> tuple[int, int]:
 
 @torch.inference_mode()
 def translate_frames(model: CycleModel, frames: list[np.ndarray], direction: str,
-                     work_size: int | None) -> list[np.ndarray]:
-    """RGB uint8 [H, W, 3] frames of one size -> their translations, same size."""
+                     work_size: int | None, scale_back: bool = True) -> list[np.ndarray]:
+    """RGB uint8 [H, W, 3] frames of one size -> their translations, at the frames' size (or,
+    without `scale_back`, at the size the net ran at: a live view lets the browser scale)."""
     x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
     h, w = x.shape[-2:]
     wh, ww = _work_shape(h, w, work_size)
     if (wh, ww) != (h, w):
         x = F.interpolate(x, size=(wh, ww), mode="bilinear", antialias=True, align_corners=False)
     y = model.translate_tensor(x, direction)
-    if (wh, ww) != (h, w):
+    if (wh, ww) != (h, w) and scale_back:
         y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
     y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
     return list(y)

@@ -9,7 +9,7 @@ import gradio as gr
 from cyclegan import limits
 from cyclegan.settings import env_bool, env_raw
 
-from . import api, batch, state, style, train_tab, translate_tab
+from . import api, batch, live_tab, state, style, train_tab, translate_tab
 
 log = logging.getLogger("cyclegan.app")
 
@@ -20,9 +20,11 @@ def build() -> gr.Blocks:
                     "and **DualGAN**: translate with a built-in or your own model, or train a new one.",
                     elem_classes="app-header")
         with gr.Tabs():
-            shared = {"page": page, "translate": translate_tab.create(), "train": train_tab.create()}
+            shared = {"page": page, "translate": translate_tab.create(), "live": live_tab.create(),
+                      "train": train_tab.create()}
         translate_tab.wire(shared)
         batch.wire(shared)
+        live_tab.wire(shared)
         train_tab.wire(shared)
         api.register()
     return page
