@@ -43,7 +43,8 @@ class Stream:
         return {"path": server_path, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
     def _body(self, frame: dict, values: dict) -> dict:
-        data = [frame if t == "image" else None if t == "state" else values[t] for t in self.types]
+        values = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in values.items()}
+        data = [frame if t == "image" else None if t == "state" else values[t].pop(0) for t in self.types]
         return {"data": data, "fn_index": self.dep["id"], "session_hash": self.session, "event_data": None,
                 "trigger_id": self.dep["targets"][0][0]}
 
@@ -81,7 +82,7 @@ def synthetic_frames(n: int, size=(320, 240)) -> list[Image.Image]:
 def test_webcam_stream_translates_each_frame(app_server, tmp_path, artifacts_dir):
     frames = synthetic_frames(16)
     results = Stream(app_server[0], "live_frame").run(
-        frames, {"dropdown": "demo:cyclegan", "radio": "a2b", "number": None}, tmp_path)
+        frames, {"dropdown": ["demo:cyclegan", "auto"], "radio": "a2b"}, tmp_path)
     assert len(results) == len(frames)
     model = cyclegan.load_model("demo:cyclegan")
     for (_, out), frame in zip(results[:1], frames):
@@ -105,17 +106,17 @@ def test_webcam_stream_translates_each_frame(app_server, tmp_path, artifacts_dir
 def test_webcam_fixed_size_and_bad_model(app_server, tmp_path):
     frames = synthetic_frames(3)
     results = Stream(app_server[0], "live_frame").run(
-        frames, {"dropdown": "demo:dualgan", "radio": "b2a", "number": 64}, tmp_path)
+        frames, {"dropdown": ["demo:dualgan", "64"], "radio": "b2a"}, tmp_path)
     assert [Image.open(out[0]["path"]).size for _, out in results] == [(85, 64)] * 3
     assert "net at 85×64 ·" in results[-1][1][1] and "(auto)" not in results[-1][1][1]
     with pytest.raises(RuntimeError, match="no built-in model 'demo:nope'"):
-        Stream(app_server[0], "live_frame").run(frames[:1], {"dropdown": "demo:nope", "radio": "a2b", "number": None},
+        Stream(app_server[0], "live_frame").run(frames[:1], {"dropdown": ["demo:nope", "auto"], "radio": "a2b"},
                                                 tmp_path)
 
 
 def test_video_through_the_app(client, tmp_path):
     src = make_clip(tmp_path / "clip.mp4", n=10, size=(96, 64), fps=12)
-    out, msg = client.predict(handle_file(str(src)), "demo:cyclegan", "b2a", None, api_name="/translate_video")
+    out, msg = client.predict(handle_file(str(src)), "demo:cyclegan", "b2a", "auto", api_name="/translate_video")
     assert Path(out).name == "translated-b2a.mp4"
     got = frames_of(out)
     assert len(got) == 10 and got[0].shape == (64, 96, 3)
@@ -127,7 +128,7 @@ def test_video_through_the_app(client, tmp_path):
     notes = tmp_path / "notes.mp4"
     notes.write_text("not a video")
     with pytest.raises(Exception, match="'notes.mp4' is not a video FFmpeg can read"):
-        client.predict(handle_file(str(notes)), "demo:cyclegan", "a2b", None, api_name="/translate_video")
+        client.predict(handle_file(str(notes)), "demo:cyclegan", "a2b", "auto", api_name="/translate_video")
 
 
 @pytest.fixture

@@ -22,6 +22,15 @@ PRIVATE = dict(api_visibility="private")
 STREAM_EVERY = 0.1              # seconds between frames the browser sends
 BUDGET = 0.08                   # net seconds per frame the automatic size aims under
 AUTO_START, AUTO_MIN, AUTO_MAX = 128, 64, 512
+SIZES = [("auto", "auto"), ("64 px", "64"), ("128 px", "128"), ("192 px", "192"), ("256 px", "256"),
+         ("384 px", "384"), ("512 px", "512"), ("native (the frame's own)", "0")]
+
+
+def _fixed_size(size, model) -> int | None:
+    """The processing size chosen, None for auto (0 = the frame's own size)."""
+    if size in (None, "", "auto"):
+        return None
+    return forms.work_size(size, model) or 0
 
 
 def _auto_side(side: int, net_s: float) -> int:
@@ -47,8 +56,9 @@ def live_frame(frame, model_spec, direction, size, stats):
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
-    auto = size is None or size == ""
-    side = stats.get("side", AUTO_START) if auto else forms.work_size(size, model)
+    fixed = _fixed_size(size, model)
+    auto = fixed is None
+    side = stats.get("side", AUTO_START) if auto else fixed
     t0 = time.perf_counter()
     out = translate_frames(model, [frame[..., :3]], direction, side, scale_back=False)[0]
     net_s = time.perf_counter() - t0
@@ -58,12 +68,14 @@ def live_frame(frame, model_spec, direction, size, stats):
         stats["gap"] = gap if "gap" not in stats else 0.8 * stats["gap"] + 0.2 * gap
     stats["net"] = net_s if "net" not in stats else 0.8 * stats["net"] + 0.2 * net_s
     stats["last"], stats["frames"] = now, stats.get("frames", 0) + 1
-    if auto:
+    if stats["frames"] == 1:
+        del stats["net"]          # a stream's first frame pays for warming up: not a measure
+    elif auto:
         stats["side"] = _auto_side(side, stats["net"])
     fps = f"**{1 / stats['gap']:.1f} frames/s**" if stats.get("gap") else "**starting**"
     h, w = out.shape[:2]
-    line = (f"{fps} · net at {w}×{h}{' (auto)' if auto else ''} · {stats['net'] * 1000:.0f} ms per frame · "
-            f"{stats['frames']} frames")
+    line = (f"{fps} · net at {w}×{h}{' (auto)' if auto else ''} · {stats.get('net', net_s) * 1000:.0f} ms per "
+            f"frame · {stats['frames']} frames")
     return out, line, stats
 
 
@@ -76,10 +88,10 @@ def video(path, model_spec, direction, size, progress=gr.Progress()):
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
-    work = forms.work_size(size, model)
+    fixed = _fixed_size(size, model)
     out = output_path(".mp4", f"translated-{direction}.mp4")
     progress(0, desc="translating frames")
-    r = translate_video(model, path, out, direction, work if work is not None else 0,
+    r = translate_video(model, path, out, direction, fixed,
                         progress=lambda done, total: progress((done, total) if total else done, unit="frames"))
     msg = (f"Translated **{r['frames']} frames** ({r['width']}×{r['height']}, {r['fps']:.3g} frames/s, "
            f"{r['seconds']:.1f} s) {model.direction_label(direction)}: **{r['seconds_per_frame']:.3f} s per frame** "
@@ -97,8 +109,8 @@ def create() -> dict:
                                   allow_custom_value=True, filterable=True, scale=3)
             c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="live-direction",
                                       scale=2)
-            c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0, scale=2,
-                                  info="Webcam: empty = automatic (keeps up); videos: empty = the model's size")
+            c["size"] = gr.Dropdown(SIZES, value="auto", label="Processing size", elem_id="live-size", scale=2,
+                                    info="short side the net runs at; auto: webcam keeps up, videos at the model's size")
         with gr.Row(equal_height=False):
             with gr.Column():
                 gr.Markdown("### Webcam\nPress record: frames are translated as they stream "
