@@ -122,3 +122,13 @@ def test_cli(tmp_path, capsys, one_thread):
     assert "must end in .mp4" in capsys.readouterr().err
     assert cli(["video", "--model", "demo:dualgan", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_video(capsys):
+    from bench.__main__ import main as bench
+    assert bench(["video", "--model", "demo:discogan", "--frame", "64x48", "--seconds", "0.5", "--fps", "10",
+                  "--live-sizes", "32", "64", "--n", "2", "--threads", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["video"]["frames"] == 5 and out["video"]["seconds_per_frame"] > 0
+    assert set(out["webcam_net_by_size"]) == {"32", "64"} and out["webcam_net_by_size"]["64"]["max_fps"] > 0
