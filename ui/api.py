@@ -95,7 +95,7 @@ def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direc
 
     Args:
         image: the image to translate; the result has its size
-        model_spec: demo:cyclegan, demo:discogan or demo:dualgan (built-in day ↔ night), a Hugging Face model id owner/name, or the `model` that train_status reports
+        model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
         direction: a2b or b2a (for the built-in models, a2b is day → night)
         size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
     Returns:
