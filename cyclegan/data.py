@@ -214,8 +214,7 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
     if isinstance(source, str) and source.startswith("demo:"):
         return _open_demo(source[len("demo:"):], split, demo_n, kw)
     if isinstance(source, str) and source.startswith("hub:"):
-        from .hubdata import open_hub
-        return open_hub(source, split, workdir, kw, hub_token, hub_cache_only)
+        return _open_hub(source, split, workdir, kw, hub_token, hub_cache_only)
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -236,6 +235,23 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
         raise
     if workdir is None:
         _remove_at_exit(dest)
+    return data
+
+
+def _open_hub(source: str, split: str, workdir, kw: dict, token, cache_only: bool) -> UnpairedData:
+    from .hubdata import prepare
+    root, shown, names, unpacked = prepare(source, split, workdir, token, cache_only)
+    try:
+        data = _open_folder(root, split, shown, kw)
+    except BaseException:
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)
+        raise
+    if unpacked is not None and workdir is None:
+        _remove_at_exit(unpacked)
+    if names and data.domains == ("A", "B"):
+        data.domains = names
+        data.domain_a.name, data.domain_b.name = names
     return data
 
 

@@ -1,7 +1,7 @@
 """ONNX export: one file per direction, batch, height and width dynamic, so the nets run in
-onnxruntime, ONNX-capable browsers and phones without PyTorch; and an exported folder loaded
-back as a CycleModel whose generators are onnxruntime sessions (so `cyclegan translate` and
-`cyclegan eval` run on it, and the export can be scored like any model).
+onnxruntime, ONNX-capable browsers and phones without PyTorch. `load_model` opens an exported
+folder as a CycleModel whose generators are onnxruntime sessions (cyclegan/onnxrt.py), so
+`cyclegan translate` and `cyclegan eval` run on it and the export is scored like any model.
 
 The exporter is torch.onnx's torch.export-based one (`dynamo=True`, the default since torch 2.9;
 it needs `onnxscript`). The TorchScript-based one also works on these nets but is deprecated.
@@ -28,28 +28,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoints import CONFIG, model_config
 from .errors import UserInputError
 from .model import CycleModel, check_direction
 from .nets import min_side, size_multiple, winograd
+from .onnxrt import FILES, ONNX_FORMAT, ONNX_JSON, OnnxGenerator, need
 from .translate import padded_side
 
 FORMATS = ("onnx",)
-ONNX_JSON = "onnx.json"
-ONNX_FORMAT = "cyclegan-studio-onnx/1"
-FILES = {"a2b": "G_AB.onnx", "b2a": "G_BA.onnx"}
-INSTALL = "pip install 'cyclegan-studio[onnx]' (or: pip install onnx onnxscript onnxruntime)"
-
-
-def _need(*modules: str) -> None:
-    missing = []
-    for name in modules:
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise UserInputError(f"ONNX needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-                             f"not installed: {INSTALL}")
 
 
 def export_onnx(model: CycleModel, out_dir, directions=None, opset: int | None = None,
@@ -57,8 +43,7 @@ def export_onnx(model: CycleModel, out_dir, directions=None, opset: int | None =
     """Write `model`'s generators to `out_dir` as ONNX (see the module docstring). With `check`
     (and onnxruntime installed) each file is run once on a random image of a size other than
     the one exported with, against the torch net; the largest difference is reported."""
-    _need("onnx", "onnxscript")
-    from .checkpoints import CONFIG, model_config
+    need("onnx", "onnxscript")
     directions = [check_direction(d) for d in (directions or model.directions)]
     for d in directions:
         model.generator(d)                                 # a missing direction: its clear error
@@ -134,56 +119,8 @@ def _has(name: str) -> bool:
         return False
 
 
-class OnnxGenerator(nn.Module):
-    """An onnxruntime session that stands where a torch generator would: CycleModel's padding,
-    tiling and value-range handling work unchanged around it."""
-
-    def __init__(self, path, multiple: int, smallest: int, threads: int | None = None):
-        super().__init__()
-        _need("onnxruntime")
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or torch.get_num_threads()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise UserInputError(f"'{Path(path).name}' is not a loadable ONNX model: "
-                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.size_multiple, self.min_side = int(multiple), int(smallest)
-        self.path = str(path)
-        # CycleModel asks its parameters for its device; the session runs on the CPU.
-        self._device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        arr = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
-
-
-def is_onnx_folder(folder: Path) -> bool:
-    return (Path(folder) / ONNX_JSON).is_file()
-
-
 def load_onnx(folder) -> CycleModel:
-    """An exported folder as a CycleModel whose generators run in onnxruntime."""
-    from .checkpoints import CONFIG, _read_config, model_from_config
-    folder = Path(folder)
-    info = _read_config(folder / ONNX_JSON)
-    if not isinstance(info, dict) or info.get("format") != ONNX_FORMAT or not isinstance(info.get("files"), dict):
-        raise UserInputError(f"'{folder / ONNX_JSON}' is not a cyclegan-studio ONNX export (format {ONNX_FORMAT!r})")
-    cfg = _read_config(folder / CONFIG)
-    files = {check_direction(d): name for d, name in info["files"].items()}
-    for name in files.values():
-        if not isinstance(name, str) or Path(name).name != name or not (folder / name).is_file():
-            raise UserInputError(f"'{folder}': the ONNX file {name!r} named in {ONNX_JSON} is missing")
-    if isinstance(cfg, dict):
-        cfg = {**cfg, "directions": sorted(files), "with_discriminators": False}
-    with torch.device("meta"):        # the torch nets are replaced at once: never allocate them
-        model = model_from_config(cfg)
-    for d, name in files.items():
-        gen = OnnxGenerator(folder / name, info.get("size_multiple", 1), info.get("min_side", 1))
-        setattr(model, "G_AB" if d == "a2b" else "G_BA", gen)
-    model.provenance = {**model.provenance, "onnx": str(folder)}
-    return model
+    """An exported folder as a model whose generators run in onnxruntime (what load_model does
+    with such a folder)."""
+    from .checkpoints import load_model
+    return load_model(Path(folder))

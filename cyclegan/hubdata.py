@@ -68,9 +68,11 @@ def fetch(source: str, token: str | bool | None = None, cache_only: bool = False
     return folder, f"{repo}@{folder.name}"
 
 
-def open_hub(source: str, split: str, workdir, kw: dict, token=None, cache_only: bool = False):
-    """Both domains of a Hub dataset (see the module docstring) as `cyclegan.data.UnpairedData`."""
-    from .data import _open_folder
+def prepare(source: str, split: str, workdir=None, token=None,
+            cache_only: bool = False) -> tuple[Path, str, tuple[str, str] | None, Path | None]:
+    """A Hub dataset as a local folder cyclegan/data.py reads like any other: (the folder holding
+    {split}A/ + {split}B/, how to name the source in messages, domain names when the repo's
+    folders say only A and B, a folder of unpacked images the caller owns or None)."""
     folder, pinned = fetch(source, token, cache_only)
     repo = pinned.split("@")[0]
     shown = f"'hub:{repo}'"
@@ -80,25 +82,17 @@ def open_hub(source: str, split: str, workdir, kw: dict, token=None, cache_only:
         if root is None:
             raise UserInputError(f"Hub dataset '{repo}' has no images: no parquet files and no {split}A/ {split}B/ "
                                  f"(or A/ B/) image folders; it holds: {_listing(folder)}")
-        data = _open_folder(root, split, shown, kw)
-        if data.domains == ("A", "B"):
-            data.domains = _names_from_repo(repo) or data.domains
-            data.domain_a.name, data.domain_b.name = data.domains
-        return data
+        return root, shown, _names_from_repo(repo), None
     files = _split_files(parquets, folder, split, repo)
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix=f"hub-{repo.split('/')[1][:30]}-", dir=workdir))
     try:
         _unpack_parquet(files, folder, dest, split, repo)
-        data = _open_folder(dest, split, shown, kw)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    if workdir is None:
-        from .data import _remove_at_exit
-        _remove_at_exit(dest)
-    return data
+    return dest, shown, None, dest
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -16,7 +16,7 @@ from . import forms, state
 from .errors import friendly
 from .files import output_path
 from .translate_tab import GENERIC_DIRECTIONS, select_model
-from .widgets import ModelBox
+from .widgets import any_model
 
 PRIVATE = dict(api_visibility="private")
 STREAM_EVERY = 0.1              # seconds between frames the browser sends
@@ -105,8 +105,8 @@ def create() -> dict:
     c = {}
     with gr.Tab("Live", id="live") as c["tab"]:
         with gr.Row():
-            c["model"] = ModelBox(first, value=first[0][1] if first else None, label="Model", elem_id="live-model",
-                                  allow_custom_value=True, filterable=True, scale=3)
+            c["model"] = any_model(gr.Dropdown(first, value=first[0][1] if first else None, label="Model",
+                                               elem_id="live-model", allow_custom_value=True, filterable=True, scale=3))
             c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="live-direction",
                                       scale=2)
             c["size"] = gr.Dropdown(SIZES, value="auto", label="Processing size", elem_id="live-size", scale=2,

@@ -218,7 +218,7 @@ def create() -> dict:
                     with gr.Row():
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
                         c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
-                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (RUN/tb, beside metrics.jsonl)",
+                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
                                                    elem_id="tensorboard")
                 with gr.Row():
                     c["start"] = gr.Button("Start", variant="primary", min_width=70)

@@ -16,7 +16,7 @@ from cyclegan.model import check_direction
 from . import batch, forms, state
 from .files import output_png
 from .errors import friendly
-from .widgets import ModelBox
+from .widgets import any_model
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
@@ -166,9 +166,10 @@ def create() -> dict:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=280):
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value=first_arch, label="Architecture", elem_id="arch")
-                c["model"] = ModelBox(first_choices, value=first_choices[0][1] if first_choices else None,
-                                         label="Model", elem_id="model", allow_custom_value=True, filterable=True,
-                                         info="" if first_choices else "no model yet: train one or load one below")
+                c["model"] = any_model(gr.Dropdown(
+                    first_choices, value=first_choices[0][1] if first_choices else None, label="Model", elem_id="model",
+                    allow_custom_value=True, filterable=True,
+                    info="" if first_choices else "no model yet: train one or load one below"))
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
                 c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
