@@ -22,6 +22,9 @@ PRIVATE = dict(api_visibility="private")
 STREAM_EVERY = 0.1              # seconds between frames the browser sends
 BUDGET = 0.08                   # net seconds per frame the automatic size aims under
 AUTO_START, AUTO_MIN, AUTO_MAX = 128, 64, 512
+# A stream holds its queue slot from Record to Stop, so one slot (gradio's default) would make a
+# second visitor wait out the first one's stream; each stream sizes itself down when the CPU is shared.
+STREAMS = 4
 SIZES = [("auto", "auto"), ("64 px", "64"), ("128 px", "128"), ("192 px", "192"), ("256 px", "256"),
          ("384 px", "384"), ("512 px", "512"), ("native (the frame's own)", "0")]
 
@@ -139,8 +142,8 @@ def wire(shared: dict) -> None:
     lim = limits.current()
     model, direction, loaded = c["model"], c["direction"], shared["translate"]["loaded"]
     c["cam"].stream(live_frame, [c["cam"], model, direction, c["size"], c["stats"]], [c["cam_out"], c["fps"], c["stats"]],
-                    stream_every=STREAM_EVERY, time_limit=lim.max_stream_seconds, show_progress="hidden",
-                    api_name="live_frame")
+                    stream_every=STREAM_EVERY, time_limit=lim.max_stream_seconds, concurrency_limit=STREAMS,
+                    show_progress="hidden", api_name="live_frame")
     c["video_btn"].click(video, [c["video"], model, direction, c["size"]], [c["video_out"], c["video_msg"]],
                          api_name="translate_video", preprocess=False)
     model.change(lambda spec: select_model(spec)[0], model, direction, **PRIVATE)
