@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub, limits
+from . import accel, hub, limits, onnxrt
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
@@ -228,6 +228,8 @@ def load_folder(folder: Path) -> CycleModel:
         official = official_files_in(folder)
         if official:
             return load_official([str(p) for p in official])
+        if onnxrt.is_export(folder):
+            return load_onnx_export(folder)
         raise UserInputError(f"no {WEIGHTS} in '{folder}': a model folder holds {CONFIG} and {WEIGHTS} "
                              "(or official CycleGAN latest_net_G_A.pth / latest_net_G_B.pth)")
     tensors, meta = read_safetensors(weights)
@@ -238,6 +240,23 @@ def load_folder(folder: Path) -> CycleModel:
     else:
         raise UserInputError(f"no {CONFIG} in '{folder.name}'")
     return built(cfg, tensors, f"'{folder.name}/{WEIGHTS}'")
+
+
+def load_onnx_export(folder: Path) -> CycleModel:
+    """A folder `cyclegan export --format onnx` wrote: its config, with generators that are
+    onnxruntime sessions (the torch nets are built on the meta device and never allocated)."""
+    info = _read_config(folder / onnxrt.ONNX_JSON)
+    files = onnxrt.export_files(folder, info)
+    cfg = _read_config(folder / CONFIG)
+    if isinstance(cfg, dict):
+        cfg = {**cfg, "directions": sorted(files), "with_discriminators": False}
+    with torch.device("meta"):
+        model = model_from_config(cfg)
+    for d, path in files.items():
+        gen = onnxrt.OnnxGenerator(path, info.get("size_multiple", 1), info.get("min_side", 1))
+        setattr(model, "G_AB" if d == "a2b" else "G_BA", gen)
+    model.provenance = {**model.provenance, "onnx": str(folder)}
+    return model
 
 
 def _meta_config(meta: dict, path: Path) -> dict:
@@ -264,7 +283,7 @@ def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
 
 
 def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None,
-                  token: str | bool | None = None, private_hint: str = "log in with a token") -> CycleModel:
+                  token: str | bool | None = None, private_hint: str | None = None) -> CycleModel:
     """Always from the Hub, never from a local folder of the same name. `token` as in
     cyclegan.hub.download: None is this machine's login, False none at all; with a token string
     the files go to a temporary folder, removed once loaded, so what a token could read never
@@ -287,8 +306,9 @@ def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, priva
 
 
 def _from_hub(repo_id: str, revision: str | None = None, token: str | bool | None = None, cache: str | None = None,
-              private_hint: str = "log in with a token") -> CycleModel:
-    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision, token, cache, private_hint))
+              private_hint: str | None = None) -> CycleModel:
+    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision, token=token, cache=cache,
+                                    private_hint=private_hint))
 
 
 def _ready(model: CycleModel, device) -> CycleModel:

@@ -29,6 +29,11 @@ Space: 2 cores, 16 GB) and the visitors are strangers. 0 means "no limit" where 
 | `CYCLEGAN_TRANSLATE_CONCURRENCY`  | 2                | 1            | translations (and model loads) at once          |
 | `CYCLEGAN_CACHE_MINUTES`          | 1440             | 60           | age at which Gradio's cached files are removed  |
 | `CYCLEGAN_ALLOW_SERVER_PATHS`     | true             | false        | typing a path on the server into the UI         |
+| `CYCLEGAN_MAX_HUB_DATASET_MB`     | 2000             | 1000         | download of one Hub dataset, in MB              |
+| `CYCLEGAN_MAX_VIDEO_SECONDS`      | 60               | 20           | length of one video to translate                |
+| `CYCLEGAN_MAX_VIDEO_SIDE`         | 1920             | 1280         | longer side of a video's frames, in px          |
+| `CYCLEGAN_MAX_STREAM_SECONDS`     | 600              | 120          | one webcam stream (then press again)            |
+| `CYCLEGAN_MAX_BATCH_IMAGES`       | 100              | 20           | images translated in one batch                  |
 
 Numbers may use `_` separators (`40_000_000`) or exponents (`2e9`); they must be whole. Booleans
 accept true/false, 1/0, yes/no, on/off. An empty variable counts as unset.
@@ -73,6 +78,11 @@ class Limits:
     translate_concurrency: int
     cache_minutes: int
     allow_server_paths: bool
+    max_hub_dataset_mb: int
+    max_video_seconds: int
+    max_video_side: int
+    max_stream_seconds: int
+    max_batch_images: int
     hosted: bool  # running on a Hugging Face Space: tighter defaults, no server paths
 
 
@@ -104,5 +114,10 @@ def current() -> Limits:
         translate_concurrency=env_int("CYCLEGAN_TRANSLATE_CONCURRENCY", pick(2, 1)),
         cache_minutes=env_int("CYCLEGAN_CACHE_MINUTES", pick(1440, 60)),
         allow_server_paths=env_bool("CYCLEGAN_ALLOW_SERVER_PATHS", not hosted),
+        max_hub_dataset_mb=env_int("CYCLEGAN_MAX_HUB_DATASET_MB", pick(2000, 1000)),
+        max_video_seconds=env_int("CYCLEGAN_MAX_VIDEO_SECONDS", pick(60, 20)),
+        max_video_side=env_int("CYCLEGAN_MAX_VIDEO_SIDE", pick(1920, 1280)),
+        max_stream_seconds=env_int("CYCLEGAN_MAX_STREAM_SECONDS", pick(600, 120)),
+        max_batch_images=env_int("CYCLEGAN_MAX_BATCH_IMAGES", pick(100, 20)),
         hosted=hosted,
     )

@@ -21,8 +21,8 @@ from ui import api, export, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
 DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
-ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
-             "/train_resume", "/download_run"}
+ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/live_frame", "/translate_video",
+             "/train_start", "/train_status", "/train_stop", "/train_pause", "/train_resume", "/download_run"}
 
 
 def png_bytes(img: Image.Image) -> bytes:

@@ -381,7 +381,8 @@ def test_non_utf8_names(tmp_path):
 
 LIMIT_VARS = ["SPACE_ID", "CYCLEGAN_MAX_UPLOAD_MB", "CYCLEGAN_MAX_IMAGE_PIXELS", "CYCLEGAN_MAX_ZIP_ENTRIES",
               "CYCLEGAN_MAX_ZIP_BYTES", "CYCLEGAN_MAX_TRAIN_STEPS", "CYCLEGAN_MAX_TRAIN_SIZE",
-              "CYCLEGAN_ALLOW_SERVER_PATHS"]
+              "CYCLEGAN_ALLOW_SERVER_PATHS", "CYCLEGAN_MAX_HUB_DATASET_MB", "CYCLEGAN_MAX_VIDEO_SECONDS",
+              "CYCLEGAN_MAX_VIDEO_SIDE", "CYCLEGAN_MAX_STREAM_SECONDS", "CYCLEGAN_MAX_BATCH_IMAGES"]
 
 
 @pytest.fixture
@@ -400,7 +401,9 @@ DEFAULTS = {"max_upload_mb": (200, 200), "max_image_pixels": (40_000_000, 40_000
             "max_train_size": (1024, 256), "max_train_memory_mb": (limits.machine_memory_mb(), 6000),
             "max_run_minutes": (0, 30), "max_runs": (0, 20), "max_runs_mb": (0, 5000), "run_ttl_hours": (0, 24),
             "max_stop_wait_s": (600, 60), "queue_size": (0, 32), "translate_concurrency": (2, 1),
-            "cache_minutes": (1440, 60), "allow_server_paths": (True, False), "hosted": (False, True)}
+            "cache_minutes": (1440, 60), "allow_server_paths": (True, False), "max_hub_dataset_mb": (2000, 1000),
+            "max_video_seconds": (60, 20), "max_video_side": (1920, 1280), "max_stream_seconds": (600, 120),
+            "max_batch_images": (100, 20), "hosted": (False, True)}
 
 
 def test_limits_defaults(clean_env):

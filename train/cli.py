@@ -49,8 +49,8 @@ def add_config_flags(ap: argparse.ArgumentParser) -> None:
                         help=meta["help"] + shown)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = OneLineParser(prog="python -m train", description="Train CycleGAN, DiscoGAN or DualGAN on "
+def build_parser(prog: str = "python -m train") -> argparse.ArgumentParser:
+    ap = OneLineParser(prog=prog, description="Train CycleGAN, DiscoGAN or DualGAN on "
                                  "unpaired images. Writes RUN/config.json, metrics.jsonl, samples/, checkpoints/.")
     add_config_flags(ap)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its newest complete checkpoint")
@@ -82,8 +82,8 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in given.items() if k in fields})
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m train") -> int:
+    args = build_parser(prog).parse_args(argv)
     return run_main(_train, args)
 
 
@@ -123,3 +123,8 @@ def _train(args) -> int:
     if trainer.rank == 0:
         print(f"{status} at step {trainer.step}; model: {trainer.folder.latest}")
     return 0
+
+
+def run() -> None:
+    """The `cyclegan-train` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan-train"))

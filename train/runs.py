@@ -5,7 +5,8 @@
     RUN/samples/step_NNNNNN.png   sample grids
     RUN/checkpoints/step_NNNNNN/  a model folder + training_state.{json,safetensors}
     RUN/latest -> checkpoints/step_NNNNNN   (RUN/latest.txt where links are not allowed)
-    RUN/data/                     a dataset zip, unpacked
+    RUN/data/                     a dataset zip (or a Hub dataset's parquet images), unpacked
+    RUN/tb/                       TensorBoard events (with --log tensorboard), a mirror of the metrics
 
 The Trainer, the background Run and the app all go through RunDir. A checkpoint is written to a
 temporary folder, fsynced, then renamed into place, so a crash or a full disk never leaves a
@@ -34,6 +35,7 @@ METRICS = "metrics.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 DATA = "data"
+TB = "tb"
 LATEST = "latest"
 LATEST_TXT = "latest.txt"
 STATE_JSON = "training_state.json"
@@ -51,6 +53,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._metric_listeners: list = []
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -79,6 +82,10 @@ class RunDir:
     @property
     def data_dir(self) -> Path:
         return self.path / DATA
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / TB
 
     @property
     def latest(self) -> Path:
@@ -119,8 +126,15 @@ class RunDir:
         return cfg
 
     def append_metrics(self, record: dict) -> None:
+        """One line of metrics.jsonl (the record of truth); then each listener (a TensorBoard
+        mirror) hears it, whoever wrote it: the trainer's losses or a scorer's rows."""
         with open(self.metrics_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+        for listener in self._metric_listeners:
+            listener(record)
+
+    def on_metrics(self, listener) -> None:
+        self._metric_listeners.append(listener)
 
     def truncate_metrics(self, step: int) -> None:
         """Keep the rows up to `step` (a resumed run retrains what came after its checkpoint, so

@@ -28,6 +28,7 @@ from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
 from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
+from .tensorboard import TensorBoardLog
 
 
 class Diverged(RuntimeError):
@@ -206,7 +207,8 @@ class Trainer:
             raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
                                  "resume it in the app, or start a new run with --data")
         self.data = open_unpaired(data_source or cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=workdir or self.folder.data_dir)
+                                  value_range=p.value_range, workdir=workdir or self.folder.data_dir,
+                                  hub_cache_only=cfg.hub_cache_only)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, with_discriminators=True,
@@ -235,12 +237,16 @@ class Trainer:
             raise UserInputError(f"'{self.run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
         self.samples = self._sample_batch()
         self._start_feeds()
+        self.tb = None
         if self.rank == 0:
             try:
                 self.folder.create()
                 self.folder.write_config(self.cfg.to_dict())
             except WRITE_ERRORS as e:
                 raise write_error("the run's config.json", e) from None
+            if cfg.log == "tensorboard":
+                self.tb = TensorBoardLog(self.folder, purge_step=self.step + 1 if resume else None)
+                self.folder.on_metrics(self.tb.metrics)
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -428,6 +434,8 @@ class Trainer:
         if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
             if self.step > 0:
                 hooks.on_checkpoint(self.save_checkpoint())
+        if self.tb is not None:
+            self.tb.close()
         return status
 
     def _log(self, pending, sec_per_step) -> dict:
@@ -486,6 +494,8 @@ class Trainer:
         except WRITE_ERRORS as e:
             tmp.unlink(missing_ok=True)
             raise write_error(f"the sample grid at step {self.step}", e, self._kept()) from None
+        if self.tb is not None:
+            self.tb.sample(self.step, grid)
         return path
 
     def training_state(self) -> tuple[dict, dict]:

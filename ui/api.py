@@ -1,24 +1,29 @@
-"""The named endpoints that have no button of their own, for gradio_client and scripts:
-/train_start, /train_status, /train_stop, /train_pause, /train_resume (/translate and
-/load_model are the Translate tab's own buttons). They are declared with gr.api, whose
-parameters and results come from the type hints below, so they need no hidden components.
+"""The named endpoints that have no button of their own, for gradio_client, scripts and MCP
+clients: /translate_image, /train_start, /train_status, /train_stop, /train_pause,
+/train_resume, /download_run (/translate and /load_model are the Translate tab's own buttons).
+They are declared with gr.api, whose parameters and results come from the type hints below, so
+they need no hidden components.
 
 Also the one way a run is started (or an interrupted one resumed) from the page or the API,
 and the one view of a run a visitor may read: `public_status` (names, never server paths).
 """
 import asyncio
+import dataclasses
+import os
 import time
 from pathlib import Path
 
 import gradio as gr
 
-from cyclegan import UserInputError, limits
+from cyclegan import UserInputError, hubdata, limits
+from cyclegan.model import check_direction
 from train import TrainConfig
 from train.config import resumed
 from train.runs import RunDir, new_run_dir
 
 from . import export, forms, state, storage, visitor
 from .errors import friendly, scrub
+from .files import output_png
 
 
 def _ended(run) -> None:
@@ -41,10 +46,13 @@ def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, owner_secret: str | None = None):
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, owner_secret: str | None = None,
+                   log: str | None = None, hub_token: str | bool = False):
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
-    An uploaded zip is moved to the private folder first and recorded as 'upload:NAME'.
-    Logging, sampling and checkpointing are spaced to the run's length."""
+    An uploaded zip is moved to the private folder first and recorded as 'upload:NAME'. A Hub
+    dataset is fetched here, with the visitor's token (a signed-in one) or anonymously, never the
+    server's, pinned to its commit; the run then reads it from the cache only. Logging, sampling
+    and checkpointing are spaced to the run's length."""
     data, name = forms.data_spec(data, uploaded)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
@@ -63,7 +71,11 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                           log_every=max(1, min(10, steps // 50)), lr_g=forms.opt_float(lr_g, "lr_g"),
                           lr_d=forms.opt_float(lr_d, "lr_d"),
                           lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
-                          lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"))
+                          lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"), log=log or "jsonl",
+                          hub_cache_only=data.startswith("hub:"))
+        if data.startswith("hub:"):                      # after every other check: a download is slow
+            _, pinned = hubdata.fetch(data, token=hub_token or False)
+            cfg = dataclasses.replace(cfg, data="hub:" + pinned)
         return _launch(cfg, owner_secret or visitor.new_owner_token(), data_source)
     except BaseException:
         storage.remove_upload(kept)
@@ -116,9 +128,10 @@ def public_status(run=None) -> dict:
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
                 steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
-    """Start a training run (one per server): data is demo:<world>, a .zip or a folder on the
-    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default.
-    The result's `owner_token` is what /train_stop, /train_pause and /train_resume need."""
+    """Start a training run (one per server): data is demo:<world>, hub:owner/name (a public Hugging
+    Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan; scale
+    quick | full; recipe None = the default. The result's `owner_token` is what /train_stop,
+    /train_pause and /train_resume need."""
     token = visitor.new_owner_token()
     run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token)
     return {**public_status(run), "owner_token": token}
@@ -156,6 +169,8 @@ async def train_stop(wait_s: float = 60, owner_token: str | None = None) -> dict
 
 @friendly
 def train_pause(owner_token: str | None = None) -> dict:
+    """Pause the training run after the step in progress (train_resume continues it); only with
+    the run's owner_token."""
     run = _owned_run(owner_token, "pause")
     run.pause()
     return public_status(run)
@@ -163,6 +178,7 @@ def train_pause(owner_token: str | None = None) -> dict:
 
 @friendly
 def train_resume(owner_token: str | None = None) -> dict:
+    """Continue a paused training run; only with the run's owner_token."""
     run = _owned_run(owner_token, "resume")
     run.resume()
     return public_status(run)
@@ -174,10 +190,40 @@ def download_run() -> gr.FileData:
     return gr.FileData(path=export.download_run(), mime_type="application/zip")
 
 
+@friendly
+def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direction: str = "a2b",
+                    size: int | None = None, oauth_token: gr.OAuthToken | None = None) -> gr.FileData:
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN):
+    one image in, one out (the /translate endpoint also gives the round trip).
+
+    Args:
+        image: the image to translate; the result has its size
+        model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
+        direction: a2b or b2a (for the built-in models, a2b is day → night)
+        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+    Returns:
+        the translated image (PNG)
+    """
+    path = forms.upload_path(image)
+    limit = limits.current().max_upload_mb
+    if isinstance(path, str) and os.path.isfile(path) and os.path.getsize(path) > limit * 1_000_000:
+        raise UserInputError(f"the image is larger than this server's limit of {limit} MB (CYCLEGAN_MAX_UPLOAD_MB)")
+    img = forms.open_upload(image)
+    state.use_translate_threads()
+    model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
+    direction = check_direction(direction or model.directions[0])
+    seconds = limits.current().max_translate_seconds
+    fake = model.translate(img, direction, work_size=forms.work_size(size, model),
+                           deadline=time.monotonic() + seconds if seconds else None)
+    return gr.FileData(path=output_png(fake), mime_type="image/png")
+
+
 def register() -> None:
     """Declare the endpoints; call inside the page's gr.Blocks. Status is quick and unlimited.
     Stop may wait minutes: it waits asynchronously and outside the queue, whose 40 job slots a
     flood of waiting stops would otherwise fill, stalling every other visitor's events."""
+    work = dict(concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")
+    gr.api(translate_image, api_name="translate_image", **work)
     gr.api(train_start, api_name="train_start")
     gr.api(train_status, api_name="train_status", concurrency_limit=None)
     gr.api(train_stop, api_name="train_stop", queue=False)

@@ -143,9 +143,14 @@ def tick(seen, arch, current_model, loaded, owner):
 
 @friendly
 def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
-             owner):
+             hub_data, tensorboard, owner, oauth_token: gr.OAuthToken | None = None):
     if source == "demo":
         data = f"demo:{world}"
+    elif source == "hub":
+        data = (hub_data or "").strip().removeprefix("hub:")
+        if not data:
+            raise UserInputError("type the id of a Hugging Face dataset, like huggan/horse2zebra")
+        data = "hub:" + data
     elif source == "zip":
         if not zip_file:
             raise UserInputError("upload a .zip with trainA/ and trainB/ (or A/ and B/) folders first")
@@ -156,7 +161,8 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
     recipe = recipe if recipe in cyclegan.RECIPES.get(arch, {}) else None
     run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
-                             uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner))
+                             uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner),
+                             log="tensorboard" if tensorboard else None, hub_token=visitor.read_token(oauth_token))
     # Clear the last run's chart and sample grid at once; the timer fills in the new run's.
     return status_line(run.snapshot()), None, "", None, {}
 
@@ -184,7 +190,7 @@ def create() -> dict:
     lim = limits.current()
     p0 = cyclegan.get_preset("cyclegan", None, "quick")
     worlds = [(f"{w} ({' ↔ '.join(demo.domains(w))})", w) for w in demo.world_names()]
-    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip")]
+    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip"), ("Hugging Face dataset", "hub")]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
     c = {}
@@ -196,6 +202,9 @@ def create() -> dict:
                 c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                    visible=False, height=130)
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
+                c["hub_data"] = gr.Textbox(label="Hugging Face dataset", placeholder="huggan/horse2zebra", visible=False,
+                                           elem_id="hub-data", info="public: image folders (trainA/ trainB/) or "
+                                           "parquet with two image columns or a two-value label")
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
                                           label="Recipe", visible=False, elem_id="recipe",
@@ -214,6 +223,8 @@ def create() -> dict:
                     with gr.Row():
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
                         c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
+                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
+                                                   elem_id="tensorboard")
                 with gr.Row():
                     c["start"] = gr.Button("Start", variant="primary", min_width=70)
                     c["pause"] = gr.Button("Pause", interactive=False, min_width=70)
@@ -239,14 +250,14 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     c, t = shared["train"], shared["translate"]
     c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
-                                  gr.update(visible=s == "folder")), c["source"], [c["world"], c["zip"], c["folder"]],
-                       **PRIVATE)
+                                  gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
+                       [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
           [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"]], **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"]]
     owner = shared["owner"]
     form = [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size", "steps", "batch",
-                           "lr_g", "lr_d", "lam_c", "lam_i")]
+                           "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard")]
     c["start"].click(ui_start, [*form, owner], chart, **PRIVATE)
     c["pause"].click(ui_pause, owner, c["status"], **PRIVATE)
     c["resume"].click(ui_resume, owner, c["status"], **PRIVATE)
