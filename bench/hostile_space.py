@@ -284,7 +284,7 @@ def run(quick: bool) -> dict:
             path = build(case)
             app.wait_idle()
             ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "cyclegan", None, "quick", 32, 2,
-                                          1, None, None, None, None, owner])
+                                          1, None, None, None, None, "", False, owner])
             if ok:
                 s = app.wait_idle()
                 ok, out = s.get("state") == "finished", s.get("error") or s
@@ -306,6 +306,8 @@ def run(quick: bool) -> dict:
                 "no run" if "run" in name else "no longer kept" if "upload" in name else
                 "no built-in model" if "demo" in name else "does not load models from its own folders")
             judge.message("specs", name, ok, out, expect)
+            ok, out = app.call("translate_image", app.file_data(photo), spec, "a2b", None)   # the MCP-style tool
+            judge.message("specs", name + " (translate_image)", ok, out, expect)
 
     # --- tokens: the Hub only ever sees the visitor's ----------------------------------------------------------
     with group("tokens (push, Hub loads)"):
@@ -324,6 +326,11 @@ def run(quick: bool) -> dict:
         judge.message("tokens", "hub_load_private_anonymous", ok, out, "not found (or private")
         auths = {r.authorization for r in hub.requests[before:]}
         judge.record("tokens", "hub_loads_anonymous", "well" if auths == {None} else "failure", str(auths))
+        before = len(hub.requests)
+        ok, out = app.call("train_start", "hub:someone/private", "cyclegan", "quick", 32, 2, 1, None)
+        judge.message("tokens", "hub_dataset_private_anonymous", ok, out, "private")
+        auths = {r.authorization for r in hub.requests[before:]}
+        judge.record("tokens", "hub_dataset_anonymous", "well" if auths <= {None} else "failure", str(auths))
         owner_seen = any(r.authorization and OWNER_TOKEN in r.authorization for r in hub.requests)
         judge.record("tokens", "owner_token_never_at_the_hub", "failure" if owner_seen else "well")
 
@@ -334,7 +341,7 @@ def run(quick: bool) -> dict:
         owner = "browser-" + uuid.uuid4().hex
         app.wait_idle()
         ok, out = app.event("Start", ["zip", "daynight", fd, "", "cyclegan", None, "quick", 32, 400, 1,
-                                      None, None, None, None, owner])
+                                      None, None, None, None, "", False, owner])
         code = httpx.get(app.url + f"gradio_api/file={fd['path']}").status_code
         judge.record("privacy", "fetch_others_dataset_upload", "well" if code in (403, 404) else "failure", code)
         st = app.status()
@@ -381,7 +388,8 @@ def run(quick: bool) -> dict:
             form = {"lr_g": None, "lr_d": None, "lam_c": None, "lam_i": None, field: value}
             try:
                 ok, out = app.event("Start", ["demo", "daynight", None, "", "cyclegan", None, "quick", 32, 10, 1,
-                                              form["lr_g"], form["lr_d"], form["lam_c"], form["lam_i"], "b-" + "q" * 30])
+                                              form["lr_g"], form["lr_d"], form["lam_c"], form["lam_i"], "", False,
+                                              "b-" + "q" * 30])
             except httpx.HTTPStatusError as e:   # not even valid JSON (NaN): refused at the door
                 ok, out = False, f"HTTP {e.response.status_code}: must be a number (refused by the request parser)"
             judge.message("train", name, ok, out, "must be a number")
