@@ -337,6 +337,7 @@ def run(quick: bool) -> dict:
     # --- other visitors' files and runs -------------------------------------------------------------------------
     with group("privacy and control"):
         z = build(next(c for c in H.DATA_CASES if c.name == "data_ok"))
+        z = z.rename(z.with_name("visitor-photos.zip"))   # a name no other case uses
         fd = app.file_data(z)
         owner = "browser-" + uuid.uuid4().hex
         app.wait_idle()
@@ -350,9 +351,9 @@ def run(quick: bool) -> dict:
         cfg_code = httpx.get(app.url + f"gradio_api/file={app.runs}/{st.get('run')}/config.json")
         cfg_text = cfg_code.text if cfg_code.status_code == 200 else ""
         judge.record("privacy", "config_names_no_upload_path",
-                     "well" if '"upload:fine.zip"' in cfg_text and str(work) not in cfg_text.replace(str(app.runs), "")
+                     "well" if '"upload:visitor-photos.zip"' in cfg_text and str(work) not in cfg_text.replace(str(app.runs), "")
                      else "failure", cfg_text[:200])
-        private = next(iter(Path(work).glob(".cyclegan-private/uploads/*/fine.zip")), None)
+        private = next(iter(Path(work).glob(".cyclegan-private/uploads/*/visitor-photos.zip")), None)
         code = httpx.get(app.url + f"gradio_api/file={private}").status_code if private else 403
         judge.record("privacy", "fetch_private_folder", "well" if code == 403 else "failure", code)
         for path in ("/etc/passwd", f"{app.runs}/../server.log", "../../etc/passwd"):
@@ -398,7 +399,7 @@ def run(quick: bool) -> dict:
     # --- floods ---------------------------------------------------------------------------------------------------
     with group("floods (stops, queue)"):
         app.wait_idle()
-        ok, started = app.call("train_start", "demo:daynight", "cyclegan", "quick", 32, 100_000, 1, None)
+        ok, started = app.call("train_start", "demo:daynight", "cyclegan", "quick", 32, 5000, 1, None)
         token = started[0]["owner_token"] if ok else None
         results = []
 
