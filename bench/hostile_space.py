@@ -405,7 +405,8 @@ def run(quick: bool) -> dict:
 
         def stop():
             ok, out = app.call("train_stop", 600, token, timeout=900)
-            results.append(ok and out[0].get("state") == "stopped")
+            results.append("stopped" if ok and out[0].get("state") == "stopped" else
+                           "busy" if "503" in str(out) or "full" in str(out).lower() else str(out)[:100])
 
         threads = [threading.Thread(target=stop) for _ in range(45)]
         t0 = time.perf_counter()
@@ -417,10 +418,10 @@ def run(quick: bool) -> dict:
         page_s = time.perf_counter() - t_page
         for t in threads:
             t.join(900)
+        answered = {r: results.count(r) for r in set(results)}
         judge.record("floods", "45_waiting_stops_page_loads",
-                     "well" if page_ok and page_s <= 2 and sum(results) == 45 else "failure",
-                     f"page in {page_s:.2f} s; {sum(results)}/45 stops answered 'stopped' in "
-                     f"{time.perf_counter() - t0:.1f} s; start: {str(started)[:120]}")
+                     "well" if page_ok and page_s <= 2 and set(answered) <= {"stopped", "busy"} else "failure",
+                     f"page in {page_s:.2f} s; answers {answered} in {time.perf_counter() - t0:.1f} s")
         app.wait_idle()
         strip = work / "strip1x100000.png"
         flood, busy = [], []
