@@ -328,3 +328,59 @@ def test_sign_in_button_only_where_the_sign_in_is_real(monkeypatch):
     assert any(isinstance(b, gr.LoginButton) for b in page.blocks.values()) and page.expects_oauth
     monkeypatch.delenv("SYSTEM")
     assert not ui.build().expects_oauth
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_app_then_its_owner_resumes_the_run(tmp_path):
+    """`python app.py` killed with SIGKILL mid-run, then started again: /train_status says the run
+    was interrupted, only its owner token resumes it (from its newest checkpoint, through
+    /train_resume), and metrics.jsonl keeps one row per step."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import ROOT, free_port
+    runs = tmp_path / "runs"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CYCLEGAN_")}
+    env.update(CYCLEGAN_RUNS_DIR=str(runs), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", CYCLEGAN_TRAIN_THREADS="1", CYCLEGAN_MCP="0")
+    url = f"http://127.0.0.1:{port}/"
+
+    def serve():
+        p = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert p.poll() is None, "the app exited"
+            try:
+                if httpx.get(url + "config", timeout=2).status_code == 200:
+                    return p, Client(url, analytics_enabled=False, verbose=False)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        p.kill()
+        raise AssertionError("the app did not start")
+
+    p, c = serve()
+    try:
+        started = c.predict("demo:daynight", "cyclegan", "quick", 32, 400, 1, None, api_name="/train_start")
+        wait_status(c, lambda s, _: s["state"] == "running" and s.get("latest_checkpoint"), timeout=300)
+        name = started["run"]
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+    p, c = serve()
+    try:
+        status = c.predict(api_name="/train_status")[0]
+        assert status["state"] == "interrupted" and status["run"] == name, status
+        assert "started by another visitor" in _error(lambda: c.predict("own_" + "n" * 32, api_name="/train_resume"))
+        resumed = c.predict(started["owner_token"], api_name="/train_resume")
+        assert resumed["state"] in ("starting", "running") and resumed["run"] == name, resumed
+        done, _ = wait_status(c, lambda s, _: s["state"] == "running" and s["step"] > 200, timeout=300)
+        c.predict(30, started["owner_token"], api_name="/train_stop")
+        steps = [json.loads(line)["step"] for line in (runs / name / "metrics.jsonl").read_text().splitlines()]
+        assert steps == sorted(set(steps)), "a step appears twice in metrics.jsonl"
+    finally:
+        p.terminate()
+        p.wait(30)

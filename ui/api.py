@@ -105,13 +105,15 @@ def resume_interrupted(run_name: str, owner_secret) -> object:
 def public_status(run=None) -> dict:
     """What anyone may read of the server's run: names, numbers and messages, never a server
     path (`model` is 'run:NAME', which /translate accepts)."""
+    server_view = run is None       # the server's slot, not one given run: an interrupted run shows
     run = run if run is not None else state.RUNS.run
-    if run is None:
+    interrupted = storage.interrupted_runs(active=None)[:1] if server_view and (run is None or not run.active) else []
+    if run is None or interrupted:
         out = {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
                "latest_checkpoint": None, "model": None, "run": None, "message": "no training run yet"}
-        newest = storage.interrupted_runs(active=None)[:1]
-        if newest:
-            out["interrupted"] = newest[0]["name"]
+        if interrupted:   # the server restarted under this run: /train_resume continues it
+            out.update(state="interrupted", run=interrupted[0]["name"], interrupted=interrupted[0]["name"],
+                       message="the server restarted under this run; its owner can resume it")
         return out
     snap = run.snapshot()
     name = Path(snap["run_dir"]).name
@@ -140,9 +142,10 @@ def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str 
 def train_status() -> tuple[dict, gr.FileData | None]:
     """The run's state, step, losses, newest checkpoint (`model` loads in /translate) and its
     newest sample grid as a PNG."""
+    status = public_status()
     run = state.RUNS.run
-    sample = run.snapshot()["latest_sample"] if run is not None else None
-    return public_status(run), gr.FileData(path=sample, mime_type="image/png") if sample else None
+    sample = run.snapshot()["latest_sample"] if run is not None and status.get("run") == run.folder.name else None
+    return status, gr.FileData(path=sample, mime_type="image/png") if sample else None
 
 
 def _owned_run(owner_token, action: str):
@@ -178,7 +181,13 @@ def train_pause(owner_token: str | None = None) -> dict:
 
 @friendly
 def train_resume(owner_token: str | None = None) -> dict:
-    """Continue a paused training run; only with the run's owner_token."""
+    """Continue a paused training run, or one the server stopped under (a restart: train_status
+    names it as `interrupted`) from its newest checkpoint; only with the run's owner_token."""
+    run = state.RUNS.run
+    if run is None or not run.active:
+        found = storage.interrupted_runs(active=None)[:1]
+        if found:
+            return public_status(resume_interrupted(found[0]["name"], owner_token))
     run = _owned_run(owner_token, "resume")
     run.resume()
     return public_status(run)
