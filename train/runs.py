@@ -2,9 +2,11 @@
 
     RUN/config.json               the TrainConfig (what --resume reads back)
     RUN/metrics.jsonl             one JSON line per logged step
+    RUN/scores.jsonl              one JSON line per live score (KID, random features)
     RUN/samples/step_NNNNNN.png   sample grids
     RUN/checkpoints/step_NNNNNN/  a model folder + training_state.{json,safetensors}
     RUN/latest -> checkpoints/step_NNNNNN   (RUN/latest.txt where links are not allowed)
+    RUN/best -> checkpoints/step_NNNNNN     the best-scoring one, never pruned (or RUN/best.txt)
     RUN/data/                     a dataset zip, unpacked
 
 The Trainer, the background Run and the app all go through RunDir. A checkpoint is written to a
@@ -28,11 +30,14 @@ from cyclegan.checkpoints import WEIGHTS
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
+SCORES = "scores.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 DATA = "data"
 LATEST = "latest"
 LATEST_TXT = "latest.txt"
+BEST = "best"
+BEST_TXT = "best.txt"
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 PREFIX = "step_"
@@ -64,6 +69,15 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / METRICS
+
+    @property
+    def scores_path(self) -> Path:
+        return self.path / SCORES
+
+    @property
+    def best(self) -> Path:
+        """The `best` link: the checkpoint with the lowest live score so far."""
+        return self.path / BEST
 
     @property
     def samples_dir(self) -> Path:
@@ -117,6 +131,25 @@ class RunDir:
             return []
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
+    def append_score(self, record: dict) -> None:
+        with open(self.scores_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def read_scores(self) -> list[dict]:
+        """The live scores, one per step (a step scored twice, before and after a resume, counts
+        once: the later line)."""
+        if not self.scores_path.is_file():
+            return []
+        by_step = {}
+        for line in self.scores_path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue                # a line cut short by a crash
+            if isinstance(rec, dict) and "step" in rec:
+                by_step[rec["step"]] = rec
+        return [by_step[k] for k in sorted(by_step)]
+
     def samples(self) -> list[Path]:
         return sorted(self.samples_dir.glob(f"{PREFIX}*.png"))
 
@@ -133,15 +166,38 @@ class RunDir:
     def newest_checkpoint(self) -> Path | None:
         """The model to use from this run: `latest` (or what latest.txt names), else the newest
         complete checkpoint, else None."""
-        if (self.latest / WEIGHTS).is_file():
-            return self.latest
-        txt = self.path / LATEST_TXT
-        if txt.is_file():
-            target = self.path / txt.read_text().strip()
-            if (target / WEIGHTS).is_file():
-                return target
+        found = self._linked(LATEST, LATEST_TXT)
+        if found is not None:
+            return found
         found = self.complete_checkpoints()
         return found[0] if found else None
+
+    def best_checkpoint(self) -> Path | None:
+        """`best` (or what best.txt names) when it leads to a model, else None."""
+        return self._linked(BEST, BEST_TXT)
+
+    def best_score(self, up_to_step: int | None = None) -> dict | None:
+        """{step, score, path} of the best checkpoint, read back from the folder (what a resumed
+        run compares new scores with); None when there is none, or it lies past `up_to_step`."""
+        path = self.best_checkpoint()
+        if path is None:
+            return None
+        target = path.resolve()
+        scores = {r["step"]: r for r in self.read_scores() if isinstance(r.get("score"), (int, float))}
+        step = int(target.name[len(PREFIX):]) if target.name.startswith(PREFIX) else None
+        if step is None or step not in scores or (up_to_step is not None and step > up_to_step):
+            return None
+        return {"step": step, "score": scores[step]["score"], "path": str(target)}
+
+    def _linked(self, link: str, txt: str) -> Path | None:
+        if (self.path / link / WEIGHTS).is_file():
+            return self.path / link
+        note = self.path / txt
+        if note.is_file():
+            target = self.path / note.read_text().strip()
+            if (target / WEIGHTS).is_file():
+                return target
+        return None
 
     def write_checkpoint(self, step: int, write, keep: int) -> Path:
         """`write(tmp_folder)` fills a temporary folder; it becomes checkpoints/step_N only once
@@ -161,25 +217,36 @@ class RunDir:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._point_latest(final)
+        self._point(LATEST, LATEST_TXT, final)
         self._prune(keep)
         return final
 
-    def _point_latest(self, target: Path) -> None:
-        """RUN/latest -> checkpoints/step_N, swapped atomically (symlink where the OS allows)."""
-        tmp = self.path / f".latest-{os.getpid()}"
+    def point_best(self, target: Path, keep: int | None = None) -> None:
+        """RUN/best -> this checkpoint, which pruning then leaves alone; with `keep`, the
+        previous best goes now unless it is among the newest `keep`."""
+        self._point(BEST, BEST_TXT, Path(target))
+        if keep is not None:
+            self._prune(keep)
+
+    def _point(self, link: str, txt: str, target: Path) -> None:
+        """RUN/<link> -> checkpoints/step_N, swapped atomically (symlink where the OS allows,
+        else RUN/<txt> holding the relative path)."""
+        tmp = self.path / f".{link}-{os.getpid()}"
         rel = os.path.relpath(target, self.path)
         try:
             if tmp.is_symlink() or tmp.exists():
                 tmp.unlink()
             os.symlink(rel, tmp, target_is_directory=True)
-            os.replace(tmp, self.latest)
+            os.replace(tmp, self.path / link)
         except OSError:
-            (self.path / LATEST_TXT).write_text(rel)
+            (self.path / txt).write_text(rel)
 
     def _prune(self, keep: int) -> None:
+        best = self.best_checkpoint()
+        best = best.resolve() if best is not None else None
         for old in self.complete_checkpoints()[keep:]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.resolve() != best:
+                shutil.rmtree(old, ignore_errors=True)
         for tmp in self.checkpoints_dir.glob(".tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -223,6 +290,8 @@ class RunInfo:
     path: Path
     checkpoint: Path            # the model to load (see RunDir.newest_checkpoint)
     model: dict                 # cyclegan.summary of it: architecture, domains, provenance
+    best: Path | None = None    # the best-scoring checkpoint (RUN/best), when the run scored itself
+    best_model: dict | None = None
 
 
 def list_runs(root: str | os.PathLike) -> list[RunInfo]:
@@ -234,10 +303,13 @@ def list_runs(root: str | os.PathLike) -> list[RunInfo]:
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     out = []
     for path in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
-        ckpt = RunDir(path).newest_checkpoint()
+        run = RunDir(path)
+        ckpt = run.newest_checkpoint()
         model = cyclegan.summary(ckpt) if ckpt else None
         if model:
-            out.append(RunInfo(path.name, path, ckpt, model))
+            best = run.best_checkpoint()
+            best_model = cyclegan.summary(best) if best else None
+            out.append(RunInfo(path.name, path, ckpt, model, best if best_model else None, best_model))
     return out
 
 
