@@ -1,11 +1,11 @@
-"""`python -m cyclegan`: every subcommand (translate, info, eval, demo export, demo grid). A user
+"""`python -m cyclegan`: every subcommand (translate, info, eval, score, demo export, demo grid). A user
 error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from . import demo
+from . import demo, score
 from .checkpoints import describe, load_model
 from .errors import UserInputError
 from .evaluate import evaluate
@@ -99,7 +99,7 @@ def _count(lo: int):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
-                 "CycleGAN, DiscoGAN, DualGAN.")
+                 "CycleGAN, DiscoGAN, DualGAN, CUT.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
     t.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id owner/name, official .pth "
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=_count(1), default=200, help="number of test pairs")
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
     e.set_defaults(func=_eval)
+    score.add_score_arguments(sub.add_parser("score", help=score.HELP))
 
     worlds = ", ".join(demo.world_names())
     d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
