@@ -51,7 +51,7 @@ def test_scores_and_the_best_checkpoint(tmp_path):
     assert "setup_seconds" in first and all(r["seconds"] > 0 and 0 < r["fraction_of_wall_time"] < 1 for r in scores)
     best = min(scores, key=lambda r: r["score"])
     assert run.best.resolve().name == f"step_{best['step']:06d}"
-    assert t.best == {"step": best["step"], "score": best["score"], "path": str(run.best.resolve())}
+    assert t.best == {"step": best["step"], "score": best["score"], "checkpoint": str(run.best.resolve())}
     # --keep 1 keeps the newest checkpoint, and the best one besides
     kept = {p.name for p in run.complete_checkpoints()}
     assert kept == {"step_000008", f"step_{best['step']:06d}"}

@@ -38,7 +38,7 @@ class Run:
         self.step, self.total = 0, cfg.steps
         self.history: list[dict] = []
         self.scores: list[dict] = []
-        self.best: dict | None = None          # {step, score, path} of RUN/best
+        self.best: dict | None = None          # {step, score, checkpoint} of RUN/best
         self.sample_columns: tuple[str, ...] | None = None
         self.domains: tuple[str, str] | None = None
         self.latest_sample: Path | None = None

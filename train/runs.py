@@ -177,7 +177,7 @@ class RunDir:
         return self._linked(BEST, BEST_TXT)
 
     def best_score(self, up_to_step: int | None = None) -> dict | None:
-        """{step, score, path} of the best checkpoint, read back from the folder (what a resumed
+        """{step, score, checkpoint} of the best checkpoint, read back from the folder (what a resumed
         run compares new scores with); None when there is none, or it lies past `up_to_step`."""
         path = self.best_checkpoint()
         if path is None:
@@ -187,7 +187,7 @@ class RunDir:
         step = int(target.name[len(PREFIX):]) if target.name.startswith(PREFIX) else None
         if step is None or step not in scores or (up_to_step is not None and step > up_to_step):
             return None
-        return {"step": step, "score": scores[step]["score"], "path": str(target)}
+        return {"step": step, "score": scores[step]["score"], "checkpoint": str(target)}
 
     def _linked(self, link: str, txt: str) -> Path | None:
         if (self.path / link / WEIGHTS).is_file():

@@ -593,7 +593,7 @@ class Trainer:
     def _keep_if_best(self, score: dict, path: Path) -> None:
         """RUN/best -> the best-scoring checkpoint (lowest KID), kept whatever --keep says."""
         if self.best is None or score["score"] < self.best["score"]:
-            self.best = {"step": score["step"], "score": score["score"], "path": str(path)}
+            self.best = {"step": score["step"], "score": score["score"], "checkpoint": str(path)}
             self.folder.point_best(path, keep=self.cfg.keep_checkpoints)
 
     # --- samples and checkpoints ---------------------------------------------------------------

@@ -16,36 +16,46 @@ from .errors import friendly
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, lambda_nce=None,
+                   score_every=None) -> dict:
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
-    Logging, sampling and checkpointing are spaced to the run's length."""
+    Logging, sampling, checkpointing and the live score are spaced to the run's length (the
+    score about ten times per run unless `score_every` says otherwise; 0 = off)."""
     data, name = forms.data_spec(data, uploaded)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
         raise UserInputError("give the number of training steps")
     arch = str(arch or "cyclegan")
+    score_every = forms.opt_int(score_every, "score every (steps)")
+    if score_every is None:
+        score_every = max(1, min(100, steps // 10))
     cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
                       size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
                       out=str(new_run_dir(state.runs_dir(), arch, name).path), threads=state.train_threads(),
                       sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
                       log_every=max(1, min(10, steps // 50)), lr_g=forms.opt_float(lr_g, "lr_g"),
                       lr_d=forms.opt_float(lr_d, "lr_d"), lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
-                      lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"))
+                      lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"),
+                      lambda_nce=forms.opt_float(lambda_nce, "lambda_nce"), score_every=score_every)
     state.RUNS.start(cfg)
     return state.RUNS.status()
 
 
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
-                steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
+                steps: int = 300, batch: int | None = None, recipe: str | None = None,
+                score_every: int | None = None) -> dict:
     """Start a training run (one per server): data is demo:<world>, a .zip or a folder on the
-    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default."""
-    return start_training(data, arch, scale, size, steps, batch, recipe)
+    server; arch cyclegan | discogan | dualgan | cut; scale quick | full; recipe None = the
+    default (cut: cut | fastcut); score_every: steps between live scores (None: about ten per
+    run; 0: off)."""
+    return start_training(data, arch, scale, size, steps, batch, recipe, score_every=score_every)
 
 
 def train_status() -> tuple[dict, gr.FileData | None]:
-    """The run's state, step, losses, newest checkpoint (`model` loads in /translate) and its
-    newest sample grid as a PNG."""
+    """The run's state, step, losses, newest checkpoint (`model` loads in /translate), its live
+    scores and best-scoring checkpoint (`best`, also a model for /translate) and its newest
+    sample grid as a PNG."""
     status = state.RUNS.status()
     sample = status.get("latest_sample")
     return status, gr.FileData(path=sample, mime_type="image/png") if sample else None

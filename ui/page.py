@@ -10,8 +10,8 @@ from . import api, state, style, train_tab, translate_tab
 
 def build() -> gr.Blocks:
     with gr.Blocks(title="CycleGAN Studio") as page:
-        gr.Markdown("# CycleGAN Studio\nUnpaired image-to-image translation with **CycleGAN**, **DiscoGAN** "
-                    "and **DualGAN**: translate with a built-in or your own model, or train a new one.",
+        gr.Markdown("# CycleGAN Studio\nUnpaired image-to-image translation with **CycleGAN**, **DiscoGAN**, "
+                    "**DualGAN** and **CUT**: translate with a built-in or your own model, or train a new one.",
                     elem_classes="app-header")
         with gr.Tabs():
             shared = {"page": page, "translate": translate_tab.create(), "train": train_tab.create()}

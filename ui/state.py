@@ -14,7 +14,7 @@ from cyclegan.settings import env_int
 from train.run import RunSlot
 from train.runs import list_runs
 
-ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN"}
+ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT / FastCUT"}
 ARCH_CHOICES = [(ARCH_TITLES.get(a, a), a) for a in cyclegan.ARCHITECTURES]
 RUNS = RunSlot()                       # one training run per server; every visitor sees it
 DEFAULT_THREADS: int | None = None     # torch's thread count for translating, fixed at launch
@@ -56,12 +56,26 @@ def use_translate_threads() -> None:
 # --- the model catalogue: built-ins, runs with a checkpoint, this session's loads -----------------
 def _label(summary: dict) -> str:
     a, b = summary["domains"]
+    directions = summary.get("config", {}).get("directions") or ["a2b", "b2a"]
+    if list(directions) == ["a2b"]:
+        return f"{a} → {b}"
+    if list(directions) == ["b2a"]:
+        return f"{b} → {a}"
     return f"{a} ↔ {b}"
 
 
+def _best_label(run) -> str:
+    """'<run> — best: step S, KID x' from the checkpoint's own provenance."""
+    prov = run.best_model["provenance"]
+    score = prov.get("score") or {}
+    kids = [v for k, v in score.items() if k.startswith("kid_") and not k.endswith("_std")]
+    kid = f", KID {sum(kids) / len(kids):.4f}" if kids else ""
+    return f"{run.name} — best ({_label(run.best_model)}, step {prov.get('step', '?')}{kid})"
+
+
 def model_entries(loaded: list | None = None) -> list[dict]:
-    """Built-in models, every run in the runs folder with a checkpoint, then this session's own
-    loads: {spec, label, arch}."""
+    """Built-in models, every run in the runs folder with a checkpoint (its best-scoring
+    checkpoint first, where it has one), then this session's own loads: {spec, label, arch}."""
     out = []
     for name, folder in cyclegan.builtin_models():
         s = cyclegan.summary(folder)
@@ -70,6 +84,8 @@ def model_entries(loaded: list | None = None) -> list[dict]:
             out.append({"spec": f"demo:{name}", "arch": arch,
                         "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {_label(s)}"})
     for run in list_runs(runs_dir()):
+        if run.best is not None:
+            out.append({"spec": str(run.best), "arch": run.best_model["architecture"], "label": _best_label(run)})
         step = run.model["provenance"].get("step")
         out.append({"spec": str(run.checkpoint), "arch": run.model["architecture"],
                     "label": f"{run.name} ({_label(run.model)}" + (f", step {step})" if step else ")")})
