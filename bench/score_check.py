@@ -1,9 +1,12 @@
 """Does the unpaired score mean something here? On a demo world, where ground truth exists, rank
 the shipped demo models and the identity (no translation) by KID (random features) and by
-ground-truth PSNR (`cyclegan.evaluate`), per direction, and say whether the rankings agree.
-Then time `score_model` at a few n (the cost of scoring during training).
+ground-truth PSNR (`cyclegan.evaluate`), per direction, and say whether the rankings agree
+(one-direction models, CUT, are ranked in their direction only). Then time `score_model` at a
+few n (the cost of scoring during training). `--run RUN` does the same for every checkpoint
+kept in a run folder: score vs step vs PSNR.
 
     python -m bench.score_check --n 200 --size 64 --threads 1
+    python -m bench.score_check --run runs/demo-cut --n 200 --size 64 --threads 1
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import time
 
 import torch
 
-MODELS = ("demo:cyclegan", "demo:discogan", "demo:dualgan")
+def shipped() -> list[str]:
+    import cyclegan
+    return [f"demo:{name}" for name, _ in cyclegan.builtin_models()]
 
 
 def kendall_tau(xs, ys) -> float:
@@ -25,13 +30,14 @@ def kendall_tau(xs, ys) -> float:
     return s / len(pairs)
 
 
-def check(models=MODELS, data="demo:daynight", n=200, size=64, feature_seeds=()) -> dict:
+def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -> dict:
     """The table for the shipped feature network; `feature_seeds` adds the KID ranking under
     other random networks, to see whether the order depends on the draw."""
     import cyclegan
     from cyclegan.evaluate import evaluate
     from cyclegan.features import RandomFeatures
     from cyclegan.score import score_model
+    models = list(models or shipped())
     rows = {"a2b": [], "b2a": []}
     identity = {}
     other = {seed: {"a2b": [], "b2a": []} for seed in feature_seeds}
@@ -39,7 +45,7 @@ def check(models=MODELS, data="demo:daynight", n=200, size=64, feature_seeds=())
     for spec in models:
         model = cyclegan.load_model(spec)
         gt = evaluate(model, data, n=n, size=size)
-        for d in rows:
+        for d in model.directions:
             s = score_model(model, data, d, n=n, size=size)
             rows[d].append({"model": spec, "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"],
                             "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"]})
@@ -50,6 +56,8 @@ def check(models=MODELS, data="demo:daynight", n=200, size=64, feature_seeds=())
     out = {"data": data, "n": n, "size": size, "features": s["features"], "subset_size": s["subset_size"],
            "subsets": s["subsets"], "directions": {}}
     for d, rs in rows.items():
+        if not rs:
+            continue
         kid_ids = {round(i[0]["kid"], 12) for i in identity[d]}
         assert len(kid_ids) == 1, f"identity KID differs between models: {kid_ids}"  # same images, same score
         base, gt_base = identity[d][0]
@@ -69,6 +77,49 @@ def check(models=MODELS, data="demo:daynight", n=200, size=64, feature_seeds=())
             out["directions"][d].setdefault("other_feature_seeds", {})[str(seed)] = {
                 "kid": kids, "rank_by_kid": order, "agrees_with_psnr": order == by_psnr}
     return out
+
+
+def over_time(run_dir, data="demo:daynight", n=200, size=64) -> dict:
+    """Every complete checkpoint of a run: KID (random features) and ground-truth PSNR at the same
+    n, per direction, beside the run's own live score (its n) where it scored that step."""
+    import cyclegan
+    from cyclegan.evaluate import evaluate
+    from cyclegan.score import score_model
+    from train.runs import RunDir
+    run = RunDir(run_dir)
+    live = {r["step"]: r for r in run.read_scores()}
+    rows = []
+    for ckpt in sorted(run.complete_checkpoints(), key=lambda p: p.name):
+        model = cyclegan.load_model(ckpt)
+        step = model.provenance.get("step")
+        gt = evaluate(model, data, n=n, size=size)
+        for d in model.directions:
+            s = score_model(model, data, d, n=n, size=size)
+            rows.append({"step": step, "direction": d, "kid": s["kid"], "kid_std": s["kid_std"], "psnr": gt[d]["psnr"],
+                         "identity_kid": s["identity"]["kid"], "identity_psnr": gt["identity"][d]["psnr"],
+                         "live_kid": live.get(step, {}).get(f"kid_{d}"), "live_n": live.get(step, {}).get("n_fake")})
+    out = {"run": str(run.path), "n": n, "size": size, "rows": rows,
+           "best": run.best_score(), "latest": str(run.newest_checkpoint())}
+    for d in ("a2b", "b2a"):
+        rs = [r for r in rows if r["direction"] == d]
+        if len(rs) > 1:
+            out[f"kendall_tau_kid_psnr_{d}"] = kendall_tau([-r["kid"] for r in rs], [r["psnr"] for r in rs])
+            out[f"best_by_kid_{d}"] = min(rs, key=lambda r: r["kid"])["step"]
+            out[f"best_by_psnr_{d}"] = max(rs, key=lambda r: r["psnr"])["step"]
+    return out
+
+
+def over_time_table(res: dict) -> str:
+    lines = ["| step | direction | KID (random features) ± std | live KID (n) | PSNR dB (ground truth) |",
+             "|---|---|---|---|---|"]
+    for r in res["rows"]:
+        live = f"{r['live_kid']:.4f} ({r['live_n']})" if r["live_kid"] is not None else "–"
+        lines.append(f"| {r['step']} | {r['direction']} | {r['kid']:.4f} ± {r['kid_std']:.4f} | {live} | {r['psnr']:.2f} |")
+    for d in ("a2b", "b2a"):
+        if f"kendall_tau_kid_psnr_{d}" in res:
+            lines.append(f"\n{d}: Kendall tau (KID vs PSNR over steps) {res[f'kendall_tau_kid_psnr_{d}']:+.2f}; "
+                         f"best step by KID {res[f'best_by_kid_{d}']}, by PSNR {res[f'best_by_psnr_{d}']}")
+    return "\n".join(lines)
 
 
 def timing(spec="demo:cyclegan", data="demo:daynight", ns=(50, 200), size=64, repeats=3) -> dict:
@@ -113,13 +164,21 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--models", nargs="+", default=None, help="default: every shipped demo model")
+    ap.add_argument("--run", default=None, metavar="RUN", help="instead: every checkpoint of this run folder")
     ap.add_argument("--feature-seeds", nargs="*", type=int, default=[], metavar="SEED",
                     help="also rank with random networks of these seeds (robustness of the order)")
     ap.add_argument("--timing", nargs="*", type=int, default=[50, 200], metavar="N",
                     help="time score_model at these n (none: skip)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.run:
+        res = over_time(args.run, args.data, args.n, args.size)
+        print(json.dumps(res, indent=2))
+        print()
+        print(over_time_table(res))
+        return 0
+    args.models = args.models or shipped()
     res = check(args.models, args.data, args.n, args.size, args.feature_seeds)
     res["threads"] = args.threads
     if args.timing:
