@@ -117,7 +117,8 @@ def model_card(model: CycleModel, cfg: dict) -> str:
     params = ", ".join(f"{k}: {v:,}" for k, v in saved if cfg.get("with_discriminators") or not k.startswith("D_"))
     data = ModelCardData(library_name="cyclegan-studio", pipeline_tag="image-to-image",
                          tags=["image-to-image", "unpaired-image-translation", p.architecture])
-    lines = [f"# {a} ↔ {b} ({p.title})", "",
+    heading = model.direction_label(model.directions[0]) if model.one_direction else f"{a} ↔ {b}"
+    lines = [f"# {heading} ({p.title})", "",
              f"Unpaired image-to-image translator between **{a}** (A) and **{b}** (B), made with cyclegan-studio.", "",
              f"- Architecture: `{p.architecture}`, recipe `{p.recipe}`, scale `{p.scale}`; generator "
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
