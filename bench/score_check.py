@@ -7,6 +7,7 @@ kept in a run folder: score vs step vs PSNR.
 
     python -m bench.score_check --n 200 --size 64 --threads 1
     python -m bench.score_check --run runs/demo-cut --n 200 --size 64 --threads 1
+    python -m bench.score_check --live-cost 50 100 200 --models demo:cut demo:cyclegan --threads 1
 """
 from __future__ import annotations
 
@@ -141,6 +142,35 @@ def timing(spec="demo:cyclegan", data="demo:daynight", ns=(50, 200), size=64, re
     return out
 
 
+def live_cost(models, ns=(50, 100, 200), data="demo:daynight", repeats=3) -> dict:
+    """What the live score of a training run (train/scoring.py) costs: its one-off set-up, then one
+    score, in wall and process CPU seconds (CPU time is what neighbours on a shared machine disturb
+    least; on one thread it is about the idle wall time). Best of `repeats` by CPU time."""
+    import os
+
+    import cyclegan
+    from cyclegan.score import kid_fid
+    from train.scoring import LiveScore
+    kid_fid(torch.rand(4, 8), torch.rand(4, 8))          # torchmetrics' import, once per process
+    out = {"load_avg_1m": round(os.getloadavg()[0], 2)}
+    for spec in models:
+        model = cyclegan.load_model(spec)
+        for n in ns:
+            live = LiveScore(data, None, model.preset, n)
+            t0, c0 = time.perf_counter(), time.process_time()
+            live.score(model)
+            first = (time.perf_counter() - t0, time.process_time() - c0)
+            best = None
+            for _ in range(repeats):
+                t0, c0 = time.perf_counter(), time.process_time()
+                live.score(model)
+                t = (time.perf_counter() - t0, time.process_time() - c0)
+                best = t if best is None or t[1] < best[1] else best
+            out[f"{spec} n={n}"] = {"setup_cpu_s": round(first[1] - best[1], 3), "score_wall_s": round(best[0], 3),
+                                    "score_cpu_s": round(best[1], 3)}
+    return out
+
+
 def table(res: dict) -> str:
     lines = ["| direction | model | KID (random features) ± std | FID (random features) | PSNR dB (ground truth) | SSIM |",
              "|---|---|---|---|---|---|"]
@@ -166,12 +196,17 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", nargs="+", default=None, help="default: every shipped demo model")
     ap.add_argument("--run", default=None, metavar="RUN", help="instead: every checkpoint of this run folder")
+    ap.add_argument("--live-cost", nargs="+", type=int, default=None, metavar="N",
+                    help="instead: time the training run's live score at these n")
     ap.add_argument("--feature-seeds", nargs="*", type=int, default=[], metavar="SEED",
                     help="also rank with random networks of these seeds (robustness of the order)")
     ap.add_argument("--timing", nargs="*", type=int, default=[50, 200], metavar="N",
                     help="time score_model at these n (none: skip)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.live_cost:
+        print(json.dumps(live_cost(args.models or shipped(), args.live_cost, args.data), indent=2))
+        return 0
     if args.run:
         res = over_time(args.run, args.data, args.n, args.size)
         print(json.dumps(res, indent=2))
