@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub
+from . import accel, hub, onnxrt
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
@@ -215,6 +215,8 @@ def load_folder(folder: Path) -> CycleModel:
         official = official_files_in(folder)
         if official:
             return load_official([str(p) for p in official])
+        if onnxrt.is_export(folder):
+            return load_onnx_export(folder)
         raise UserInputError(f"no {WEIGHTS} in '{folder}': a model folder holds {CONFIG} and {WEIGHTS} "
                              "(or official CycleGAN latest_net_G_A.pth / latest_net_G_B.pth)")
     tensors, meta = read_safetensors(weights)
@@ -225,6 +227,23 @@ def load_folder(folder: Path) -> CycleModel:
     else:
         raise UserInputError(f"no {CONFIG} in '{folder}'")
     return load_state(model_from_config(cfg), tensors, f"'{weights}'")
+
+
+def load_onnx_export(folder: Path) -> CycleModel:
+    """A folder `cyclegan export --format onnx` wrote: its config, with generators that are
+    onnxruntime sessions (the torch nets are built on the meta device and never allocated)."""
+    info = _read_config(folder / onnxrt.ONNX_JSON)
+    files = onnxrt.export_files(folder, info)
+    cfg = _read_config(folder / CONFIG)
+    if isinstance(cfg, dict):
+        cfg = {**cfg, "directions": sorted(files), "with_discriminators": False}
+    with torch.device("meta"):
+        model = model_from_config(cfg)
+    for d, path in files.items():
+        gen = onnxrt.OnnxGenerator(path, info.get("size_multiple", 1), info.get("min_side", 1))
+        setattr(model, "G_AB" if d == "a2b" else "G_BA", gen)
+    model.provenance = {**model.provenance, "onnx": str(folder)}
+    return model
 
 
 def _meta_config(meta: dict, path: Path) -> dict:

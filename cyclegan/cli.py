@@ -1,5 +1,6 @@
-"""`python -m cyclegan`: every subcommand (translate, info, eval, score, demo export, demo grid). A user
-error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
+"""`python -m cyclegan`: every subcommand (translate, video, info, eval, score, export, demo
+export, demo grid). A user error is one line `error: ...` and exit status 2; only real bugs print
+a traceback."""
 import argparse
 import json
 import sys
@@ -76,6 +77,26 @@ def _eval(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_onnx
+    model = load_model(args.model)
+    directions = None if args.direction == "both" else [args.direction]
+    print(json.dumps(export_onnx(model, args.output, directions, opset=args.opset)))
+    return 0
+
+
+def _video(args) -> int:
+    from .video import translate_video
+    src, out = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise UserInputError(f"file not found: '{src}'")
+    if out.suffix.lower() != ".mp4":
+        raise UserInputError(f"output '{out}' must end in .mp4 (H.264 in MP4 is what is written)")
+    model = load_model(args.model, device=args.device)
+    print(json.dumps(translate_video(model, src, out, args.direction, args.work_size)))
+    return 0
+
+
 def _demo_export(args) -> int:
     print(json.dumps(demo.export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
     return 0
@@ -97,8 +118,8 @@ def _count(lo: int):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
+def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
+    ap = _Parser(prog=prog, description="Unpaired image-to-image translation: "
                  "CycleGAN, DiscoGAN, DualGAN, CUT.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
@@ -123,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_eval)
     score.add_score_arguments(sub.add_parser("score", help=score.HELP))
 
+    x = sub.add_parser("export", help="write a model's generators as ONNX files (one per direction, "
+                       "dynamic height and width)")
+    x.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    x.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the only format so far)")
+    x.add_argument("-o", "--output", required=True, help="folder to write (config.json, onnx.json, G_AB.onnx, G_BA.onnx)")
+    x.add_argument("--direction", default="both", choices=["both", "a2b", "b2a"])
+    x.add_argument("--opset", type=_count(7), default=None, help="ONNX opset (default: the exporter's)")
+    x.set_defaults(func=_export)
+
+    v = sub.add_parser("video", help="translate a video file frame by frame (same size, frame rate and frame "
+                       "count; audio copied)")
+    v.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    v.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
+    v.add_argument("input", help="video file (anything FFmpeg reads)")
+    v.add_argument("-o", "--output", required=True, help="the translated video, .mp4")
+    v.add_argument("--work-size", type=_count(0), default=None,
+                   help="short side the net runs at (default: the model's training size; 0: the frame's own)")
+    v.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
+    v.set_defaults(func=_video)
+
     worlds = ", ".join(demo.world_names())
     d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
     x = d.add_parser("export", help="write a demo world as trainA/ trainB/ testA/ testB/ PNG folders")
@@ -142,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None) -> int:
-    ap = build_parser()
+def main(argv=None, prog: str = "python -m cyclegan") -> int:
+    ap = build_parser(prog)
     args = ap.parse_args(argv)
     try:
         return args.func(args)
@@ -153,3 +194,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The `cyclegan` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan"))

@@ -7,7 +7,9 @@ Accepted sources, in the order they are tried:
 - a folder with `A/` + `B/`;
 - a folder with exactly two other subfolders (`horses/` + `zebras/`): their names, sorted, are
   the domains;
-- a `.zip` of any of these, the pair at its root or inside one top folder.
+- a `.zip` of any of these, the pair at its root or inside one top folder;
+- `hub:owner/name`: a Hugging Face Hub dataset, an image folder repo or parquet files
+  (cyclegan/hubdata.py).
 
 Zips come from strangers, so they are unpacked by `cyclegan.archive.safe_extract_zip`, which
 refuses path tricks, links and bombs before and while unpacking. Every image is checked once (header and checksums) when the data is opened, so
@@ -215,14 +217,18 @@ class UnpairedData:
 
 def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_crop", flip: bool = True,
                   value_range: tuple[float, float] = (-1.0, 1.0), split: str = "train",
-                  workdir: str | Path | None = None, demo_n: int = 2000) -> UnpairedData:
-    """Both domains of `source` (see the module docstring) as datasets of [3, size, size] tensors."""
+                  workdir: str | Path | None = None, demo_n: int = 2000, hub_token: str | bool | None = None,
+                  hub_cache_only: bool = False) -> UnpairedData:
+    """Both domains of `source` (see the module docstring) as datasets of [3, size, size] tensors.
+    `hub_token` / `hub_cache_only` concern `hub:` sources only (cyclegan/hubdata.py)."""
     kw = dict(size=size, preprocess=preprocess, flip=flip, value_range=tuple(value_range))
     Preprocess(size, preprocess, flip, tuple(value_range))  # fail on bad settings before any I/O
     if split not in ("train", "test"):
         raise UserInputError(f"split must be 'train' or 'test', got {split!r}")
     if isinstance(source, str) and source.startswith("demo:"):
         return _open_demo(source[len("demo:"):], split, demo_n, kw)
+    if isinstance(source, str) and source.startswith("hub:"):
+        return _open_hub(source, split, workdir, kw, hub_token, hub_cache_only)
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -243,6 +249,23 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
         raise
     if workdir is None:
         _remove_at_exit(dest)
+    return data
+
+
+def _open_hub(source: str, split: str, workdir, kw: dict, token, cache_only: bool) -> UnpairedData:
+    from .hubdata import prepare
+    root, shown, names, unpacked = prepare(source, split, workdir, token, cache_only)
+    try:
+        data = _open_folder(root, split, shown, kw)
+    except BaseException:
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)
+        raise
+    if unpacked is not None and workdir is None:
+        _remove_at_exit(unpacked)
+    if names and data.domains == ("A", "B"):
+        data.domains = names
+        data.domain_a.name, data.domain_b.name = names
     return data
 
 

@@ -14,6 +14,11 @@ visitors are strangers.
 | `CYCLEGAN_MAX_TRAIN_STEPS`    | 1_000_000      | 5_000                       | steps of one training run               |
 | `CYCLEGAN_MAX_TRAIN_SIZE`     | 1024           | 256                         | training image side, in pixels          |
 | `CYCLEGAN_ALLOW_SERVER_PATHS` | true           | false                       | typing a path on the server into the UI |
+| `CYCLEGAN_MAX_HUB_DATASET_MB` | 2000           | 1000                        | download of one Hub dataset, in MB      |
+| `CYCLEGAN_MAX_VIDEO_SECONDS`  | 60             | 20                          | length of one video to translate        |
+| `CYCLEGAN_MAX_VIDEO_SIDE`     | 1920           | 1280                        | longer side of a video's frames, in px  |
+| `CYCLEGAN_MAX_STREAM_SECONDS` | 600            | 120                         | one webcam stream (then press again)    |
+| `CYCLEGAN_MAX_BATCH_IMAGES`   | 100            | 20                          | images translated in one batch          |
 
 Numbers may use `_` separators (`40_000_000`) or exponents (`2e9`); they must be whole and
 positive. Booleans accept true/false, 1/0, yes/no, on/off. An empty variable counts as unset.
@@ -36,6 +41,11 @@ class Limits:
     max_train_steps: int
     max_train_size: int
     allow_server_paths: bool
+    max_hub_dataset_mb: int
+    max_video_seconds: int
+    max_video_side: int
+    max_stream_seconds: int
+    max_batch_images: int
     hosted: bool  # running on a Hugging Face Space: tighter defaults, no server paths
 
 
@@ -50,5 +60,10 @@ def current() -> Limits:
         max_train_steps=env_int("CYCLEGAN_MAX_TRAIN_STEPS", 5_000 if hosted else 1_000_000),
         max_train_size=env_int("CYCLEGAN_MAX_TRAIN_SIZE", 256 if hosted else 1024),
         allow_server_paths=env_bool("CYCLEGAN_ALLOW_SERVER_PATHS", not hosted),
+        max_hub_dataset_mb=env_int("CYCLEGAN_MAX_HUB_DATASET_MB", 1000 if hosted else 2000),
+        max_video_seconds=env_int("CYCLEGAN_MAX_VIDEO_SECONDS", 20 if hosted else 60),
+        max_video_side=env_int("CYCLEGAN_MAX_VIDEO_SIDE", 1280 if hosted else 1920),
+        max_stream_seconds=env_int("CYCLEGAN_MAX_STREAM_SECONDS", 120 if hosted else 600),
+        max_batch_images=env_int("CYCLEGAN_MAX_BATCH_IMAGES", 20 if hosted else 100),
         hosted=hosted,
     )

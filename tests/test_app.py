@@ -19,8 +19,8 @@ from hostile_inputs import stop_any_run, wait_status
 from ui import api, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
-ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
-             "/train_resume"}
+ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/live_frame", "/translate_video",
+             "/train_start", "/train_status", "/train_stop", "/train_pause", "/train_resume"}
 
 
 def png_bytes(img: Image.Image) -> bytes:

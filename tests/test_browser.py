@@ -36,22 +36,28 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(app_server):
+def playwright():
+    """One playwright for the module: a second sync_playwright() inside the first is refused."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(app_server, playwright):
     url, _, runs = app_server
     # Two untrained models as if they were finished runs, so both architectures have one to pick.
     for arch in ("cyclegan", "dualgan"):
         cyclegan.save_model(tiny_model(arch), runs / f"tiny-{arch}" / "latest")
     requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.on("request", lambda r: requests.append(r.url))
-        pg.goto(url)
-        pg.locator("#translate-btn").wait_for()
-        pg.set_default_timeout(30_000)
-        yield pg, runs, requests
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(url)
+    pg.locator("#translate-btn").wait_for()
+    pg.set_default_timeout(30_000)
+    yield pg, runs, requests
+    browser.close()
 
 
 def model_for(arch: str) -> tuple[str, tuple[str, str]]:
@@ -101,6 +107,11 @@ def test_translate_train_and_use(page, artifacts):
     pg.locator("#input-image img").wait_for()
     translate(pg, f"{a} → {b} → {a}")
     assert pg.locator("#round-trip img").count() == 1
+    # The before/after slider: the input and the translation, both at the input's size.
+    pg.wait_for_function("[...document.querySelectorAll('#before-after img')].filter(i => i.complete && "
+                         "i.naturalWidth === 256).length === 2")
+    pg.wait_for_timeout(800)
+    pg.locator("#before-after").screenshot(path=str(artifacts / "slider.png"))
 
     pg.locator("#arch label", has_text="DualGAN").click()
     entry, (a, b) = model_for("dualgan")
@@ -177,7 +188,7 @@ def test_translate_train_and_use(page, artifacts):
 
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    for name in ("translate.png", "train.png"):
+    for name in ("translate.png", "train.png", "slider.png"):
         shutil.copyfile(artifacts / name, shots / name)
     (artifacts / "browser_timings.json").write_text(json.dumps(timings, indent=2))
     print("browser timings:", timings)
@@ -202,6 +213,57 @@ def test_recipe_choice_in_the_form(page):
     assert pg.get_by_label("lr_g (generators)").input_value() == "0.0002"
     pg.locator("#arch-train label", has_text="CycleGAN").click()
     pg.locator("#recipe").wait_for(state="hidden")
+
+
+def fake_camera_clip(path: Path, n: int = 60) -> Path:
+    """A Y4M clip chromium plays as its fake camera: a demo day scene, panning."""
+    av = pytest.importorskip("av")
+    import numpy as np
+    from cyclegan import demo
+    scene = demo.render("daynight", demo.test_seeds("daynight", 1)[0], "A", 480)
+    with av.open(str(path), "w", format="yuv4mpegpipe") as box:
+        s = box.add_stream("rawvideo", rate=10)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for i in range(n):
+            frame = np.asarray(scene.crop((2 * i, 60, 2 * i + 320, 300)))
+            for packet in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                box.mux(packet)
+        for packet in s.encode(None):
+            box.mux(packet)
+    return path
+
+
+def test_webcam_mode(app_server, playwright, artifacts, tmp_path):
+    """The Live tab with chromium's fake camera (fed a demo scene): Record streams frames to the
+    server and the translated frames and the frames per second come back."""
+    clip = fake_camera_clip(tmp_path / "camera.y4m")
+    args = ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                   f"--use-file-for-fake-video-capture={clip}"]
+    requests: list[str] = []
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    pg = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"]).new_page()
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.set_default_timeout(30_000)
+    pg.goto(app_server[0])
+    pg.get_by_role("tab", name="Live").click()
+    pg.locator("#live-model input").click()
+    pg.get_by_role("option", name=re.compile("built-in: CycleGAN")).first.click()
+    pg.locator("#webcam").get_by_text("Click to Access Webcam").click()
+    pg.locator("#webcam").get_by_role("button", name=re.compile("capture photo")).click()
+    pg.wait_for_function("() => { const i = document.querySelector('#webcam-out img');"
+                         " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    pg.wait_for_function("/\\d+\\.\\d frames\\/s.* · (2[0-9]|[3-9][0-9]|[1-9][0-9]{2}) frames/"
+                         ".test(document.querySelector('#webcam-fps').innerText)", timeout=90_000)
+    line = pg.locator("#webcam-fps").inner_text()
+    pg.wait_for_timeout(500)
+    pg.screenshot(path=str(artifacts / "webcam.png"), full_page=False)
+    browser.close()
+    assert re.search(r"net at \d+×\d+ \(auto\)", line), line
+    hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {sorted(hosts)}"
+    (artifacts / "webcam_line.txt").write_text(line)
+    shutil.copyfile(artifacts / "webcam.png", ROOT / "docs" / "screenshots" / "webcam.png")
+    print("webcam in the browser:", line)
 
 
 @pytest.mark.slow

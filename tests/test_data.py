@@ -381,7 +381,8 @@ def test_non_utf8_names(tmp_path):
 
 LIMIT_VARS = ["SPACE_ID", "CYCLEGAN_MAX_UPLOAD_MB", "CYCLEGAN_MAX_IMAGE_PIXELS", "CYCLEGAN_MAX_ZIP_ENTRIES",
               "CYCLEGAN_MAX_ZIP_BYTES", "CYCLEGAN_MAX_TRAIN_STEPS", "CYCLEGAN_MAX_TRAIN_SIZE",
-              "CYCLEGAN_ALLOW_SERVER_PATHS"]
+              "CYCLEGAN_ALLOW_SERVER_PATHS", "CYCLEGAN_MAX_HUB_DATASET_MB", "CYCLEGAN_MAX_VIDEO_SECONDS",
+              "CYCLEGAN_MAX_VIDEO_SIDE", "CYCLEGAN_MAX_STREAM_SECONDS", "CYCLEGAN_MAX_BATCH_IMAGES"]
 
 
 @pytest.fixture
@@ -392,10 +393,14 @@ def clean_env(monkeypatch):
 
 
 def test_limits_defaults(clean_env):
-    assert limits.current() == limits.Limits(200, 40_000_000, 20_000, 2 * 1024**3, 1_000_000, 1024, True, False)
+    assert limits.current() == limits.Limits(200, 40_000_000, 20_000, 2 * 1024**3, 1_000_000, 1024, True,
+                                             max_hub_dataset_mb=2000, max_video_seconds=60, max_video_side=1920,
+                                             max_stream_seconds=600, max_batch_images=100, hosted=False)
     clean_env.setenv("SPACE_ID", "someone/cyclegan-studio")
     lim = limits.current()
     assert (lim.max_train_steps, lim.max_train_size, lim.allow_server_paths, lim.hosted) == (5_000, 256, False, True)
+    assert (lim.max_hub_dataset_mb, lim.max_video_seconds, lim.max_video_side, lim.max_stream_seconds,
+            lim.max_batch_images) == (1000, 20, 1280, 120, 20)
     clean_env.setenv("SPACE_ID", "")
     assert limits.current().hosted is False
 

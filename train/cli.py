@@ -47,10 +47,10 @@ def add_config_flags(ap: argparse.ArgumentParser) -> None:
                         help=meta["help"] + shown)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m train", description="Train CycleGAN, DiscoGAN, DualGAN or CUT "
-                                 "on unpaired images. Writes RUN/config.json, metrics.jsonl, scores.jsonl, samples/, "
-                                 "checkpoints/, latest and best.")
+def build_parser(prog: str = "python -m train") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description="Train CycleGAN, DiscoGAN, DualGAN or CUT on unpaired "
+                                 "images. Writes RUN/config.json, metrics.jsonl, scores.jsonl, samples/, checkpoints/, "
+                                 "latest and best.")
     add_config_flags(ap)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its newest complete checkpoint")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,8 +68,8 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in given.items() if k in fields})
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m train") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         cfg = config_from_args(args)
         trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
@@ -127,3 +127,8 @@ def main(argv=None) -> int:
             print(f"best: {trainer.folder.best} (step {best['step']}, KID (random features) {best['score']:.4f}; "
                   f"scores in {trainer.folder.scores_path})")
     return 0
+
+
+def run() -> None:
+    """The `cyclegan-train` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan-train"))

@@ -14,6 +14,7 @@ from cyclegan.presets import ARCHITECTURES, RECIPES, SCALES, Preset, check_names
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
+LOGS = ("jsonl", "tensorboard")
 NO_CLI_DEFAULT = object()
 
 
@@ -31,7 +32,8 @@ def _recipes_help() -> str:
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = field(default="demo:daynight", metadata=_flag(
-        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
+        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, hub:OWNER/NAME (a Hugging Face dataset: image "
+        "folders or parquet) or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
         f"how the architecture is trained (default: the paper's, or the authors' code where that is all there is): "
@@ -75,7 +77,11 @@ class TrainConfig:
         "PatchNCE weight of CUT (default: the recipe's, 1 for cut, 10 for fastcut)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
         "WGAN critic weight clip (default: the preset's)"))
+    log: str = field(default="jsonl", metadata=_flag(
+        f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
+        "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
+    hub_cache_only: bool = False  # set by the app, which fetched a hub: dataset with the visitor's credential
 
     def __post_init__(self):
         self._validate()
@@ -91,6 +97,9 @@ class TrainConfig:
 
     def _validate(self) -> None:
         check_names(self.arch, self.recipe, self.scale)
+        if str(self.data).startswith("hub:"):
+            from cyclegan.hubdata import parse
+            parse(self.data)
         lim = limits.current()
         max_steps = min(lim.max_train_steps, self.max_steps_limit or lim.max_train_steps)
         if whole_number(self.steps, "steps", 1) > max_steps:
@@ -107,6 +116,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
+        if self.log not in LOGS:
+            raise UserInputError(f"unknown log {self.log!r}; choose one of: {', '.join(LOGS)}")
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
@@ -148,7 +159,7 @@ class TrainConfig:
 # What a resumed run takes from the command that resumes it; the rest (data, architecture, seed...)
 # defines the run and comes from its saved config.
 RUN_SETTINGS = ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
-                "keep_checkpoints", "score_every", "score_n", "amp", "compile", "max_steps_limit", "out")
+                "keep_checkpoints", "score_every", "score_n", "amp", "compile", "max_steps_limit", "out", "log")
 
 
 def resumed(saved: dict, settings: dict) -> TrainConfig:

@@ -7,7 +7,8 @@
     RUN/checkpoints/step_NNNNNN/  a model folder + training_state.{json,safetensors}
     RUN/latest -> checkpoints/step_NNNNNN   (RUN/latest.txt where links are not allowed)
     RUN/best -> checkpoints/step_NNNNNN     the best-scoring one, never pruned (or RUN/best.txt)
-    RUN/data/                     a dataset zip, unpacked
+    RUN/data/                     a dataset zip (or a Hub dataset's parquet images), unpacked
+    RUN/tb/                       TensorBoard events (with --log tensorboard), a mirror of the metrics
 
 The Trainer, the background Run and the app all go through RunDir. A checkpoint is written to a
 temporary folder, fsynced, then renamed into place, so a crash or a full disk never leaves a
@@ -34,6 +35,7 @@ SCORES = "scores.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 DATA = "data"
+TB = "tb"
 LATEST = "latest"
 LATEST_TXT = "latest.txt"
 BEST = "best"
@@ -53,6 +55,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._metric_listeners: list = []
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -92,6 +95,10 @@ class RunDir:
         return self.path / DATA
 
     @property
+    def tb_dir(self) -> Path:
+        return self.path / TB
+
+    @property
     def latest(self) -> Path:
         """The `latest` link: a model folder `cyclegan.load_model` opens."""
         return self.path / LATEST
@@ -123,8 +130,15 @@ class RunDir:
         return cfg if isinstance(cfg, dict) else None
 
     def append_metrics(self, record: dict) -> None:
+        """One line of metrics.jsonl (the record of truth); then each listener (a TensorBoard
+        mirror) hears it, whoever wrote it: the trainer's losses or a scorer's rows."""
         with open(self.metrics_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+        for listener in self._metric_listeners:
+            listener(record)
+
+    def on_metrics(self, listener) -> None:
+        self._metric_listeners.append(listener)
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():
@@ -132,8 +146,12 @@ class RunDir:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def append_score(self, record: dict) -> None:
+        """One line of scores.jsonl; the metrics listeners (a TensorBoard mirror) hear its numbers."""
         with open(self.scores_path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+        shown = {k: v for k, v in record.items() if k in ("step", "time", "score") or k.startswith(("kid_", "identity_kid_"))}
+        for listener in self._metric_listeners:
+            listener(shown)
 
     def read_scores(self) -> list[dict]:
         """The live scores, one per step (a step scored twice, before and after a resume, counts

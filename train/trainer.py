@@ -30,6 +30,7 @@ from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
 from .scoring import LiveScore
 from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
+from .tensorboard import TensorBoardLog
 
 
 class Diverged(RuntimeError):
@@ -239,7 +240,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
 
         self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=self.folder.data_dir)
+                                  value_range=p.value_range, workdir=self.folder.data_dir,
+                                  hub_cache_only=cfg.hub_cache_only)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, directions=p.directions, with_discriminators=True,
@@ -278,9 +280,13 @@ class Trainer:
         # Live score (KID, random features) on held-out images; rank 0 only, set up at first use.
         self.scorer = LiveScore(cfg.data, self.data, p, cfg.score_n) if self.score_every and self.rank == 0 else None
         self.best = self.folder.best_score(self.step) if self.rank == 0 else None
+        self.tb = None
         if self.rank == 0:
             self.folder.create()
             self.folder.write_config(self.cfg.to_dict())
+            if cfg.log == "tensorboard":
+                self.tb = TensorBoardLog(self.folder, purge_step=self.step + 1 if resume else None)
+                self.folder.on_metrics(self.tb.metrics)
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -547,6 +553,8 @@ class Trainer:
         if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
             if self.step > 0:
                 hooks.on_checkpoint(self.save_checkpoint())
+        if self.tb is not None:
+            self.tb.close()
         return status
 
     def _log(self, pending, sec_per_step) -> dict:
@@ -627,8 +635,11 @@ class Trainer:
         """The grid as the run's sample for this step (written whole, then renamed into place)."""
         path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        save_image(self.sample_grid(), tmp)
+        grid = self.sample_grid()
+        save_image(grid, tmp)
         os.replace(tmp, path)
+        if self.tb is not None:
+            self.tb.sample(self.step, grid)
         return path
 
     def training_state(self) -> tuple[dict, dict]:

@@ -72,13 +72,17 @@ def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
     a zip the visitor uploaded is always fine."""
     data = str(data or "").strip()
     if not data:
-        raise UserInputError("choose the training data: a demo world, a .zip upload or a folder")
+        raise UserInputError("choose the training data: a demo world, a .zip upload, a Hub dataset or a folder")
     if data.startswith("demo:"):
         world = data[5:]
         if world not in demo.world_names():
             raise UserInputError(f"unknown demo world {world!r}; choose one of: "
                                  + ", ".join(f"demo:{w}" for w in demo.world_names()))
         return data, world
+    if data.startswith("hub:"):
+        from cyclegan.hubdata import parse
+        repo, _ = parse(data)
+        return data, repo.split("/")[1]
     if not uploaded and not limits.current().allow_server_paths:
         raise UserInputError("this server does not read training data from its own folders "
                              "(CYCLEGAN_ALLOW_SERVER_PATHS is off): use a demo world or upload a .zip")

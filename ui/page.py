@@ -1,11 +1,17 @@
 """The page: every tab's create() first, then every tab's wire(shared), so an event in one tab
 can update components of another (the Train tab's timer refreshes the Translate tab's model
 list); then the API-only endpoints. launch() adds what belongs to serving, not to the page."""
+import logging
+import warnings
+
 import gradio as gr
 
 from cyclegan import limits
+from cyclegan.settings import env_bool, env_raw
 
-from . import api, state, style, train_tab, translate_tab
+from . import api, batch, live_tab, state, style, train_tab, translate_tab
+
+log = logging.getLogger("cyclegan.app")
 
 
 def build() -> gr.Blocks:
@@ -14,8 +20,11 @@ def build() -> gr.Blocks:
                     "**DualGAN** and **CUT**: translate with a built-in or your own model, or train a new one.",
                     elem_classes="app-header")
         with gr.Tabs():
-            shared = {"page": page, "translate": translate_tab.create(), "train": train_tab.create()}
+            shared = {"page": page, "translate": translate_tab.create(), "live": live_tab.create(),
+                      "train": train_tab.create()}
         translate_tab.wire(shared)
+        batch.wire(shared)
+        live_tab.wire(shared)
         train_tab.wire(shared)
         api.register()
     return page
@@ -32,4 +41,27 @@ def launch(page: gr.Blocks, **kwargs):
     kwargs.setdefault("max_file_size", lim.max_upload_mb * 1_000_000)
     kwargs.setdefault("allowed_paths", [str(state.runs_dir().resolve())])
     kwargs.setdefault("run_history", False)  # "Runs" in the footer would read as training runs
+    kwargs.setdefault("mcp_server", mcp_enabled())
+    # /load_model's one State input (this page's list of loaded models) starts empty for each MCP
+    # call, which is what a tool call should see; gradio warns about it all the same.
+    warnings.filterwarnings("ignore", message="This MCP server includes a tool that has a gr.State input")
     return page.launch(**kwargs)
+
+
+def mcp_enabled() -> bool:
+    """Serve the named endpoints as MCP tools (at /gradio_api/mcp/) when gradio's `mcp` extra is
+    installed, unless CYCLEGAN_MCP=0."""
+    import importlib.util
+    wanted = env_bool("CYCLEGAN_MCP", True)
+    if wanted and importlib.util.find_spec("mcp") is None:
+        if env_raw("CYCLEGAN_MCP") is not None:
+            log.warning("CYCLEGAN_MCP is on but the mcp package is missing: pip install 'gradio[mcp]'")
+        return False
+    return wanted
+
+
+def main() -> None:
+    """The `cyclegan-studio` console script (pyproject.toml): what `python app.py` does."""
+    import logging
+    logging.basicConfig(level=logging.INFO)
+    launch(build())

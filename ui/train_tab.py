@@ -117,9 +117,14 @@ def tick(seen, arch, current_model, loaded):
 
 @friendly
 def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
-             lam_nce=None, score_every=None):
+             hub_data="", tensorboard=False, lam_nce=None, score_every=None):
     if source == "demo":
         data = f"demo:{world}"
+    elif source == "hub":
+        data = (hub_data or "").strip().removeprefix("hub:")
+        if not data:
+            raise UserInputError("type the id of a Hugging Face dataset, like huggan/horse2zebra")
+        data = "hub:" + data
     elif source == "zip":
         if not zip_file:
             raise UserInputError("upload a .zip with trainA/ and trainB/ (or A/ and B/) folders first")
@@ -133,7 +138,8 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
     if len(p.directions) == 1:      # the cycle boxes are hidden for a one-direction architecture
         lam_c = lam_i = None
     api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip",
-                       lambda_nce=lam_nce if p.nce_layers else None, score_every=score_every)
+                       log="tensorboard" if tensorboard else None, lambda_nce=lam_nce if p.nce_layers else None,
+                       score_every=score_every)
     # Clear the last run's charts and sample grid at once; the timer fills in the new run's.
     return status_line(state.RUNS.snapshot()), None, "", None, {}, None, "", train_charts.score_note(None)
 
@@ -183,7 +189,7 @@ def create() -> dict:
     lim = limits.current()
     p0 = cyclegan.get_preset("cyclegan", None, "quick")
     worlds = [(f"{w} ({' ↔ '.join(demo.domains(w))})", w) for w in demo.world_names()]
-    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip")]
+    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip"), ("Hugging Face dataset", "hub")]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
     c = {}
@@ -195,6 +201,9 @@ def create() -> dict:
                 c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                    visible=False, height=130)
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
+                c["hub_data"] = gr.Textbox(label="Hugging Face dataset", placeholder="huggan/horse2zebra", visible=False,
+                                           elem_id="hub-data", info="public: image folders (trainA/ trainB/) or "
+                                           "parquet with two image columns or a two-value label")
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
                                           label="Recipe", visible=False, elem_id="recipe",
@@ -219,6 +228,8 @@ def create() -> dict:
                                                  elem_id="score-every",
                                                  info="KID (random features) on held-out images; empty: about "
                                                       "ten times per run; 0: off")
+                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
+                                                   elem_id="tensorboard")
                 with gr.Row():
                     c["start"] = gr.Button("Start", variant="primary", min_width=70)
                     c["pause"] = gr.Button("Pause", interactive=False, min_width=70)
@@ -259,16 +270,16 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     c, t = shared["train"], shared["translate"]
     c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
-                                  gr.update(visible=s == "folder")), c["source"], [c["world"], c["zip"], c["folder"]],
-                       **PRIVATE)
+                                  gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
+                       [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
           [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
            c["lam_nce"], c["one_way"]], **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"], c["score_chart"], c["score_legend"],
              c["score_note"]]
     c["start"].click(ui_start, [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size",
-                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i", "lam_nce",
-                                               "score_every")], chart, **PRIVATE)
+                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i", "hub_data",
+                                               "tensorboard", "lam_nce", "score_every")], chart, **PRIVATE)
     c["pause"].click(ui_pause, None, c["status"], **PRIVATE)
     c["resume"].click(ui_resume, None, c["status"], **PRIVATE)
     c["stop"].click(ui_stop, None, c["status"], **PRIVATE)

@@ -4,7 +4,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -14,8 +13,10 @@ from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import forms, state
+from . import batch, forms, state
+from .files import output_png
 from .errors import friendly
+from .widgets import any_model
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
@@ -37,28 +38,19 @@ def example_images() -> list[str]:
     return list(_examples)
 
 
-def _png(img) -> str:
-    """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
-    results in place, so identical concurrent requests could read a half-written image.
-    Files older than 15 minutes are cleared as new ones arrive."""
-    folder = Path(tempfile.gettempdir()) / f"cyclegan-outputs-{os.getpid()}"
-    folder.mkdir(exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*.png"):
-        try:
-            if now - old.stat().st_mtime > 900:
-                old.unlink()
-        except OSError:
-            pass
-    fd, path = tempfile.mkstemp(suffix=".png", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        img.save(f, format="PNG")
-    return path
-
-
 @friendly
 def translate(image, model_spec, direction, size=None):
-    """Translation, round trip (A→B→A when the model has both directions) and its error."""
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN);
+    also the round trip (A→B→A when the model has both directions) and its error.
+
+    Args:
+        image: the image to translate; the result has its size
+        model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
+        direction: a2b or b2a (for the built-in models, a2b is day → night)
+        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+    Returns:
+        the translation (PNG), the round trip (PNG; none for a one-way model), a message with the round-trip error
+    """
     img = forms.open_upload(image)
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
@@ -68,12 +60,19 @@ def translate(image, model_spec, direction, size=None):
     back = "b2a" if direction == "a2b" else "a2b"
     if back not in model.directions:
         fake = model.translate(img, direction, work_size=work)
-        return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
+        return output_png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
     fake, rec = model.round_trip(img, direction, work_size=work)
     err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
+    return output_png(fake), output_png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
                                    "(pixel values 0–1; 0 = perfect reconstruction).")
+
+
+@friendly
+def before_after(image, translated):
+    """The slider: the input as the net saw it (EXIF-rotated, RGB) against the translation."""
+    out = forms.upload_path(translated)
+    return (forms.open_upload(image), out) if out else None
 
 
 def model_facts(model) -> str:
@@ -174,9 +173,10 @@ def create() -> dict:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=280):
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value=first_arch, label="Architecture", elem_id="arch")
-                c["model"] = gr.Dropdown(first_choices, value=first_choices[0][1] if first_choices else None,
-                                         label="Model", elem_id="model", allow_custom_value=True, filterable=True,
-                                         info="" if first_choices else "no model yet: train one or load one below")
+                c["model"] = any_model(gr.Dropdown(
+                    first_choices, value=first_choices[0][1] if first_choices else None, label="Model", elem_id="model",
+                    allow_custom_value=True, filterable=True,
+                    info="" if first_choices else "no model yet: train one or load one below"))
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
                 c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
@@ -196,11 +196,15 @@ def create() -> dict:
                                       sources=["upload", "clipboard", "webcam"], height=340)
                 gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
             with gr.Column(scale=5, min_width=300):
-                shown = dict(type="pil", format="png", interactive=False, height=340,
+                c["slider"] = gr.ImageSlider(label="Before / after (drag the line)", elem_id="before-after", type="pil",
+                                             format="png", interactive=False, height=340, buttons=["fullscreen"])
+                shown = dict(type="pil", format="png", interactive=False, height=200,
                              buttons=["download", "fullscreen"])  # download gives the PNG
-                c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
-                c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
+                with gr.Row():
+                    c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
+                    c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
                 c["trip_msg"] = gr.Markdown("", label="round_trip_error", elem_id="round-trip-msg")
+        c["batch"] = batch.create()
         c["loaded"] = gr.State([])        # this visitor's loaded models: {spec, label, arch}
     return c
 
@@ -211,7 +215,8 @@ def wire(shared: dict) -> None:
     # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
     c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
-                  api_name="translate", preprocess=False)
+                  api_name="translate", preprocess=False).success(
+        before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
     model.change(select_model, model, [direction, c["size"], c["model_info"], c["trip"]], **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
