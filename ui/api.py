@@ -25,7 +25,7 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                    hub_token: str | None = None, lambda_nce=None, score_every=None) -> dict:
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
     Logging, sampling, checkpointing and the live score are spaced to the run's length (the
-    score about ten times per run unless `score_every` says otherwise; 0 = off). A Hub dataset is
+    score at each checkpoint unless `score_every` says otherwise; 0 = off). A Hub dataset is
     fetched here, with the visitor's token or anonymously (never the server's), pinned to its
     commit; the run then reads it from the cache only."""
     data, name = forms.data_spec(data, uploaded)
@@ -33,9 +33,7 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
     if steps is None:
         raise UserInputError("give the number of training steps")
     arch = str(arch or "cyclegan")
-    score_every = forms.opt_int(score_every, "score every (steps)")
-    if score_every is None:
-        score_every = max(1, min(100, steps // 10))
+    score_every = forms.opt_int(score_every, "score every (steps)")   # None: at each checkpoint
     cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
                       size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
                       out=str(new_run_dir(state.runs_dir(), arch, name).path), threads=state.train_threads(),
@@ -59,7 +57,7 @@ def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str 
     """Start a training run (one per server): data is demo:<world>, hub:owner/name (a public Hugging
     Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan | cut;
     scale quick | full; recipe None = the default (cut: cut | fastcut); score_every: steps
-    between live scores (None: about ten per run; 0: off)."""
+    between live scores (None: at each checkpoint, every 200 steps or half the run; 0: off)."""
     return start_training(data, arch, scale, size, steps, batch, recipe, score_every=score_every)
 
 

@@ -226,8 +226,9 @@ def create() -> dict:
                     c["lam_nce"] = gr.Number(None, label="lambda_NCE (PatchNCE weight)", visible=False)
                     c["score_every"] = gr.Number(None, label="Score every (steps)", precision=0, minimum=0,
                                                  elem_id="score-every",
-                                                 info="KID (random features) on held-out images; empty: about "
-                                                      "ten times per run; 0: off")
+                                                 info="KID (random features) on held-out images; empty: at "
+                                                      "each checkpoint (every 200 steps, or half a short run); "
+                                                      "0: off")
                     c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
                                                    elem_id="tensorboard")
                 with gr.Row():
