@@ -22,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     tr = sub.add_parser("train", help="seconds per Trainer.train_step(), FLOPs, conv peak")
-    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan")
+    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan | cut")
     tr.add_argument("--recipe", default=None, help="how the architecture is trained (default: its own default)")
     tr.add_argument("--size", type=int, default=None, help="image side (default: the preset's)")
     tr.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")

@@ -64,7 +64,7 @@ def model_config(model: CycleModel) -> dict:
     return {"format": FORMAT, "architecture": p.architecture, "recipe": p.recipe, "scale": p.scale,
             "preset": p.to_dict(), "domains": list(model.domains), "directions": list(model.directions),
             "image_size": model.image_size, "value_range": list(model.value_range),
-            "with_discriminators": model.D_A is not None, "provenance": model.provenance}
+            "with_discriminators": model.has_discriminators, "provenance": model.provenance}
 
 
 def migrate_config(cfg: dict) -> dict:
@@ -94,7 +94,7 @@ def save_model(model: CycleModel, folder, include_discriminators: bool = False) 
     `.safetensors` gives one self-describing file instead: the config rides in its metadata."""
     folder = Path(folder)
     cfg = model_config(model)
-    cfg["with_discriminators"] = include_discriminators and model.D_A is not None
+    cfg["with_discriminators"] = include_discriminators and model.has_discriminators
     tensors = state_tensors(model, include_discriminators)
     meta = {"format": "pt", "cyclegan_config": json.dumps(cfg)}
     if folder.suffix.lower() == ".safetensors":
@@ -117,13 +117,19 @@ def model_card(model: CycleModel, cfg: dict) -> str:
     params = ", ".join(f"{k}: {v:,}" for k, v in saved if cfg.get("with_discriminators") or not k.startswith("D_"))
     data = ModelCardData(library_name="cyclegan-studio", pipeline_tag="image-to-image",
                          tags=["image-to-image", "unpaired-image-translation", p.architecture])
-    lines = [f"# {a} ↔ {b} ({p.title})", "",
+    heading = model.direction_label(model.directions[0]) if model.one_direction else f"{a} ↔ {b}"
+    lines = [f"# {heading} ({p.title})", "",
              f"Unpaired image-to-image translator between **{a}** (A) and **{b}** (B), made with cyclegan-studio.", "",
              f"- Architecture: `{p.architecture}`, recipe `{p.recipe}`, scale `{p.scale}`; generator "
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
-             f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
+             f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}"
+             + (" only: one generator, so no way back and no round trip" if model.one_direction else ""),
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
              f"- Parameters: {params}"]
+    heads = model.info().get("parameters_training_only")
+    if heads:
+        lines.append("- Trained with (not part of this model): "
+                     + ", ".join(f"{k}: {v:,} parameters" for k, v in heads.items()))
     if cfg.get("provenance"):
         lines.append(f"- Provenance: `{json.dumps(cfg['provenance'], sort_keys=True)}`")
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',

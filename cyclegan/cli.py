@@ -1,12 +1,12 @@
-"""`python -m cyclegan`: every subcommand (translate, video, info, eval, export, demo export,
-demo grid). A user error is one line `error: ...` and exit status 2; only real bugs print a
-traceback."""
+"""`python -m cyclegan`: every subcommand (translate, video, info, eval, score, export, demo
+export, demo grid). A user error is one line `error: ...` and exit status 2; only real bugs print
+a traceback."""
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from . import demo
+from . import demo, score
 from .checkpoints import describe, load_model
 from .errors import UserInputError, path_error
 from .evaluate import evaluate
@@ -144,7 +144,7 @@ def _count(lo: int):
 
 def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     ap = OneLineParser(prog=prog, description="Unpaired image-to-image translation: "
-                 "CycleGAN, DiscoGAN, DualGAN.")
+                 "CycleGAN, DiscoGAN, DualGAN, CUT.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
     t.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id owner/name, official .pth "
@@ -166,6 +166,7 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     e.add_argument("--n", type=_count(1), default=200, help="number of test pairs")
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
     e.set_defaults(func=_eval)
+    score.add_score_arguments(sub.add_parser("score", help=score.HELP))
 
     x = sub.add_parser("export", help="write a model's generators as ONNX files (one per direction, "
                        "dynamic height and width)")

@@ -21,6 +21,8 @@ resumed run restores it, so augmentation is reproducible without extra plumbing.
 from __future__ import annotations
 
 import atexit
+import copy
+import dataclasses
 import json
 import os
 import random
@@ -191,6 +193,18 @@ class DemoDomain(Dataset):
             while len(self._cache) > self._cache_items:
                 self._cache.popitem(last=False)
         return img
+
+
+def without_crop(domain: Dataset) -> Dataset:
+    """A copy of a domain that resizes straight to the training size instead of resizing larger
+    and cropping at random (flips stay): CUT's dataset code does this once the learning rate
+    decays. Domains without a resize-and-crop step come back as they are."""
+    t = getattr(domain, "transform", None)
+    if not isinstance(t, Preprocess) or t.mode != "resize_crop":
+        return domain
+    out = copy.copy(domain)
+    out.transform = dataclasses.replace(t, mode="resize")
+    return out
 
 
 @dataclass

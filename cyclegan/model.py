@@ -44,15 +44,25 @@ class CycleModel(nn.Module):
         g = preset.generator
         self.G_AB = build_net(g.family, g.kwargs) if "a2b" in directions else None
         self.G_BA = build_net(g.family, g.kwargs) if "b2a" in directions else None
+        # D_B judges G_AB's fakes, D_A G_BA's: a one-direction model (CUT) has only D_B.
         d = preset.discriminator
-        self.D_A = build_net(d.family, d.kwargs) if with_discriminators else None
-        self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
+        self.D_A = build_net(d.family, d.kwargs) if with_discriminators and "b2a" in directions else None
+        self.D_B = build_net(d.family, d.kwargs) if with_discriminators and "a2b" in directions else None
         self.eval()
 
     # --- facts -------------------------------------------------------------------------------
     @property
     def directions(self) -> tuple[str, ...]:
         return tuple(d for d, g in (("a2b", self.G_AB), ("b2a", self.G_BA)) if g is not None)
+
+    @property
+    def one_direction(self) -> bool:
+        """Only one generator (CUT, or a single official file): no way back, no round trip."""
+        return len(self.directions) == 1
+
+    @property
+    def has_discriminators(self) -> bool:
+        return self.D_A is not None or self.D_B is not None
 
     @property
     def image_size(self) -> int:
@@ -84,12 +94,18 @@ class CycleModel(nn.Module):
         nets = {name: count_parameters(net) for name, net in
                 (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
         p = self.preset
-        return {"architecture": p.architecture, "recipe": p.recipe, "scale": p.scale, "title": p.title,
-                "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
-                "parameters": nets, "domains": list(self.domains),
-                "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
-                "image_size": self.image_size, "value_range": list(self.value_range),
-                "provenance": self.provenance}
+        out = {"architecture": p.architecture, "recipe": p.recipe, "scale": p.scale, "title": p.title,
+               "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
+               "parameters": nets}
+        heads = nce_head_parameters(p)
+        if heads:   # trained with the model, not part of it: what the recipe costs to train
+            out["parameters_training_only"] = {"F (PatchNCE MLP heads)": heads}
+        out.update({"domains": list(self.domains),
+                    "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
+                    "one_direction": self.one_direction,
+                    "image_size": self.image_size, "value_range": list(self.value_range),
+                    "provenance": self.provenance})
+        return out
 
     # --- inference ---------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -154,6 +170,20 @@ class CycleModel(nn.Module):
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)
         return out
+
+
+def nce_head_parameters(preset: Preset) -> int:
+    """Parameters of the PatchNCE MLP heads a preset trains with (0 without PatchNCE), counted on
+    the meta device: the heads are training state, never saved with the model."""
+    if preset.lambda_nce <= 0 or not preset.nce_layers:
+        return 0
+    from .nets.cut import PatchHeads
+    g = preset.generator
+    with torch.device("meta"):
+        net = build_net(g.family, g.kwargs)
+        if not hasattr(net, "feature_channels"):
+            return 0
+        return count_parameters(PatchHeads(net.feature_channels(preset.nce_layers), preset.nce_mlp_width))
 
 
 def _inference_layout(x: torch.Tensor, net: nn.Module) -> torch.Tensor:

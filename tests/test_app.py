@@ -133,7 +133,7 @@ def test_the_named_endpoints(client):
     api_info = client.view_api(return_format="dict", print_info=False)
     assert set(api_info["named_endpoints"]) == ENDPOINTS
     start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
-    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe"]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every"]
     assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
     assert not api_info["unnamed_endpoints"]
 
@@ -145,7 +145,8 @@ def test_train_rejects_bad_settings(client):
         client.predict("demo:atlantis", "cyclegan", "quick", 32, 10, None, api_name="/train_start")
     with pytest.raises(Exception, match="too small for discogan"):
         client.predict("demo:daynight", "discogan", "quick", 32, 10, None, api_name="/train_start")
-    with pytest.raises(Exception, match="unknown architecture 'dualgan-code'; choose one of: cyclegan, discogan"):
+    with pytest.raises(Exception, match="unknown architecture 'dualgan-code'; choose one of: cyclegan, discogan, "
+                                        "dualgan, cut"):
         client.predict("demo:daynight", "dualgan-code", "quick", 32, 10, None, api_name="/train_start")
     with pytest.raises(Exception, match="unknown recipe 'gp' for dualgan"):
         client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, "gp", api_name="/train_start")
@@ -284,7 +285,7 @@ def test_run_download_and_push_messages(app_server, client, photo):
 def test_recipe_choice(app_server, client):
     """The Train tab's recipe list follows the architecture (hidden when there is one recipe), the
     numbers follow the recipe and scale, and a run trains the chosen recipe."""
-    size, batch, lr_g, lr_d, lam_c, _, recipe = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
+    size, batch, lr_g, lr_d, lam_c, _, recipe, *_ = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
     assert (lr_g, lam_c, size) == (2e-4, 20.0, 64) and recipe["visible"] is True
     assert [v for _, v in recipe["choices"]] == ["paper", "code-2017-08", "code-2020"]
     assert recipe["value"] == "code-2017-08"
@@ -299,3 +300,38 @@ def test_recipe_choice(app_server, client):
     assert status["state"] == "finished", status
     model = state.MODELS.get(status["model"])
     assert model.preset.key == "dualgan/code-2017-08/quick"
+
+
+@pytest.mark.parametrize("recipe", ["cut", "fastcut"])
+def test_cut_trains_scores_and_translates_with_best(app_server, client, photo, recipe):
+    """CUT from the API: one direction everywhere (losses, samples, translation without a round
+    trip), the live score in /train_status, RUN/best offered first in the model list."""
+    stop_any_run()
+    client.predict("demo:daynight", "cut", "quick", 32, 8, 2, recipe, 4, api_name="/train_start")
+    status, sample = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=120.0)
+    assert status["state"] == "finished" and status["step"] == 8, status
+    assert {"D_B", "G_AB", "nce"} <= set(status["losses"]) and not {"D_A", "G_BA", "cycle_A"} & set(status["losses"])
+    assert ("nce_idt" in status["losses"]) == (recipe == "cut")
+    assert status["n_scores"] == 2 and status["score"]["metric"] == "KID (random features)"
+    assert status["score"]["step"] == 8 and "kid_a2b" in status["score"] and "kid_b2a" not in status["score"]
+    best = status["best"]
+    assert best and Path(best).name == "best" and status["best_score"]["step"] in (4, 8)
+    assert_png(sample, (4 * 32, 4 * 32))         # 4 rows of real A | fake B | real B | G_AB(real B)
+    entries = [e for e in state.model_entries() if Path(e["spec"]).parent == Path(best).parent]
+    assert entries[0]["spec"] == best and "best (day → night, step" in entries[0]["label"] and "KID" in entries[0]["label"]
+    assert entries[1]["spec"] == status["model"] and entries[0]["arch"] == "cut"
+    out, trip, msg = client.predict(handle_file(str(photo)), best, "a2b", None, api_name="/translate")
+    assert_png(out, (101, 75))
+    assert trip is None and "No round trip: this model only translates day → night" in msg
+    with pytest.raises(Exception, match="only translates day → night"):
+        client.predict(handle_file(str(photo)), best, "b2a", None, api_name="/translate")
+    assert cyclegan.load_model(best).preset.key == f"cut/{recipe}/quick"
+
+
+def test_cut_form_hides_what_one_direction_lacks():
+    *_, recipe, cycle_row, lam_nce, note = train_tab.recipe_form("cut", "fastcut", "quick")
+    assert [v for _, v in recipe["choices"]] == ["cut", "fastcut"] and recipe["visible"] is True
+    assert cycle_row["visible"] is False and lam_nce == {"__type__": "update", "value": 10.0, "visible": True}
+    assert "no B → A and no round trip" in note
+    *_, cycle_row, lam_nce, note = train_tab.recipe_form("cyclegan", None, "quick")
+    assert cycle_row["visible"] is True and lam_nce["visible"] is False and note == ""

@@ -307,3 +307,55 @@ def test_only_the_browser_that_started_a_run_controls_it(app_server, playwright)
     finally:
         browser.close()
         state.RUNS.stop_and_wait(60)
+
+
+@pytest.mark.slow
+def test_cut_score_curve_and_best(page, artifacts):
+    """Pick CUT, train briefly: the one-direction note, the live score curve next to the
+    untranslated baseline, the best checkpoint in the status; then translate with `best` from
+    the Translate tab, which offers it first and shows no round trip."""
+    pg, _, _ = page
+    pg.get_by_role("tab", name="Train").click()
+    pg.locator("#world input").click()
+    pg.get_by_role("option", name=re.compile("^daynight")).click()
+    pg.locator("#arch-train label", has_text="CUT").click()
+    pg.locator("#recipe").wait_for(state="visible")
+    pg.wait_for_function("document.querySelector('#one-direction-note').innerText.includes('no B → A')")
+    pg.get_by_label("Image size").fill("32")
+    pg.get_by_label("Steps").fill("40")
+    old_run = run_name_in(pg.locator("#train-status").inner_text())
+    pg.get_by_role("button", name="Start").click()
+    pg.wait_for_function("old => { const m = document.querySelector('#train-status').innerText.match(/run (\\S+)/);"
+                         " return m && m[1] !== old; }", arg=old_run or "")
+    # the score chart draws two lines: day → night and its untranslated baseline
+    pg.wait_for_function("[...document.querySelectorAll('#score-chart g.mark-line path')]"
+                         ".filter(p => (p.getAttribute('d') || '').length > 20).length >= 2", timeout=120_000)
+    legend = pg.locator("#score-legend").inner_text()
+    assert "day → night" in legend and "day → night, untranslated" in legend and "night → day" not in legend
+    pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Finished')", timeout=120_000)
+    status = pg.locator("#train-status").inner_text()
+    assert re.search(r"best: step \d+ \(KID \d\.\d{4}\)", status), status
+    assert "per score" in pg.locator("#score-note").inner_text()
+    assert "real B · G_AB(real B)" in pg.locator("#sample-grid").inner_text()
+    run_name = run_name_in(status)
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(artifacts / "train_cut.png"), full_page=True)
+
+    pg.get_by_role("tab", name="Translate").click()
+    pg.locator("#arch label", has_text="CUT").click()
+    pg.locator("#model input").click()
+    pg.wait_for_function("n => [...document.querySelectorAll('[role=option]')].filter("
+                         "o => o.innerText.includes(n)).length === 2", arg=run_name)
+    options = [o.inner_text().replace("✓", "").strip() for o in pg.get_by_role("option").all()]
+    mine = [o for o in options if o.startswith(run_name)]
+    assert len(mine) == 2 and "— best (day → night, step" in mine[0], options    # best first, then latest
+    pg.get_by_role("option", name=mine[0]).click()
+    pg.wait_for_function("t => document.querySelector('#model input').value.includes(t)", arg="best")
+    pg.locator("#round-trip").wait_for(state="hidden")
+    examples = {Path(p).name: p for p in translate_tab.example_images()}
+    if pg.locator("#input-image button[aria-label='Remove Image']").count():
+        pg.locator("#input-image button[aria-label='Remove Image']").click()
+    pg.locator("#input-image input[type=file]").set_input_files(str(examples["daynight-day-0.png"]))
+    pg.locator("#input-image img").wait_for()
+    translate(pg, "No round trip: this model only translates day → night")
+    assert pg.locator("#direction label").count() == 1

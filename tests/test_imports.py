@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_FOLDER_NAMES = ("latest.txt", "metrics.jsonl", "checkpoints", "samples", "model.safetensors")
+RUN_FOLDER_NAMES = ("latest.txt", "best.txt", "metrics.jsonl", "scores.jsonl", "checkpoints", "samples",
+                    "model.safetensors")
 
 
 def modules(package: str) -> dict[str, Path]:

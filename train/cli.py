@@ -50,8 +50,9 @@ def add_config_flags(ap: argparse.ArgumentParser) -> None:
 
 
 def build_parser(prog: str = "python -m train") -> argparse.ArgumentParser:
-    ap = OneLineParser(prog=prog, description="Train CycleGAN, DiscoGAN or DualGAN on "
-                                 "unpaired images. Writes RUN/config.json, metrics.jsonl, samples/, checkpoints/.")
+    ap = OneLineParser(prog=prog, description="Train CycleGAN, DiscoGAN, DualGAN or CUT on unpaired "
+                                 "images. Writes RUN/config.json, metrics.jsonl, scores.jsonl, samples/, checkpoints/, "
+                                 "latest and best.")
     add_config_flags(ap)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its newest complete checkpoint")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,12 +98,22 @@ def _train(args) -> int:
             self.bar = tqdm(total=trainer.cfg.steps, initial=trainer.step, unit="step", disable=not show,
                             dynamic_ncols=True)
             self.last = trainer.step
+            self.kid = None
 
         def on_log(self, rec):
             self.bar.update(rec["step"] - self.last)
             self.last = rec["step"]
             keys = [k for k in rec if k not in ("step", "time", "sec_per_step", "images_per_s", "lr")]
-            self.bar.set_postfix({k: f"{rec[k]:.3f}" for k in keys[:6]}, refresh=False)
+            post = {k: f"{rec[k]:.3f}" for k in keys[:6]}
+            if self.kid is not None:
+                post["KID"] = f"{self.kid:.4f}"
+            self.bar.set_postfix(post, refresh=False)
+
+        def on_score(self, rec):
+            self.kid = rec["score"]
+            if show:
+                self.bar.write(f"step {rec['step']}: KID (random features) {rec['score']:.4f} "
+                               f"({rec['seconds']:.2f} s)")
 
     bar = Bar()
     try:
@@ -122,6 +133,10 @@ def _train(args) -> int:
             dist.destroy_process_group()
     if trainer.rank == 0:
         print(f"{status} at step {trainer.step}; model: {trainer.folder.latest}")
+        best = trainer.best
+        if best is not None:
+            print(f"best: {trainer.folder.best} (step {best['step']}, KID (random features) {best['score']:.4f}; "
+                  f"scores in {trainer.folder.scores_path})")
     return 0
 
 

@@ -51,7 +51,12 @@ class TrainConfig:
     sample_every: int = field(default=50, metadata=_flag("write a sample grid every K steps"))
     checkpoint_every: int = field(default=200, metadata=_flag("checkpoint every K steps"))
     log_every: int = field(default=10, metadata=_flag("append to the metrics every K steps"))
-    keep_checkpoints: int = field(default=3, metadata=_flag("checkpoints kept", flag="--keep"))
+    keep_checkpoints: int = field(default=3, metadata=_flag("checkpoints kept (besides RUN/best)", flag="--keep"))
+    score_every: int | None = field(default=None, metadata=_flag(
+        "score the generators every K steps with KID (random features) on held-out images (demo: test scenes; "
+        "folders: testA/ + testB/, else the training images); the best-scoring checkpoint is kept as RUN/best. "
+        "Default: at every checkpoint; 0: off"))
+    score_n: int = field(default=100, metadata=_flag("images per side for the live score"))
     threads: int | None = field(default=None, metadata=_flag("CPU threads for training (default: torch's)"))
     workers: int = field(default=0, metadata=_flag("DataLoader worker processes"))
     amp: bool = field(default=True, metadata=_flag("no bf16 autocast on CUDA", flag="--no-amp"))
@@ -70,6 +75,8 @@ class TrainConfig:
     lambda_identity: float | None = field(default=None, metadata=_flag(
         "identity weight, times lambda-cycle, 0..10 (default: the preset's)"))
     pool_size: int | None = field(default=None, metadata=_flag("image pool size, 0..1000 (default: the preset's)"))
+    lambda_nce: float | None = field(default=None, metadata=_flag(
+        "PatchNCE weight of CUT, 0..1000 (default: the recipe's, 1 for cut, 10 for fastcut)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
         "WGAN critic weight clip, above 0 and at most 10 (default: the preset's)"))
     log: str = field(default="jsonl", metadata=_flag(
@@ -84,7 +91,7 @@ class TrainConfig:
     def preset(self) -> Preset:
         p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
-                                                   "pool_size", "clip_weights", "preprocess", "flip")
+                                                   "pool_size", "clip_weights", "preprocess", "flip", "lambda_nce")
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
@@ -101,6 +108,9 @@ class TrainConfig:
             raise UserInputError(f"steps={self.steps} is over this server's limit of {max_steps} (CYCLEGAN_MAX_TRAIN_STEPS)")
         for name in ("sample_every", "checkpoint_every", "log_every", "keep_checkpoints"):
             whole_number(getattr(self, name), name.replace("_", "-"), 1)
+        if self.score_every is not None:
+            whole_number(self.score_every, "score-every", 0)
+        whole_number(self.score_n, "score-n", 2, 5000)
         whole_number(self.workers, "workers", 0)
         if self.threads is not None:
             whole_number(self.threads, "threads", 1)
@@ -108,6 +118,7 @@ class TrainConfig:
                                  ("lr_d", lambda v: 0 < v < 1, "above 0 and below 1"),
                                  ("lambda_cycle", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
                                  ("lambda_identity", lambda v: 0 <= v <= 10, "from 0 to 10"),
+                                 ("lambda_nce", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
                                  ("clip_weights", lambda v: 0 < v <= 10, "above 0 and at most 10")):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -122,6 +133,11 @@ class TrainConfig:
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
+        if len(p.directions) == 1 and (self.lambda_cycle or 0) > 0:
+            raise UserInputError(f"{p.architecture} trains one direction (A → B): there is no cycle, so "
+                                 "lambda_cycle does not apply")
+        if self.lambda_nce is not None and not p.nce_layers:
+            raise UserInputError("lambda_nce applies to CUT only (its PatchNCE loss)")
         if not 16 <= p.image_size <= lim.max_train_size:
             raise UserInputError(f"image size {p.image_size} is out of range: use 16..{lim.max_train_size} (CYCLEGAN_MAX_TRAIN_SIZE)")
         whole_number(p.batch_size, "batch", 1, 512)
@@ -161,7 +177,7 @@ class TrainConfig:
 # What a resumed run takes from the command that resumes it; the rest (data, architecture, seed...)
 # defines the run and comes from its saved config.
 RUN_SETTINGS = ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
-                "keep_checkpoints", "amp", "compile", "max_steps_limit", "out", "log")
+                "keep_checkpoints", "score_every", "score_n", "amp", "compile", "max_steps_limit", "out", "log")
 
 
 def resumed(saved: dict, settings: dict) -> TrainConfig:

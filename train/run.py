@@ -45,6 +45,10 @@ class Run:
         self.error: str | None = None
         self.step, self.total = 0, cfg.steps
         self.history: list[dict] = []
+        self.scores: list[dict] = []
+        self.best: dict | None = None          # {step, score, checkpoint} of RUN/best
+        self.sample_columns: tuple[str, ...] | None = None
+        self.domains: tuple[str, str] | None = None
         self.latest_sample: Path | None = None
         self.latest_checkpoint: Path | None = None
         self.device = "?"
@@ -112,6 +116,8 @@ class Run:
                 eta = (self.total - self.step) / self._rate
             return {"state": self.state, "step": self.step, "total": self.total, "error": self.error,
                     "history": list(self.history), "losses": dict(self.history[-1]) if self.history else {},
+                    "scores": list(self.scores), "best": dict(self.best) if self.best else None,
+                    "sample_columns": self.sample_columns, "domains": self.domains,
                     "latest_sample": str(self.latest_sample) if self.latest_sample else None,
                     "latest_checkpoint": str(self.latest_checkpoint) if self.latest_checkpoint else None,
                     "it_per_s": self._rate, "eta_s": eta, "device": self.device, "run_dir": str(self.run_dir),
@@ -159,7 +165,21 @@ class Run:
                 if path is not None:
                     with run._lock:
                         run.latest_checkpoint = path
-                        run._note(f"checkpoint {path.name}")
+                        best = run._trainer.best if run._trainer is not None else None
+                        if best != run.best:
+                            run.best = best
+                            run._note(f"checkpoint {path.name} (best so far)")
+                        else:
+                            run._note(f"checkpoint {path.name}")
+
+            def on_score(self, rec):
+                with run._lock:
+                    run.scores.append(rec)
+                    kids = ", ".join(f"{d} {rec[f'kid_{d}']:.4f} (untranslated {rec[f'identity_kid_{d}']:.4f})"
+                                     for d in ("a2b", "b2a") if f"kid_{d}" in rec)
+                    share = rec.get("fraction_of_wall_time")
+                    run._note(f"step {rec['step']}: KID (random features) {kids}; {rec['seconds']:.2f} s"
+                              + (f", {100 * share:.1f}% of the time" if share is not None else ""))
 
         threads_before = torch.get_num_threads()   # torch's thread count is process-wide: give it back
         try:
@@ -170,6 +190,9 @@ class Run:
             with self._lock:
                 self._trainer = trainer
                 self.device = str(trainer.device)
+                self.best = trainer.best
+                self.sample_columns = trainer.sample_columns
+                self.domains = tuple(trainer.model.domains)
                 self.total = trainer.cfg.steps
                 self.step = trainer.step
                 if self.state == "starting":
@@ -248,12 +271,20 @@ class RunSlot:
         snap = self.snapshot()
         if snap is None:
             return {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
-                    "latest_checkpoint": None, "model": None, "message": "no training run yet"}
+                    "latest_checkpoint": None, "model": None, "best": None, "score": None,
+                    "message": "no training run yet"}
         out = {k: v for k, v in snap.items() if k not in ("history", "log")}
         out["points"] = len(snap["history"])
         out["log"] = snap["log"][-10:]
-        model = RunDir(snap["run_dir"]).newest_checkpoint() if snap.get("latest_checkpoint") else None
+        out.pop("scores", None)
+        out["score"] = snap["scores"][-1] if snap.get("scores") else None
+        out["n_scores"] = len(snap.get("scores") or [])
+        folder = RunDir(snap["run_dir"])
+        model = folder.newest_checkpoint() if snap.get("latest_checkpoint") else None
         out["model"] = str(model) if model else snap.get("latest_checkpoint")
+        best = folder.best_checkpoint() if snap.get("best") else None
+        out["best"] = str(best) if best else None
+        out["best_score"] = snap.get("best")
         return out
 
     def stop_and_wait(self, timeout: float | None = None) -> None:

@@ -47,12 +47,13 @@ def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
                    lambda_cycle=None, lambda_identity=None, uploaded: bool = False, owner_secret: str | None = None,
-                   log: str | None = None, hub_token: str | bool = False):
+                   log: str | None = None, hub_token: str | bool = False, lambda_nce=None, score_every=None):
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
     An uploaded zip is moved to the private folder first and recorded as 'upload:NAME'. A Hub
     dataset is fetched here, with the visitor's token (a signed-in one) or anonymously, never the
-    server's, pinned to its commit; the run then reads it from the cache only. Logging, sampling
-    and checkpointing are spaced to the run's length."""
+    server's, pinned to its commit; the run then reads it from the cache only. Logging, sampling,
+    checkpointing and the live score are spaced to the run's length (the score at each checkpoint
+    unless `score_every` says otherwise; 0 = off)."""
     data, name = forms.data_spec(data, uploaded)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
@@ -72,7 +73,8 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                           lr_d=forms.opt_float(lr_d, "lr_d"),
                           lambda_cycle=forms.opt_float(lambda_cycle, "lambda_cycle"),
                           lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"), log=log or "jsonl",
-                          hub_cache_only=data.startswith("hub:"))
+                          hub_cache_only=data.startswith("hub:"), lambda_nce=forms.opt_float(lambda_nce, "lambda_nce"),
+                          score_every=forms.opt_int(score_every, "score every (steps)"))   # None: each checkpoint
         if data.startswith("hub:"):                      # after every other check: a download is slow
             _, pinned = hubdata.fetch(data, token=hub_token or False)
             cfg = dataclasses.replace(cfg, data="hub:" + pinned)
@@ -104,13 +106,14 @@ def resume_interrupted(run_name: str, owner_secret) -> object:
 
 def public_status(run=None) -> dict:
     """What anyone may read of the server's run: names, numbers and messages, never a server
-    path (`model` is 'run:NAME', which /translate accepts)."""
+    path (`model` is 'run:NAME' and `best` 'run:NAME@best', which /translate accepts)."""
     server_view = run is None       # the server's slot, not one given run: an interrupted run shows
     run = run if run is not None else state.RUNS.run
     interrupted = storage.interrupted_runs(active=None)[:1] if server_view and (run is None or not run.active) else []
     if run is None or interrupted:
         out = {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
-               "latest_checkpoint": None, "model": None, "run": None, "message": "no training run yet"}
+               "latest_checkpoint": None, "model": None, "best": None, "score": None, "run": None,
+               "message": "no training run yet"}
         if interrupted:   # the server restarted under this run: /train_resume continues it
             out.update(state="interrupted", run=interrupted[0]["name"], interrupted=interrupted[0]["name"],
                        message="the server restarted under this run; its owner can resume it")
@@ -118,30 +121,37 @@ def public_status(run=None) -> dict:
     snap = run.snapshot()
     name = Path(snap["run_dir"]).name
     out = {k: v for k, v in snap.items() if k not in ("history", "log", "run_dir", "latest_sample",
-                                                      "latest_checkpoint")}
+                                                      "latest_checkpoint", "scores", "best")}
+    scores, best = snap.get("scores") or [], snap.get("best")
     out.update(run=name, points=len(snap["history"]), log=[scrub(line) for line in snap["log"][-10:]],
                error=scrub(snap["error"]), notice=scrub(snap.get("notice")),
                latest_sample=Path(snap["latest_sample"]).name if snap["latest_sample"] else None,
                latest_checkpoint=Path(snap["latest_checkpoint"]).name if snap["latest_checkpoint"] else None,
-               model=f"run:{name}" if snap["latest_checkpoint"] else None)
+               model=f"run:{name}" if snap["latest_checkpoint"] else None,
+               score=scores[-1] if scores else None, n_scores=len(scores),
+               best=f"run:{name}@best" if best else None,
+               best_score={k: v for k, v in best.items() if k != "checkpoint"} if best else None)
     return out
 
 
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
-                steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
+                steps: int = 300, batch: int | None = None, recipe: str | None = None,
+                score_every: int | None = None) -> dict:
     """Start a training run (one per server): data is demo:<world>, hub:owner/name (a public Hugging
-    Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan; scale
-    quick | full; recipe None = the default. The result's `owner_token` is what /train_stop,
-    /train_pause and /train_resume need."""
+    Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan | cut;
+    scale quick | full; recipe None = the default (cut: cut | fastcut); score_every: steps
+    between live scores (None: at each checkpoint, every 200 steps or half the run; 0: off).
+    The result's `owner_token` is what /train_stop, /train_pause and /train_resume need."""
     token = visitor.new_owner_token()
-    run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token)
+    run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token, score_every=score_every)
     return {**public_status(run), "owner_token": token}
 
 
 def train_status() -> tuple[dict, gr.FileData | None]:
-    """The run's state, step, losses, newest checkpoint (`model` loads in /translate) and its
-    newest sample grid as a PNG."""
+    """The run's state, step, losses, newest checkpoint (`model` loads in /translate), its live
+    scores and best-scoring checkpoint (`best`, also a model for /translate) and its newest
+    sample grid as a PNG."""
     status = public_status()
     run = state.RUNS.run
     sample = run.snapshot()["latest_sample"] if run is not None and status.get("run") == run.folder.name else None

@@ -17,7 +17,7 @@ from train.runs import list_runs
 from . import storage, visitor
 from .storage import runs_dir
 
-ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN"}
+ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT / FastCUT"}
 ARCH_CHOICES = [(ARCH_TITLES.get(a, a), a) for a in cyclegan.ARCHITECTURES]
 RUNS = RunSlot()                       # one training run per server; every visitor sees it
 DEFAULT_THREADS: int | None = None     # torch's thread count for translating, fixed at launch
@@ -55,12 +55,27 @@ def use_translate_threads() -> None:
 # --- the model catalogue: built-ins, runs with a checkpoint, this session's loads -----------------
 def _label(summary: dict) -> str:
     a, b = summary["domains"]
+    directions = summary.get("config", {}).get("directions") or ["a2b", "b2a"]
+    if list(directions) == ["a2b"]:
+        return f"{a} → {b}"
+    if list(directions) == ["b2a"]:
+        return f"{b} → {a}"
     return f"{a} ↔ {b}"
 
 
+def _best_label(run) -> str:
+    """'<run> — best: step S, KID x' from the checkpoint's own provenance."""
+    prov = run.best_model["provenance"]
+    score = prov.get("score") or {}
+    kids = [v for k, v in score.items() if k.startswith("kid_") and not k.endswith("_std")]
+    kid = f", KID {sum(kids) / len(kids):.4f}" if kids else ""
+    return f"{run.name} — best ({_label(run.best_model)}, step {prov.get('step', '?')}{kid})"
+
+
 def model_entries(loaded: list | None = None) -> list[dict]:
-    """Built-in models, every run in the runs folder with a checkpoint (as `run:NAME`: the list
-    names runs, never server paths), then this session's own loads: {spec, label, arch}."""
+    """Built-in models, every run in the runs folder with a checkpoint (as `run:NAME`, its
+    best-scoring checkpoint first where it has one: the list names runs, never server paths),
+    then this session's own loads: {spec, label, arch}."""
     out = []
     for name, folder in cyclegan.builtin_models():
         s = cyclegan.summary(folder)
@@ -69,6 +84,8 @@ def model_entries(loaded: list | None = None) -> list[dict]:
             out.append({"spec": f"demo:{name}", "arch": arch,
                         "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {_label(s)}"})
     for run in list_runs(runs_dir()):
+        if run.best is not None:
+            out.append({"spec": f"run:{run.name}@best", "arch": run.best_model["architecture"], "label": _best_label(run)})
         step = run.model["provenance"].get("step")
         out.append({"spec": f"run:{run.name}", "arch": run.model["architecture"],
                     "label": f"{run.name} ({_label(run.model)}" + (f", step {step})" if step else ")")})
@@ -101,7 +118,7 @@ NOT_HERE = ("this server does not load models from its own folders (CYCLEGAN_ALL
 
 class ModelCache:
     """spec -> loaded model, shared by all visitors. What a spec may name is decided here, once,
-    before any file is opened: `demo:NAME`; `run:NAME` (a run in the runs folder); `upload:ID`
+    before any file is opened: `demo:NAME`; `run:NAME` (a run in the runs folder; `run:NAME@best` its best-scoring checkpoint); `upload:ID`
     (files a visitor uploaded, kept in the private folder); a Hub id `owner/name` (always the
     Hub, as the visitor: anonymous unless signed in); and, where CYCLEGAN_ALLOW_SERVER_PATHS
     allows, one path on the server (never split at commas). Where paths are not allowed, a path
@@ -124,10 +141,14 @@ class ModelCache:
                 raise UserInputError(f"no built-in model {spec!r}")
             return "demo", spec
         if spec.startswith("run:"):
-            run = storage.run_folder(spec[4:])
-            ckpt = run.newest_checkpoint() if run else None
+            name, _, which = spec[4:].partition("@")
+            if which not in ("", "best"):
+                raise UserInputError(f"unknown checkpoint {which!r} in {spec!r}: use run:NAME or run:NAME@best")
+            run = storage.run_folder(name)
+            ckpt = (run.best_checkpoint() if which else run.newest_checkpoint()) if run else None
             if ckpt is None:
-                raise UserInputError(f"no run {spec[4:]!r} with a checkpoint in this server's runs folder")
+                what = "a best-scoring checkpoint" if which else "a checkpoint"
+                raise UserInputError(f"no run {name!r} with {what} in this server's runs folder")
             return "path", ckpt
         if spec.startswith("upload:"):
             files = storage.uploaded_files(spec[7:])

@@ -1,25 +1,27 @@
 """The Train tab: data, architecture, recipe, scale and a few numbers; Start / Pause / Resume /
-Stop; every second the status, loss chart, sample grid and log of the server's one run (only
-the visitor who started it may control it; everyone watches); the export section (ui/export.py)."""
+Stop; every second the status, loss chart, live score chart, sample grid and log of the server's
+one run (only the visitor who started it may control it; everyone watches); the export section
+(ui/export.py)."""
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 import cyclegan
 from cyclegan import UserInputError, demo, limits
 
-from . import api, export, state, storage, style, visitor
+from . import api, export, state, storage, train_charts, visitor
 from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
 PRIVATE = dict(api_visibility="private")
-LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
 SCALES = [("Quick (small nets, fine on a CPU)", "quick"), ("Full (the published nets)", "full")]
 # What each recipe means, where a preset's title does not say it well enough in a list.
 RECIPE_LABELS = {("dualgan", "paper"): "WGAN + weight clipping, RMSProp (paper)",
                  ("dualgan", "code-2017-08"): "Sigmoid cross-entropy, λ 20, Adam (authors' 2017 code)",
-                 ("dualgan", "code-2020"): "WGAN-GP, Adam (authors' 2020 code)"}
+                 ("dualgan", "code-2020"): "WGAN-GP, Adam (authors' 2020 code)",
+                 ("cut", "cut"): "CUT: PatchNCE λ 1 + identity NCE (authors' code)",
+                 ("cut", "fastcut"): "FastCUT: PatchNCE λ 10, flip-equivariance (authors' code)"}
+TWO_COLUMNS = ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
 
 
 def recipe_choices(arch: str) -> list[tuple[str, str]]:
@@ -34,8 +36,13 @@ def recipe_form(arch, recipe, scale):
     if recipe not in [r for _, r in choices]:
         recipe = cyclegan.DEFAULT_RECIPE.get(arch)
     p = cyclegan.get_preset(arch, recipe, scale)
+    one = len(p.directions) == 1
+    a, b = p.directions[0][0].upper(), p.directions[0][-1].upper()
+    note = (f"**One direction**: {p.title.split(' (')[0]} trains a single generator {a} → {b}, so its model has "
+            f"no {b} → {a} and no round trip. The live score and the samples show {a} → {b} only." if one else "")
     return (p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity,
-            gr.update(choices=choices, value=recipe, visible=len(choices) > 1))
+            gr.update(choices=choices, value=recipe, visible=len(choices) > 1), gr.update(visible=not one),
+            gr.update(value=p.lambda_nce if p.nce_layers else None, visible=bool(p.nce_layers)), note)
 
 
 def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None = None) -> str:
@@ -53,6 +60,8 @@ def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None =
         eta = snap["eta_s"]
         parts.append(f"ETA {eta:.0f} s" if eta < 120 else f"ETA {eta / 60:.1f} min")
     parts += [f"device {snap['device']}", f"run `{Path(snap['run_dir']).name}`"]
+    if snap.get("best"):
+        parts.append(train_charts.best_line(snap["best"]))
     line = " · ".join(parts)
     if state_ in ("starting", "running", "paused", "stopping") and not mine:
         line += "\n\nAnother visitor started this run: you can watch it; only they can pause, resume or stop it."
@@ -65,15 +74,8 @@ def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None =
     return line
 
 
-def loss_frame(history: list[dict]) -> pd.DataFrame:
-    if len(history) > 400:  # keep the chart light on long runs
-        stride = -(-len(history) // 400)
-        history = history[::stride] + [history[-1]]
-    rows = [(r["step"], k, float(v)) for r in history for k, v in r.items()
-            if k not in LOSS_SKIP and isinstance(v, (int, float))]
-    frame = pd.DataFrame(rows, columns=["step", "loss", "value"])
-    # typed even when empty: the chart picks its axis kinds (numeric or not) from these
-    return frame.astype({"step": "int64", "loss": "string", "value": "float64"})
+def sample_label(columns) -> str:
+    return "Samples: " + " · ".join(columns or TWO_COLUMNS)
 
 
 def _buttons(active: bool, run_state: str | None, mine: bool, resumable: bool):
@@ -105,23 +107,21 @@ def tick(seen, arch, current_model, loaded, owner):
     run_id = snap["run_dir"] if snap else None
     if run_id != seen.get("run"):
         seen = {"run": run_id}
-    hist = snap["history"] if snap else []
-    plot = legend = gr.skip()
-    if not hist and seen.get("points") != 0:
-        plot, legend, seen["points"], seen["names"] = None, "", 0, None
-    elif hist and len(hist) != seen.get("points"):
-        plot = loss_frame(hist)
-        seen["points"] = len(hist)
-        names = list(dict.fromkeys(plot["loss"].tolist()))
-        if names != seen.get("names"):
-            # The chart fixes its series when it is drawn; a new color_map makes it redraw.
-            seen["names"] = names
-            colors = style.loss_colors(names)
-            plot, legend = gr.update(value=plot, color_map=colors), style.legend_html(colors)
+    plot, legend = train_charts.update(seen, "loss", snap["history"] if snap else [], train_charts.loss_frame)
+    scores = snap.get("scores", []) if snap else []
+    domains = snap.get("domains") if snap else None
+    score_plot, score_legend = train_charts.update(seen, "score", scores,
+                                                   lambda rows: train_charts.score_frame(rows, domains),
+                                                   train_charts.score_colors)
+    note = gr.skip()
+    if (scores[-1]["step"] if scores else None) != seen.get("score_step"):
+        seen["score_step"] = scores[-1]["step"] if scores else None
+        note = train_charts.score_note(scores[-1] if scores else None)
     sample = gr.skip()
     latest = snap["latest_sample"] if snap else None
     if latest != seen.get("sample"):
-        sample = latest
+        cols = snap.get("sample_columns") if snap else None
+        sample = gr.update(value=latest, label=sample_label(cols))
         seen["sample"] = latest
     models = gr.skip()
     ckpt = snap["latest_checkpoint"] if snap else None
@@ -138,12 +138,13 @@ def tick(seen, arch, current_model, loaded, owner):
                            mine, resumable)
     log_text = scrub("\n".join(reversed(snap["log"][-20:]))) if snap else ""
     export.prune_exports()   # zips fetched through the API go a couple of minutes later
-    return (status_line(snap, mine, interrupted), plot, legend, sample, log_text, models, *buttons, seen)
+    return (status_line(snap, mine, interrupted), plot, legend, sample, log_text, models, *buttons, seen,
+            score_plot, score_legend, note)
 
 
 @friendly
 def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
-             hub_data, tensorboard, owner, oauth_token: gr.OAuthToken | None = None):
+             hub_data, tensorboard, lam_nce, score_every, owner, oauth_token: gr.OAuthToken | None = None):
     if source == "demo":
         data = f"demo:{world}"
     elif source == "hub":
@@ -160,11 +161,15 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
         if not data:
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
     recipe = recipe if recipe in cyclegan.RECIPES.get(arch, {}) else None
+    p = cyclegan.get_preset(arch, recipe, scale)
+    if len(p.directions) == 1:      # the cycle boxes are hidden for a one-direction architecture
+        lam_c = lam_i = None
     run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
                              uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner),
-                             log="tensorboard" if tensorboard else None, hub_token=visitor.read_token(oauth_token))
-    # Clear the last run's chart and sample grid at once; the timer fills in the new run's.
-    return status_line(run.snapshot()), None, "", None, {}
+                             log="tensorboard" if tensorboard else None, hub_token=visitor.read_token(oauth_token),
+                             lambda_nce=lam_nce if p.nce_layers else None, score_every=score_every)
+    # Clear the last run's charts and sample grid at once; the timer fills in the new run's.
+    return status_line(run.snapshot()), None, "", None, {}, None, "", train_charts.score_note(None)
 
 
 def _control(action: str):
@@ -210,6 +215,7 @@ def create() -> dict:
                                           label="Recipe", visible=False, elem_id="recipe",
                                           info="how the architecture is trained: its paper, or its authors' code")
                 c["scale"] = gr.Radio(SCALES, value="quick", label="Scale", elem_id="scale")
+                c["one_way"] = gr.Markdown("", elem_id="one-direction-note")
                 with gr.Row():
                     c["size"] = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16,
                                           maximum=lim.max_train_size, min_width=90)
@@ -220,9 +226,15 @@ def create() -> dict:
                     with gr.Row():
                         c["lr_g"] = gr.Number(p0.lr_g, label="lr_g (generators)")
                         c["lr_d"] = gr.Number(p0.lr_d, label="lr_d (discriminators)")
-                    with gr.Row():
+                    with gr.Row() as c["cycle_row"]:    # hidden for a one-direction architecture
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
                         c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
+                    c["lam_nce"] = gr.Number(None, label="lambda_NCE (PatchNCE weight)", visible=False)
+                    c["score_every"] = gr.Number(None, label="Score every (steps)", precision=0, minimum=0,
+                                                 elem_id="score-every",
+                                                 info="KID (random features) on held-out images; empty: at "
+                                                      "each checkpoint (every 200 steps, or half a short run); "
+                                                      "0: off")
                     c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
                                                    elem_id="tensorboard")
                 with gr.Row():
@@ -237,7 +249,12 @@ def create() -> dict:
                 c["chart"] = gr.LinePlot(None, x="step", y="value", color="loss", colors_in_legend=[], label="Losses",
                                          elem_id="loss-chart", x_title="step", y_title="loss", height=300)
                 c["legend"] = gr.HTML("", elem_id="loss-legend")
-                c["sample"] = gr.Image(label="Samples: real A · fake B · rec A · real B · fake A · rec B",
+                c["score_chart"] = gr.LinePlot(None, x="step", y="value", color="series", colors_in_legend=[],
+                                               label=train_charts.SCORE_TITLE, elem_id="score-chart", x_title="step",
+                                               y_title="KID", height=220)
+                c["score_legend"] = gr.HTML("", elem_id="score-legend")
+                c["score_note"] = gr.Markdown(train_charts.score_note(None), elem_id="score-note")
+                c["sample"] = gr.Image(label=sample_label(None),
                                        elem_id="sample-grid", type="filepath", interactive=False, height=300,
                                        buttons=["download", "fullscreen"])
                 c["log"] = gr.Textbox(label="Log (newest first)", lines=8, max_lines=8, interactive=False,
@@ -253,17 +270,20 @@ def wire(shared: dict) -> None:
                                   gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
                        [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
-          [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"]], **PRIVATE)
-    chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"]]
+          [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
+           c["lam_nce"], c["one_way"]], **PRIVATE)
+    chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"], c["score_chart"], c["score_legend"],
+             c["score_note"]]
     owner = shared["owner"]
     form = [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size", "steps", "batch",
-                           "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard")]
+                           "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard", "lam_nce", "score_every")]
     c["start"].click(ui_start, [*form, owner], chart, **PRIVATE)
     c["pause"].click(ui_pause, owner, c["status"], **PRIVATE)
     c["resume"].click(ui_resume, owner, c["status"], **PRIVATE)
     c["stop"].click(ui_stop, owner, c["status"], **PRIVATE)
     gr.Timer(1.0).tick(tick, [c["seen"], t["arch"], t["model"], t["loaded"], owner],
                        [c["status"], c["chart"], c["legend"], c["sample"], c["log"], t["model"],
-                        c["start"], c["pause"], c["resume"], c["stop"], c["seen"]],
+                        c["start"], c["pause"], c["resume"], c["stop"], c["seen"], c["score_chart"],
+                        c["score_legend"], c["score_note"]],
                        show_progress="hidden", concurrency_limit=None, **PRIVATE)
     export.wire(c["export"])

@@ -93,19 +93,26 @@ def before_after(image, translated):
 def model_facts(model) -> str:
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = (forms.md(d) for d in model.domains)
-    return (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
-            f"{params / 1e6:.2f} M generator parameters")
+    facts = (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+             f"{params / 1e6:.2f} M generator parameters")
+    if model.one_direction:
+        only = forms.md(model.direction_label(model.directions[0]))
+        back = forms.md(model.direction_label("b2a" if model.directions[0] == "a2b" else "a2b"))
+        facts += f"\n\nOne direction only: **{only}**. It has no {back} generator, so no round trip."
+    return facts
 
 
 @friendly
 def select_model(model_spec, oauth_token: gr.OAuthToken | None = None):
-    """The direction buttons and the processing size follow the chosen model."""
+    """The direction buttons, the processing size and the round-trip pane follow the chosen
+    model (a one-direction model has no way back: the pane is hidden and the note says why)."""
     if not model_spec:
         return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
-                "No model selected: train one in the **Train** tab or load one below.")
+                "No model selected: train one in the **Train** tab or load one below.", gr.update(visible=True))
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     choices = [(model.direction_label(d), d) for d in model.directions]
-    return gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model)
+    return (gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model),
+            gr.update(visible=not model.one_direction))
 
 
 def _pick(choices, current):
@@ -232,10 +239,10 @@ def wire(shared: dict) -> None:
                   api_name="translate", preprocess=False, **work).success(
         before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+    model.change(select_model, model, [direction, c["size"], c["model_info"], c["trip"]], **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
                         api_name="load_model", **work).success(filter_models, [arch, model, loaded], model, **PRIVATE)
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
-        select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+        select_model, model, [direction, c["size"], c["model_info"], c["trip"]], **PRIVATE)
