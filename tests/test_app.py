@@ -315,9 +315,10 @@ def test_cut_trains_scores_and_translates_with_best(app_server, client, photo, r
     assert status["n_scores"] == 2 and status["score"]["metric"] == "KID (random features)"
     assert status["score"]["step"] == 8 and "kid_a2b" in status["score"] and "kid_b2a" not in status["score"]
     best = status["best"]
-    assert best and Path(best).name == "best" and status["best_score"]["step"] in (4, 8)
+    assert best == f"{status['model']}@best" and status["best_score"]["step"] in (4, 8)
+    assert "checkpoint" not in status["best_score"]           # names only: no server path
     assert_png(sample, (4 * 32, 4 * 32))         # 4 rows of real A | fake B | real B | G_AB(real B)
-    entries = [e for e in state.model_entries() if Path(e["spec"]).parent == Path(best).parent]
+    entries = [e for e in state.model_entries() if e["spec"].split("@")[0] == status["model"]]
     assert entries[0]["spec"] == best and "best (day → night, step" in entries[0]["label"] and "KID" in entries[0]["label"]
     assert entries[1]["spec"] == status["model"] and entries[0]["arch"] == "cut"
     out, trip, msg = client.predict(handle_file(str(photo)), best, "a2b", None, api_name="/translate")
@@ -325,7 +326,7 @@ def test_cut_trains_scores_and_translates_with_best(app_server, client, photo, r
     assert trip is None and "No round trip: this model only translates day → night" in msg
     with pytest.raises(Exception, match="only translates day → night"):
         client.predict(handle_file(str(photo)), best, "b2a", None, api_name="/translate")
-    assert cyclegan.load_model(best).preset.key == f"cut/{recipe}/quick"
+    assert state.MODELS.get(best).preset.key == f"cut/{recipe}/quick"
 
 
 def test_cut_form_hides_what_one_direction_lacks():
