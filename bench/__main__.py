@@ -1,4 +1,4 @@
-"""python -m bench train|translate|onnx|video|compare|profile|ablate ...  — prints one JSON object."""
+"""python -m bench train|translate|onnx|video|compare|profile|ablate|contention ...  — prints one JSON object."""
 from __future__ import annotations
 
 import argparse
@@ -102,12 +102,31 @@ def parser() -> argparse.ArgumentParser:
                     help="comma-separated; combine with '+', e.g. nchw+adam_fused")
     ab.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a TrainConfig field (both sides)")
     _common(ab)
+
+    ct = sub.add_parser("contention", help="s/step of the default thread settings vs each --threads, "
+                        "with and without busy neighbour processes, in one run")
+    ct.add_argument("--arch", default="cyclegan")
+    ct.add_argument("--scale", default="quick", help="quick (the app's nets, default) | full")
+    ct.add_argument("--size", type=int, default=None, help="image side (default: the preset's)")
+    ct.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
+    ct.add_argument("--steps", type=int, default=6, help="timed steps per sample (default 6)")
+    ct.add_argument("--rounds", type=int, default=2, help="samples per setting, interleaved (default 2)")
+    ct.add_argument("--warmup", type=int, default=1)
+    ct.add_argument("--neighbours", type=int, nargs="+", default=[0, 1],
+                    help="busy neighbour processes per condition (default: 0 1)")
+    ct.add_argument("--max-threads", type=int, default=None, help="largest explicit --threads row (default: the usable cores)")
+    ct.add_argument("--neighbour-seconds", type=float, default=900.0,
+                    help="a neighbour stops by itself after this long (default 900)")
+    ct.add_argument("--app", action="store_true", help="instead: one process training on a thread while "
+                    "translating, as the app does (translate alone / train alone / split / shared threads)")
+    ct.add_argument("--app-model", default="demo:cyclegan", help="the model translated with --app")
+    ct.add_argument("--app-image-size", type=int, default=256)
     return ap
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    for name in ("steps", "n"):
+    for name in ("steps", "n", "rounds"):
         if getattr(args, name, 1) < 1:
             print(f"error: --{name} must be at least 1", file=sys.stderr)
             return 2
@@ -127,6 +146,8 @@ def main(argv=None) -> int:
             from .compare import run
         elif args.cmd == "ablate":
             from .ablations import run
+        elif args.cmd == "contention":
+            from .contention import run
         else:
             from .profile_step import run
         result = run(args)

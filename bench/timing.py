@@ -72,7 +72,11 @@ def environment(device: torch.device) -> dict:
     if device.type == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)
     else:
+        from cyclegan import accel
+        flags = accel.cpu_flags()
         env["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        env["cpu_flags"] = sorted(f for f in flags if f.startswith(("avx512_bf16", "amx", "avx512f", "avx2", "avx_vnni")))
+        env["precision_setting"] = os.environ.get("CYCLEGAN_PRECISION", "auto")
     for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         if os.environ.get(var):
             env[var.lower()] = os.environ[var]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import statistics
 from unittest import mock
 
@@ -71,9 +72,17 @@ def run(args) -> dict:
     first_fallbacks = winograd.fallbacks - fallbacks_before
     max_abs_diff = float((y_ours.float().cpu() - y_ref.float().cpu()).abs().max())
     timed = {"ours": ours, "reference": ref}
+
+    def precision(value):          # the library path with CYCLEGAN_PRECISION forced
+        def run():
+            with mock.patch.dict(os.environ, {"CYCLEGAN_PRECISION": value}):
+                return model.translate_tensor(x, direction)
+        return run
+
     if dev.type == "cpu" and not args.no_variants:
         timed.update(torch_convs_nchw=torch_convs(torch.contiguous_format),
-                     torch_convs_channels_last=torch_convs(torch.channels_last))
+                     torch_convs_channels_last=torch_convs(torch.channels_last),
+                     float32=precision("float32"), bf16_autocast_channels_last=precision("bfloat16"))
     for _ in range(args.warmup):
         for fn in timed.values():
             fn()
@@ -124,17 +133,29 @@ def run(args) -> dict:
         "winograd_fallbacks": winograd.fallbacks - fallbacks_before,
         "winograd_convs": sum(isinstance(m, winograd.WinogradConv2d) for m in net.modules())
         if dev.type == "cpu" and winograd.available() else 0,
+        "precision": str(accel.inference_dtype(net, dev)).replace("torch.", ""),
+        "cpu_features": accel.cpu_features() if dev.type == "cpu" else None,
+        "psnr_vs_reference_db": _psnr(y_ours, y_ref),
         "variants": {k: {"median_s": statistics.median(c.wall) / args.batch,
-                         "speedup_vs_reference": statistics.median(c_ref.wall) / statistics.median(c.wall)}
+                         "speedup_vs_reference": statistics.median(c_ref.wall) / statistics.median(c.wall),
+                         "speedup_vs_ours": statistics.median(c_ours.wall) / statistics.median(c.wall),
+                         "psnr_vs_reference_db": _psnr(timed[k](), y_ref)}
                      for k, c in clocks.items() if k not in ("ours", "reference")},
         "max_abs_diff_vs_reference": max_abs_diff,
         "times_s": st["times_s"], "reference_times_s": sr["times_s"],
     }
     if args.verbose:
         result["conv_table"] = pk["conv_table"]
-    if not math.isfinite(max_abs_diff) or max_abs_diff > 1e-3:
+    tolerance = 1e-3 if result["precision"] == "float32" else 0.1      # bf16 keeps ~3 significant digits
+    if not math.isfinite(max_abs_diff) or max_abs_diff > tolerance:
         result["error"] = f"our output differs from the reference forward by {max_abs_diff:.3g}"
     return result
+
+
+def _psnr(y: torch.Tensor, ref: torch.Tensor) -> float:
+    """PSNR in dB of an output against the float32 reference's, both in [0, 1]."""
+    mse = float(((y.float().cpu() - ref.float().cpu()) ** 2).mean())
+    return round(10 * math.log10(1.0 / mse), 2) if mse > 0 else float("inf")
 
 
 __all__ = ["open_model", "run"]

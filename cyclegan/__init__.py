@@ -2,10 +2,16 @@
 Importable without gradio."""
 __version__ = "0.3.0"
 
+from . import threads as _threads
+
+_threads.passive_wait()   # before torch loads: libgomp reads OMP_WAIT_POLICY once (cyclegan/threads.py)
+
 from .checkpoints import builtin_models, load_from_hub, load_model, push_to_hub, save_model, summary
 from .errors import UserInputError
 from .model import CycleModel
 from .presets import ARCHITECTURES, DEFAULT_RECIPE, PRESETS, RECIPES, SCALES, Preset, get_preset
+
+_threads.remember_torch_default()
 
 __all__ = ["load_model", "load_from_hub", "save_model", "push_to_hub", "builtin_models", "summary", "UserInputError",
            "CycleModel",

@@ -3,10 +3,11 @@ export, demo grid). A user error is one line `error: ...` and exit status 2; onl
 a traceback."""
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from . import demo, score
+from . import demo, score, threads
 from .checkpoints import describe, load_model
 from .errors import UserInputError, path_error
 from .evaluate import evaluate
@@ -155,6 +156,8 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     t.add_argument("--max-side", type=_count(1), default=1024, help="larger images run as blended tiles")
     t.add_argument("--work-size", type=_count(1), default=None, help="run the net at this short side, then scale back")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
+    t.add_argument("--float32", action="store_true", help="float32 on CPU even where bf16 would be chosen "
+                   "(same as CYCLEGAN_PRECISION=float32)")
     t.set_defaults(func=_translate)
     i = sub.add_parser("info", help="print a model's architecture, parameters, domains as JSON")
     i.add_argument("model")
@@ -165,6 +168,8 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     e.add_argument("--data", default="demo:daynight", help="demo:<world> or a folder with testA/ and testB/")
     e.add_argument("--n", type=_count(1), default=200, help="number of test pairs")
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
+    e.add_argument("--float32", action="store_true", help="float32 on CPU even where bf16 would be chosen "
+                   "(same as CYCLEGAN_PRECISION=float32)")
     e.set_defaults(func=_eval)
     score.add_score_arguments(sub.add_parser("score", help=score.HELP))
 
@@ -186,6 +191,8 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     v.add_argument("--work-size", type=_count(0), default=None,
                    help="short side the net runs at (default: the model's training size; 0: the frame's own)")
     v.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
+    v.add_argument("--float32", action="store_true", help="float32 on CPU even where bf16 would be chosen "
+                   "(same as CYCLEGAN_PRECISION=float32)")
     v.set_defaults(func=_video)
 
     worlds = ", ".join(demo.world_names())
@@ -209,6 +216,10 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
 
 def main(argv=None, prog: str = "python -m cyclegan") -> int:
     args = build_parser(prog).parse_args(argv)
+    if getattr(args, "float32", False):
+        os.environ["CYCLEGAN_PRECISION"] = "float32"     # read at each forward (cyclegan/accel.py)
+    if args.command in ("translate", "eval", "video", "score"):
+        threads.apply()           # the cores free now, not one per core (cyclegan/threads.py)
     return run_main(args.func, args)
 
 

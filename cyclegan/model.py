@@ -127,7 +127,8 @@ class CycleModel(nn.Module):
         lo, hi = self.value_range
         x = x.to(self._device(), torch.float32) * (hi - lo) + lo
         x = _inference_layout(x, g)
-        y = run_generator(g, x, size_multiple(g), max_side=max_side)
+        with accel.inference_context(g, x.device):
+            y = run_generator(g, x, size_multiple(g), max_side=max_side)
         y = ((y.float() - lo) / (hi - lo)).clamp(0, 1).to(src_device).contiguous()
         return y[0] if single else y
 
@@ -165,7 +166,8 @@ class CycleModel(nn.Module):
             img = img.resize(plan, Image.Resampling.BICUBIC)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())
         x = _inference_layout(x, g)
-        y = run_generator(g, x, size_multiple(g), max_side=max_side, deadline=deadline)
+        with accel.inference_context(g, x.device):
+            y = run_generator(g, x, size_multiple(g), max_side=max_side, deadline=deadline)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)

@@ -18,8 +18,10 @@ needs_nnpack = pytest.mark.skipif(not winograd.available(), reason="this torch b
 
 @pytest.fixture(autouse=True)
 def pool_matches_threads(monkeypatch):
-    """Whatever thread count earlier tests left NNPACK's pool with, these tests run at a matching one."""
+    """Whatever thread count earlier tests left NNPACK's pool with, these tests run at a matching one;
+    and in float32 (NNPACK's path), also on a CPU where bf16 would be chosen (tests/test_precision.py)."""
     monkeypatch.setattr(winograd, "_pool_threads", torch.get_num_threads())
+    monkeypatch.setenv("CYCLEGAN_PRECISION", "float32")
 
 
 def wide_model(n_blocks: int) -> CycleModel:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torchvision.utils import make_grid, save_image
 
-from cyclegan import losses
+from cyclegan import losses, threads
 from cyclegan.checkpoints import WEIGHTS, save_model
 from cyclegan.data import open_unpaired, without_crop
 from cyclegan.errors import UserInputError, write_error
@@ -39,6 +39,7 @@ class Diverged(RuntimeError):
     names it, or says that none was written yet)."""
 
 
+THREADS_RECHECK_S = 20.0   # how often a run without --threads re-counts the free cores
 WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' writer as its own error
 
 
@@ -245,8 +246,7 @@ class Trainer:
         if self.world > 1 and p.gradient_penalty > 0:
             raise UserInputError("WGAN-GP needs double backward, which DistributedDataParallel does not support; "
                                  "train it on one process")
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        self.threads = threads.apply(cfg.threads)   # explicit, or the cores free now (cyclegan/threads.py)
 
         if data_source is None and str(cfg.data).startswith("upload:"):
             raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
@@ -525,7 +525,11 @@ class Trainer:
         t_last, s_last = time.perf_counter(), self.step
         self._t_start, self._score_seconds = t_last, 0.0
         status = "finished"
+        t_threads = t_last
         while self.step < c.steps:
+            if not c.threads and time.perf_counter() - t_threads > THREADS_RECHECK_S:
+                t_threads = time.perf_counter()       # a neighbour came or went: follow the free cores
+                self.threads = threads.apply()
             if hooks.should_stop():
                 status = "stopped"
                 break

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import cyclegan
-from cyclegan import UserInputError, accel, hub, limits
+from cyclegan import UserInputError, accel, hub, limits, threads
 from cyclegan.settings import env_int
 from train.run import RunSlot
 from train.runs import list_runs
@@ -36,18 +36,23 @@ def device() -> str | None:
 
 
 def train_threads() -> int:
-    """CPU threads of an in-app run: half the cores by default, leaving the rest for translating."""
-    return env_int("CYCLEGAN_TRAIN_THREADS", max(1, (os.cpu_count() or 2) // 2))
+    """CPU threads of an in-app run: half the cores this process may use by default, leaving the
+    rest for translating (the run itself follows the free cores only if this is unset)."""
+    return env_int("CYCLEGAN_TRAIN_THREADS", max(1, threads.usable_cpus() // 2))
 
 
 def use_translate_threads() -> None:
     """torch's thread count is per thread and new threads inherit the last one set anywhere, so a
     training run (which asks for few threads) would otherwise leave translating slow after it
-    ends; while a run is active, translating takes only the cores training leaves free."""
+    ends; while a run is active, translating takes only the cores training leaves free, and never
+    more than the cores other processes leave free now (cyclegan/threads.py)."""
     n = DEFAULT_THREADS or torch.get_num_threads()
     run = RUNS.run
-    if run is not None and run.active:
-        n = max(1, n - (run.cfg.threads or 0))
+    reserved = (run.cfg.threads or 0) if run is not None and run.active else 0
+    if threads.policy() == "free":
+        n = min(n, max(1, threads.usable_cpus() - threads.busy_elsewhere(samples=3, interval=0.005) - reserved))
+    else:
+        n = max(1, n - reserved)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

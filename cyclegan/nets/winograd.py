@@ -79,7 +79,7 @@ class WinogradConv2d(nn.Conv2d):
         # Grad mode first: under autograd (and torch.compile of training) nothing else is looked at.
         if (not torch.is_grad_enabled() and not torch.compiler.is_compiling() and x.device.type == "cpu"
                 and x.dtype == self.weight.dtype == torch.float32 and x.dim() == 4
-                and available() and _threads_match()):
+                and not torch.is_autocast_enabled("cpu") and available() and _threads_match()):
             try:
                 return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias,
                                                          list(self.padding), [1, 1])
