@@ -46,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("--peak-reps", type=int, default=3)
     tl.add_argument("--verbose", action="store_true")
     tl.add_argument("--no-variants", action="store_true", help="time only ours and the reference")
+    tl.add_argument("--shape", default=None, help="WxH of the image instead of --size, e.g. 1024x768")
+    tl.add_argument("--max-side", type=int, default=None,
+                    help="sides over this run as blended tiles in the library path (default: the image's, no tiles)")
+    tl.add_argument("--ecosystem", action="store_true",
+                    help="also time onnxruntime (the model's ONNX export) and int8 x86 quantisation")
     _common(tl)
 
     ox = sub.add_parser("onnx", help="seconds per image: the torch path vs the model's ONNX export in onnxruntime")

@@ -6,7 +6,7 @@ Each setting runs in a fresh process (OMP_WAIT_POLICY is read once, when torch l
 settings interleaved round by round so that a change of load hits them all alike. A neighbour is
 a child process spinning one core, bounded in time, that this command stops itself. The rows:
 - `default`: what a user gets with no flags (cyclegan/threads.py: passive OpenMP waiting,
-  threads = cores free when the run starts);
+  threads = the cores this process may use);
 - `before`: torch's own defaults (CYCLEGAN_THREAD_POLICY=torch: spinning waits, a thread per core);
 - `threads=N`: an explicit --threads N with the default wait policy.
 """

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         # its OpenMP setting) lives across rounds and neighbour conditions without re-importing.
         for _ in sys.stdin:
             if args.threads is None:
-                policy.apply()          # the default re-counts free cores at each run, as train() does
+                policy.apply()          # the default re-reads its cores at each run, as train() does
             for _ in range(args.warmup):
                 tr.train_step()
             times, cpu = [], []

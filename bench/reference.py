@@ -64,8 +64,10 @@ def use_torch_instance_norm(net: nn.Module) -> nn.Module:
     for name, m in list(net.named_modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, nn.InstanceNorm2d) and type(child) is not nn.InstanceNorm2d:
-                setattr(m, child_name, nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine,
-                                                         track_running_stats=child.track_running_stats))
+                torch_norm = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine,
+                                               track_running_stats=child.track_running_stats)
+                torch_norm.load_state_dict(child.state_dict())       # an affine norm keeps its weights
+                setattr(m, child_name, torch_norm)
     return net
 
 

@@ -12,7 +12,7 @@ from unittest import mock
 import torch
 
 import cyclegan.model
-from cyclegan import accel, load_model
+from cyclegan import UserInputError, accel, load_model
 from cyclegan.model import CycleModel
 from cyclegan.nets import winograd
 from cyclegan.presets import get_preset
@@ -28,6 +28,11 @@ def open_model(spec: str, recipe: str | None = None, scale: str = "full", size: 
     """Anything `cyclegan.load_model` accepts, or `random:<arch>`: a preset model with random
     weights drawn as the preset initialises them, so the benchmark runs without files; either way
     ready to translate as load_model makes it (cyclegan/accel.py applied)."""
+    if spec in ("vintage", "demo:vintage"):          # the real-photo ResNet-9 (cyclegan/vintage.py)
+        from cyclegan.vintage import vintage_model
+        model = vintage_model()
+        accel.accelerate(model)
+        return model
     if spec.startswith("random:"):
         p = get_preset(spec[len("random:"):], recipe, scale, size)
         with torch.random.fork_rng(devices=[]):
@@ -51,9 +56,11 @@ def run(args) -> dict:
     ref_net = use_torch_instance_norm(winograd.plain(copy.deepcopy(net).to(memory_format=torch.contiguous_format)))
     ref_net.eval()
     gen = torch.Generator().manual_seed(args.seed)
-    x = torch.rand((args.batch, 3, args.size, args.size), generator=gen)
+    w, h = _shape(args)
+    x = torch.rand((args.batch, 3, h, w), generator=gen)
+    max_side = args.max_side or max(w, h)
 
-    ours = lambda: model.translate_tensor(x, direction)                          # noqa: E731
+    ours = lambda: model.translate_tensor(x, direction, max_side=max_side)       # noqa: E731
     ref = lambda: reference_translate(ref_net, x.to(dev), model.value_range)     # noqa: E731
     # What each inference choice buys: the library path with torch's own convs, in NCHW and in
     # channels_last (what the library runs for narrow nets, and for all nets without NNPACK).
@@ -62,7 +69,7 @@ def run(args) -> dict:
     def torch_convs(fmt):
         def run():
             with mock.patch.object(cyclegan.model, "_inference_layout", lambda t, net: t.contiguous(memory_format=fmt)):
-                return plain_model.translate_tensor(x, direction)
+                return plain_model.translate_tensor(x, direction, max_side=max_side)
         return run
 
     with ConvRecorder(net) as rec, winograd.disabled():   # FLOPs of the direct convolutions
@@ -76,13 +83,15 @@ def run(args) -> dict:
     def precision(value):          # the library path with CYCLEGAN_PRECISION forced
         def run():
             with mock.patch.dict(os.environ, {"CYCLEGAN_PRECISION": value}):
-                return model.translate_tensor(x, direction)
+                return model.translate_tensor(x, direction, max_side=max_side)
         return run
 
     if dev.type == "cpu" and not args.no_variants:
         timed.update(torch_convs_nchw=torch_convs(torch.contiguous_format),
                      torch_convs_channels_last=torch_convs(torch.channels_last),
                      float32=precision("float32"), bf16_autocast_channels_last=precision("bfloat16"))
+    if dev.type == "cpu" and getattr(args, "ecosystem", False):
+        timed.update(ecosystem_variants(model, net, direction, x, max_side, ref_net))
     for _ in range(args.warmup):
         for fn in timed.values():
             fn()
@@ -104,7 +113,7 @@ def run(args) -> dict:
     result = {
         "bench": "translate", "model": args.model, "arch": model.architecture,
         "recipe": model.preset.recipe, "scale": model.preset.scale,
-        "size": args.size, "batch": args.batch, "n": args.n, "direction": direction,
+        "size": args.size, "shape_wh": [w, h], "max_side": max_side, "batch": args.batch, "n": args.n, "direction": direction,
         **environment(dev),
         **{k: st[k] for k in ("median_s", "min_s", "max_s", "mean_s")},
         "images_per_s": 1.0 / st["median_s"],
@@ -142,6 +151,8 @@ def run(args) -> dict:
                          "psnr_vs_reference_db": _psnr(timed[k](), y_ref)}
                      for k, c in clocks.items() if k not in ("ours", "reference")},
         "max_abs_diff_vs_reference": max_abs_diff,
+        "unavailable_variants": getattr(ecosystem_variants, "unavailable", None) if getattr(args, "ecosystem", False)
+        else None,
         "times_s": st["times_s"], "reference_times_s": sr["times_s"],
     }
     if args.verbose:
@@ -150,6 +161,56 @@ def run(args) -> dict:
     if not math.isfinite(max_abs_diff) or max_abs_diff > tolerance:
         result["error"] = f"our output differs from the reference forward by {max_abs_diff:.3g}"
     return result
+
+
+def _shape(args) -> tuple[int, int]:
+    if not getattr(args, "shape", None):
+        return args.size, args.size
+    try:
+        w, h = (int(v) for v in args.shape.lower().split("x"))
+    except ValueError:
+        raise UserInputError(f"--shape must be WxH, e.g. 1024x768, got {args.shape!r}") from None
+    if w < 1 or h < 1:
+        raise UserInputError(f"--shape must be WxH with positive sides, got {args.shape!r}")
+    return w, h
+
+
+def ecosystem_variants(model, net, direction, x, max_side, ref_net) -> dict:
+    """What the ecosystem offers for CPU inference, each as a callable like `ours`: the model's
+    ONNX export in onnxruntime (export not timed), and int8 post-training quantisation with
+    torch's x86 backend (FX graph mode, calibrated on one other random image). A variant that
+    cannot be built here is left out, its reason recorded under `unavailable`."""
+    out, unavailable = {}, {}
+    try:
+        import tempfile
+
+        from cyclegan.export import export_onnx, load_onnx
+        tmp = tempfile.mkdtemp(prefix="bench-translate-onnx-")
+        export_onnx(model, tmp, [direction], check=False)
+        onnx_model = load_onnx(tmp)
+        out["onnxruntime"] = lambda: onnx_model.translate_tensor(x, direction, max_side=max_side)
+    except Exception as e:   # noqa: BLE001  (missing package, exporter limits: report, go on)
+        unavailable["onnxruntime"] = f"{type(e).__name__}: {str(e)[:200]}"
+    try:
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+        torch.backends.quantized.engine = "x86"
+        lo, hi = model.value_range
+        calib = torch.rand(x.shape, generator=torch.Generator().manual_seed(1234)) * (hi - lo) + lo
+        prepared = prepare_fx(copy.deepcopy(ref_net).eval(), get_default_qconfig_mapping("x86"), example_inputs=(calib,))
+        with torch.no_grad():
+            prepared(calib)
+        qnet = convert_fx(prepared)
+        out["int8_x86"] = lambda: _no_grad(reference_translate, qnet, x, model.value_range)
+    except Exception as e:   # noqa: BLE001
+        unavailable["int8_x86"] = f"{type(e).__name__}: {str(e)[:200]}"
+    ecosystem_variants.unavailable = unavailable
+    return out
+
+
+def _no_grad(fn, *a):
+    with torch.no_grad():
+        return fn(*a)
 
 
 def _psnr(y: torch.Tensor, ref: torch.Tensor) -> float:

@@ -1,14 +1,18 @@
-"""How many CPU threads torch gets, decided when work starts rather than fixed at import.
+"""How many CPU threads torch gets, and how they wait, decided when work starts.
 
 Why: on a shared machine (a Space's two vCPUs, a CI runner, a laptop compiling something) torch's
-default — one OpenMP thread per core, spinning at every barrier while it waits for the others —
-collapses: a thread whose partner was descheduled burns its time slice spinning, and a quick
-CycleGAN step went from 0.4 s to 2.8 s with one busy neighbour on two cores. Two changes fix it:
+default — OpenMP threads that spin at every barrier while they wait for the others — collapses:
+a thread whose partner was descheduled burns its time slice spinning. A quick CycleGAN step went
+from ~1 s to 5-14 s per step on two shared cores (`python -m bench contention`). What fixes it:
 - OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE), which libgomp reads once when torch
   loads: `passive_wait()` runs at the top of `cyclegan/__init__.py`, before anything imports torch.
-- the thread count is the cores actually free when a run (or a translation) starts: the cores
-  this process may use, less the runnable tasks of other processes (`/proc/stat` procs_running,
-  sampled a few times), at least one.
+- the thread count is the cores this process may use (its CPU affinity, capped by a cgroup CPU
+  quota: a container's share, not the host's core count), less what its own other work holds.
+  Counting the other processes' runnable tasks and taking fewer threads was measured too and
+  lost: with passive waiting, two threads beat one on two cores with one busy neighbour and on a
+  machine at load 6-14 (a thread that sleeps at a barrier gives its core back, and more threads
+  get a larger share of a contended machine), so the count is not lowered for neighbours;
+  `busy_elsewhere()` is kept for the benchmarks' reports.
 CYCLEGAN_THREAD_POLICY=torch restores torch's own behaviour (both changes off); an explicit
 thread count (`--threads N`, CYCLEGAN_TRAIN_THREADS) is always obeyed as given.
 """
@@ -23,14 +27,14 @@ POLICY_ENV = "CYCLEGAN_THREAD_POLICY"
 
 
 def policy() -> str:
-    """'free' (the default: passive waiting, threads = free cores) or 'torch' (torch's defaults)."""
-    return "torch" if os.environ.get(POLICY_ENV, "").strip().lower() == "torch" else "free"
+    """'auto' (the default: passive waiting, threads = usable cores) or 'torch' (torch's defaults)."""
+    return "torch" if os.environ.get(POLICY_ENV, "").strip().lower() == "torch" else "auto"
 
 
 def passive_wait() -> bool:
     """Ask OpenMP to sleep rather than spin while waiting; only takes effect before torch is
     imported, and never overrides an OMP_WAIT_POLICY the user set. True when it is in force."""
-    if policy() == "free":
+    if policy() == "auto":
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 
@@ -79,7 +83,7 @@ def _own_running() -> int:
 
 
 def busy_elsewhere(samples: int = 5, interval: float = 0.01) -> int:
-    """Runnable tasks of other processes right now (median of a few samples). Counted only where
+    """Runnable tasks of other processes right now (median of a few samples), for reports. Counted only where
     this process may use every core of the machine: inside a CPU slice (affinity or quota smaller
     than the machine) the machine-wide count says nothing about the slice, so it is 0 there."""
     if usable_cpus() < (os.cpu_count() or 1):
@@ -95,19 +99,15 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.01) -> int:
     return int(statistics.median_low(counts))
 
 
-def free_cpus(reserved: int = 0) -> int:
-    """Cores free for this process now, less `reserved` (cores its own other work holds)."""
-    return max(1, usable_cpus() - busy_elsewhere() - max(0, reserved))
-
-
 def choose(requested: int | None = None, reserved: int = 0) -> int:
-    """The thread count to run with: `requested` when given; else the free cores (policy 'free')
-    or torch's own default (policy 'torch', measured as it was at start-up)."""
+    """The thread count to run with: `requested` when given; else the usable cores less
+    `reserved` (cores this process's own other work holds), at least one (policy 'auto'), or
+    torch's own default as it was at start-up (policy 'torch')."""
     if requested:
         return int(requested)
     if policy() == "torch":
         return _TORCH_DEFAULT or usable_cpus()
-    return free_cpus(reserved)
+    return max(1, usable_cpus() - max(0, reserved))
 
 
 def apply(requested: int | None = None, reserved: int = 0) -> int:

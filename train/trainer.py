@@ -39,7 +39,7 @@ class Diverged(RuntimeError):
     names it, or says that none was written yet)."""
 
 
-THREADS_RECHECK_S = 20.0   # how often a run without --threads re-counts the free cores
+THREADS_RECHECK_S = 20.0   # how often a run without --threads re-reads its usable cores (affinity, CPU quota)
 WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' writer as its own error
 
 
@@ -246,7 +246,7 @@ class Trainer:
         if self.world > 1 and p.gradient_penalty > 0:
             raise UserInputError("WGAN-GP needs double backward, which DistributedDataParallel does not support; "
                                  "train it on one process")
-        self.threads = threads.apply(cfg.threads)   # explicit, or the cores free now (cyclegan/threads.py)
+        self.threads = threads.apply(cfg.threads)   # explicit, or the usable cores (cyclegan/threads.py)
 
         if data_source is None and str(cfg.data).startswith("upload:"):
             raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
@@ -528,7 +528,7 @@ class Trainer:
         t_threads = t_last
         while self.step < c.steps:
             if not c.threads and time.perf_counter() - t_threads > THREADS_RECHECK_S:
-                t_threads = time.perf_counter()       # a neighbour came or went: follow the free cores
+                t_threads = time.perf_counter()       # a container's CPU quota or affinity changed: follow it
                 self.threads = threads.apply()
             if hooks.should_stop():
                 status = "stopped"

@@ -36,23 +36,19 @@ def device() -> str | None:
 
 
 def train_threads() -> int:
-    """CPU threads of an in-app run: half the cores this process may use by default, leaving the
-    rest for translating (the run itself follows the free cores only if this is unset)."""
+    """CPU threads of an in-app run: half the cores this process may use (a container's CPU quota,
+    not the host's core count) by default, leaving the rest for translating."""
     return env_int("CYCLEGAN_TRAIN_THREADS", max(1, threads.usable_cpus() // 2))
 
 
 def use_translate_threads() -> None:
     """torch's thread count is per thread and new threads inherit the last one set anywhere, so a
     training run (which asks for few threads) would otherwise leave translating slow after it
-    ends; while a run is active, translating takes only the cores training leaves free, and never
-    more than the cores other processes leave free now (cyclegan/threads.py)."""
+    ends; while a run is active, translating takes only the cores training leaves free."""
     n = DEFAULT_THREADS or torch.get_num_threads()
     run = RUNS.run
-    reserved = (run.cfg.threads or 0) if run is not None and run.active else 0
-    if threads.policy() == "free":
-        n = min(n, max(1, threads.usable_cpus() - threads.busy_elsewhere(samples=3, interval=0.005) - reserved))
-    else:
-        n = max(1, n - reserved)
+    if run is not None and run.active:
+        n = max(1, n - (run.cfg.threads or 0))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
