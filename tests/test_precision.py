@@ -84,3 +84,22 @@ def test_cli_float32_switch(tmp_path, monkeypatch):
     assert Image.open(tmp_path / "b.png").size == (40, 32)
     import os
     assert os.environ["CYCLEGAN_PRECISION"] == "float32"
+
+
+def test_cpu_bf16_training_is_opt_in_and_needs_the_hardware(tmp_path, monkeypatch):
+    from train import TrainConfig, Trainer
+    base = dict(data="demo:daynight", scale="quick", size=32, steps=2, batch=2, score_every=0, device="cpu",
+                threads=1, log_every=1, sample_every=100, checkpoint_every=100)
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.delenv("CYCLEGAN_CPU_BF16", raising=False)
+    assert not Trainer(TrainConfig(out=str(tmp_path / "a"), **base)).amp
+    monkeypatch.setenv("CYCLEGAN_CPU_BF16", "1")
+    tr = Trainer(TrainConfig(out=str(tmp_path / "b"), **base))
+    assert tr.amp
+    seen = []
+    tr.model.G_AB.register_forward_hook(lambda m, a, out: seen.append(out.dtype))
+    losses = tr.train_step()
+    assert torch.bfloat16 in seen and all(math.isfinite(float(v)) for v in losses.values())
+    assert all(p.dtype == torch.float32 for p in tr.model.parameters())     # float32 master weights
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert not Trainer(TrainConfig(out=str(tmp_path / "c"), **base)).amp

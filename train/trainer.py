@@ -43,6 +43,14 @@ THREADS_RECHECK_S = 20.0   # how often a run without --threads re-reads its usab
 WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' writer as its own error
 
 
+def cpu_bf16_training() -> bool:
+    """CYCLEGAN_CPU_BF16=1 and the CPU has bf16 hardware (AVX-512 bf16 or AMX): train on CPU
+    under bf16 autocast (float32 weights, optimizer and losses, as on CUDA)."""
+    from cyclegan.accel import cpu_flags
+    from cyclegan.settings import env_bool
+    return env_bool("CYCLEGAN_CPU_BF16", False) and bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -280,7 +288,9 @@ class Trainer:
         self.opt_F = self._optimizer(list(self.heads.parameters()), p.lr_g) if self.heads is not None else None
         self.pools = {"A": ImagePool(p.pool_size), "B": ImagePool(p.pool_size)}
         self.step = 0
-        self.amp = self.device.type == "cuda" and cfg.amp
+        # bf16 autocast: on CUDA by default; on a CPU with bf16 hardware only when asked
+        # (CYCLEGAN_CPU_BF16=1: measured 1.7x a float32 step on AVX-512 bf16, not yet the default)
+        self.amp = cfg.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and cpu_bf16_training()))
         self._build_pairs()
 
         if resume:
@@ -396,7 +406,7 @@ class Trainer:
         return 1.0 if step < start else max(0.0, 1.0 - (step - start + 1) / (decay + 1))
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
 
     def _to_device(self, x):
         x = x.to(self.device, non_blocking=True)
