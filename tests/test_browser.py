@@ -334,9 +334,9 @@ def test_cut_score_curve_and_best(page, artifacts):
     pg.get_by_role("button", name="Start").click()
     pg.wait_for_function("old => { const m = document.querySelector('#train-status').innerText.match(/run (\\S+)/);"
                          " return m && m[1] !== old; }", arg=old_run or "")
-    # the score chart draws two lines: day → night and its untranslated baseline
+    # the score chart draws two lines (scores at steps 20 and 40): day → night and its untranslated baseline
     pg.wait_for_function("[...document.querySelectorAll('#score-chart g.mark-line path')]"
-                         ".filter(p => (p.getAttribute('d') || '').length > 20).length >= 2", timeout=120_000)
+                         ".filter(p => /^M[^M]*L/.test(p.getAttribute('d') || '')).length >= 2", timeout=120_000)
     legend = pg.locator("#score-legend").inner_text()
     assert "day → night" in legend and "day → night, untranslated" in legend and "night → day" not in legend
     pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Finished')", timeout=120_000)
