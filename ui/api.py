@@ -75,6 +75,7 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                           lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"), log=log or "jsonl",
                           hub_cache_only=data.startswith("hub:"), lambda_nce=forms.opt_float(lambda_nce, "lambda_nce"),
                           score_every=forms.opt_int(score_every, "score every (steps)"))   # None: each checkpoint
+        check_live_scores(cfg.steps, cfg.score_every, cfg.checkpoint_every)
         if data.startswith("hub:"):                      # after every other check: a download is slow
             _, pinned = hubdata.fetch(data, token=hub_token or False)
             cfg = dataclasses.replace(cfg, data="hub:" + pinned)
@@ -82,6 +83,20 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
     except BaseException:
         storage.remove_upload(kept)
         raise
+
+
+def check_live_scores(steps: int, score_every: int | None, checkpoint_every: int) -> None:
+    """A live score costs a generator and a feature pass over its held-out images and forces a
+    checkpoint, so a run scored every step would spend its slot (and the disk) on scoring: the
+    number of scores one run may take is a server setting (CYCLEGAN_MAX_LIVE_SCORES)."""
+    cap = limits.current().max_live_scores
+    every = checkpoint_every if score_every is None else score_every
+    if not cap or not every or steps // every <= cap:
+        return
+    least = -(-steps // cap)
+    raise UserInputError(f"score every {every} steps would score {steps // every} times in {steps} steps; this "
+                         f"server scores a run at most {cap} times (CYCLEGAN_MAX_LIVE_SCORES): score every "
+                         f"{least} steps or more, or 0 for no live score")
 
 
 def resume_interrupted(run_name: str, owner_secret) -> object:
