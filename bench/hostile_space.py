@@ -284,7 +284,7 @@ def run(quick: bool) -> dict:
             path = build(case)
             app.wait_idle()
             ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "cyclegan", None, "quick", 32, 2,
-                                          1, None, None, None, None, "", False, owner])
+                                          1, None, None, None, None, "", False, None, None, owner])
             if ok:
                 s = app.wait_idle()
                 ok, out = s.get("state") == "finished", s.get("error") or s
@@ -342,7 +342,7 @@ def run(quick: bool) -> dict:
         owner = "browser-" + uuid.uuid4().hex
         app.wait_idle()
         ok, out = app.event("Start", ["zip", "daynight", fd, "", "cyclegan", None, "quick", 32, 400, 1,
-                                      None, None, None, None, "", False, owner])
+                                      None, None, None, None, "", False, None, None, owner])
         code = httpx.get(app.url + f"gradio_api/file={fd['path']}").status_code
         judge.record("privacy", "fetch_others_dataset_upload", "well" if code in (403, 404) else "failure", code)
         st = app.status()
@@ -390,11 +390,39 @@ def run(quick: bool) -> dict:
             try:
                 ok, out = app.event("Start", ["demo", "daynight", None, "", "cyclegan", None, "quick", 32, 10, 1,
                                               form["lr_g"], form["lr_d"], form["lam_c"], form["lam_i"], "", False,
-                                              "b-" + "q" * 30])
+                                              None, None, "b-" + "q" * 30])
             except httpx.HTTPStatusError as e:   # not even valid JSON (NaN): refused at the door
                 ok, out = False, f"HTTP {e.response.status_code}: must be a number (refused by the request parser)"
             judge.message("train", name, ok, out, "must be a number")
             app.wait_idle()
+
+    # --- the live score and CUT (issue #15's additions) ---------------------------------------------------------
+    with group("live score and CUT (/train_start)"):
+        app.wait_idle()
+        for name, every, expect in (("score_every_step", 1, "CYCLEGAN_MAX_LIVE_SCORES"),
+                                    ("score_every_10_of_5000", 10, "score every 100 steps or more"),
+                                    ("score_every_negative", -1, "score"),
+                                    ("score_every_huge", 10**12, None)):
+            ok, out = app.call("train_start", "demo:daynight", "cyclegan", "quick", 32, 5000 if every != 10**12 else 4,
+                               1, None, every)
+            if every == 10**12:   # larger than the run: scored once, at its end
+                judge.message("score", name, ok, out, None, expect_ok=True)
+                app.wait_idle()
+            else:
+                judge.message("score", name, ok, out, expect)
+        ok, out = app.call("train_start", "demo:daynight", "cut", "quick", 32, 4, 1, "fastcut", 2)
+        judge.message("score", "cut_run_starts", ok, out, None, expect_ok=True)
+        st = app.wait_idle()
+        judge.record("score", "status_best_is_a_name", "well" if st.get("best") == f"run:{st.get('run')}@best"
+                     and str(work) not in json.dumps(st) else "failure", json.dumps(st.get("best_score"))[:200])
+        if st.get("best"):
+            ok, out = app.call("translate", app.file_data(photo), st["best"], "a2b", None)
+            judge.message("score", "translate_with_run_best", ok, out, None, expect_ok=True)
+        for name, spec, expect in (("best_dotdot_checkpoint", f"run:{st.get('run')}@../../etc", "unknown checkpoint"),
+                                   ("best_dotdot_run", "run:../../etc@best", "no run"),
+                                   ("best_of_missing_run", "run:nope@best", "no run")):
+            ok, out = app.call("translate", app.file_data(photo), spec, "a2b", None)
+            judge.message("score", name, ok, out, expect)
 
     # --- floods ---------------------------------------------------------------------------------------------------
     with group("floods (stops, queue)"):
