@@ -4,6 +4,7 @@ import argparse
 import json
 import math
 import pickle
+import re
 import zipfile
 
 import pytest
@@ -333,6 +334,28 @@ def test_cli_inception_weights_that_carry_code_are_one_line_and_never_run(tmp_pa
         pytest.skip("torch-fidelity is not installed: the weights are never read")
     assert len(lines) == 1 and lines[0].startswith("error: 'weights.pth' refused: this file would run code"), lines
     assert "open" in lines[0] and not victim.exists()
+
+
+def test_cli_bad_data_and_models_are_one_message(tmp_path):
+    """Folders that are missing, empty or one-sided, a file that is no dataset, a model that is
+    not there: each a UserInputError naming the problem (the CLI prints it as one `error:` line)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one" / "trainA").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("hi")
+    for argv, message in ((["--data", str(tmp_path / "nope")], "data not found"),
+                          (["--data", str(tmp_path / "empty")], "no trainA/ and trainB/ folders"),
+                          (["--data", str(tmp_path / "one")], "found folders: trainA/"),
+                          (["--data", str(tmp_path / "notes.txt")], "'notes.txt' is neither a folder nor a .zip"),
+                          (["--n", "-5"], "--n must be at least 2"), (["--size", "0"], "--size must be at least 8"),
+                          (["--size", "99999"], "--size must be at most 2048"),
+                          (["--n", "2000000"], "n can be at most 500000 for demo data")):
+        with pytest.raises(UserInputError, match=re.escape(message)):
+            run(["--model", "demo:cyclegan", *argv])
+    with pytest.raises(UserInputError, match="file not found"):
+        run(["--model", str(tmp_path / "missing.safetensors")])
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserInputError, match="'junk.pth' is not a readable PyTorch checkpoint"):
+        run(["--model", str(tmp_path / "junk.pth")])
 
 
 def test_cli_missing_direction(tmp_path):

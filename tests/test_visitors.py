@@ -83,6 +83,27 @@ def test_hub_loads_are_anonymous_unless_signed_in(app_server, client, fake_hub, 
     assert done["success"], done
 
 
+def test_push_with_an_empty_token_sends_nothing_to_the_hub(app_server, client, fake_hub, monkeypatch):
+    """Issue #11 fault 1: the page's Push with the token box empty once went out with the server's
+    HF_TOKEN. Against a fake Hub that records every request's Authorization header: no request
+    at all without a visitor credential; a signed-in visitor's push carries only their token."""
+    url, app, runs = app_server
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    stop_any_run()
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 2, 1, api_name="/train_start")
+    wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
+    fake_hub.requests.clear()
+    for typed in ("", "  "):
+        done, raw = ui_call(url, app, "push_run", ["visitor/day2night", typed, True])
+        assert done["success"] is False and "needs your Hugging Face token" in done["output"]["error"]
+        assert OWNER_TOKEN not in raw
+    assert fake_hub.requests == []                      # the Hub was never asked, with any token
+    done, raw = ui_call(url, app, "push_run", ["visitor/day2night", "", True], oauth_token=VISITOR_TOKEN)
+    assert fake_hub.requests, "the signed-in push never reached the Hub"
+    assert {r.authorization for r in fake_hub.requests} == {f"Bearer {VISITOR_TOKEN}"}
+    assert VISITOR_TOKEN not in raw and OWNER_TOKEN not in raw
+
+
 def _upload(url: str, path: Path) -> str:
     with open(path, "rb") as f:
         return httpx.post(url + "gradio_api/upload", files=[("files", (path.name, f))]).json()[0]
