@@ -405,6 +405,24 @@ def test_gradio_cache_is_cleaned_at_the_configured_age(monkeypatch):
     assert ui.build().delete_cache == (600, 1440 * 60)
 
 
+def test_a_run_that_just_finished_is_never_shown_as_interrupted(app_server, client):
+    """Between a run's finishing (the slot's state) and its end being recorded (on_end, after the
+    data's clean-up) the status once said 'the server restarted under this run' (seen by the
+    hostile table as state 'interrupted' right after a Start). The slot's own run never is."""
+    stop_any_run()
+    owner = visitor.ensure_owner(None)
+    run = api.start_training("demo:daynight", "cyclegan", "quick", 32, 2, 1, owner_secret=owner)
+    run.join(120)
+    storage.write_record(run.folder.name, ended=None)          # the end not recorded yet
+    try:
+        status = client.predict(api_name="/train_status")[0]
+        assert status["state"] == "finished" and status["run"] == run.folder.name, status
+        out = train_tab.tick({}, "cyclegan", None, [], owner)
+        assert "Interrupted" not in out[0] and "Finished" in out[0], out[0]
+    finally:
+        storage.end_run(run.folder.name, "finished")
+
+
 def test_interrupted_run_is_shown_and_its_owner_resumes_it(app_server, client):
     """A run the server stopped under (a record that never ended, as after kill -9) is shown
     with a Resume button its owner can use; it continues from its newest checkpoint and its

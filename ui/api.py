@@ -124,7 +124,8 @@ def public_status(run=None) -> dict:
     path (`model` is 'run:NAME' and `best` 'run:NAME@best', which /translate accepts)."""
     server_view = run is None       # the server's slot, not one given run: an interrupted run shows
     run = run if run is not None else state.RUNS.run
-    interrupted = storage.interrupted_runs(active=None)[:1] if server_view and (run is None or not run.active) else []
+    found = state.interrupted_run() if server_view and (run is None or not run.active) else None
+    interrupted = [found] if found else []
     if run is None or interrupted:
         out = {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
                "latest_checkpoint": None, "model": None, "best": None, "score": None, "run": None,
@@ -210,9 +211,9 @@ def train_resume(owner_token: str | None = None) -> dict:
     names it as `interrupted`) from its newest checkpoint; only with the run's owner_token."""
     run = state.RUNS.run
     if run is None or not run.active:
-        found = storage.interrupted_runs(active=None)[:1]
+        found = state.interrupted_run()
         if found:
-            return public_status(resume_interrupted(found[0]["name"], owner_token))
+            return public_status(resume_interrupted(found["name"], owner_token))
     run = _owned_run(owner_token, "resume")
     run.resume()
     return public_status(run)

@@ -20,6 +20,14 @@ from .storage import runs_dir
 ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT / FastCUT"}
 ARCH_CHOICES = [(ARCH_TITLES.get(a, a), a) for a in cyclegan.ARCHITECTURES]
 RUNS = RunSlot()                       # one training run per server; every visitor sees it
+
+
+def interrupted_run() -> dict | None:
+    """The newest run the server stopped under (started here, never ended). The slot's own run
+    is never one: between finishing and recording its end it would otherwise look interrupted."""
+    run = RUNS.run
+    found = storage.interrupted_runs(active=run.folder.name if run is not None else None)
+    return found[0] if found else None
 DEFAULT_THREADS: int | None = None     # torch's thread count for translating, fixed at launch
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 import cyclegan
 from cyclegan import UserInputError, demo, limits
 
-from . import api, export, state, storage, train_charts, visitor
+from . import api, export, state, train_charts, visitor
 from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
@@ -92,8 +92,7 @@ def _view(owner):
     mine = run is not None and visitor.may_control(run.owner, owner)
     interrupted = None
     if run is None or not run.active:
-        found = storage.interrupted_runs(active=None)[:1]
-        interrupted = found[0] if found else None
+        interrupted = state.interrupted_run()
     if interrupted is not None:
         snap = None
     resumable = interrupted is not None and visitor.may_control(interrupted.get("owner"), owner)
@@ -177,9 +176,9 @@ def _control(action: str):
     def handler(owner):
         run = state.RUNS.run
         if action == "resume" and (run is None or not run.active):
-            found = storage.interrupted_runs(active=None)[:1]
+            found = state.interrupted_run()
             if found:   # the server restarted under this run: continue it from its checkpoint
-                return status_line(api.resume_interrupted(found[0]["name"], owner).snapshot())
+                return status_line(api.resume_interrupted(found["name"], owner).snapshot())
         run = state.RUNS.current()
         visitor.check_control(run.owner, owner, action)
         getattr(run, action)()
