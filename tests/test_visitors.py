@@ -215,7 +215,7 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     stop_any_run()
     z = tmp_path / "my-photos.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        for name, data in data_files().items():
+        for name, data in data_files(6, 6).items():   # enough images a side for the live score
             zf.writestr(name, data)
     cached = _upload(url, z)
     assert _fetch(url, cached) == 200
@@ -232,6 +232,7 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     status = client.predict(api_name="/train_status")[0]
     assert status["state"] == "finished", status
+    assert status["score"] and status["best"] == f"run:{status['run']}@best", status   # scored: its text is checked too
     text = json.dumps(status) + raw + json.dumps(state.model_choices("cyclegan"))
     for root in (str(tmp_path), str(storage.private_dir()), str(runs), "/tmp/"):
         assert root not in text, f"{root} named in what visitors read"
