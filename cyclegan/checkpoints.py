@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub
+from . import accel, hub, vintage, zoo
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
@@ -238,9 +238,11 @@ def load_safetensors_file(path: Path) -> CycleModel:
 
 # --- the one entry point ---------------------------------------------------------------------
 def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
-    """A model folder; `demo:<name>`; a Hub id `owner/name`; an official `.pth` (or two, as a
-    list or 'a.pth,b.pth'); a self-describing `.safetensors`; a zipped model folder. Ready to
-    translate: the CPU inference accelerator (cyclegan/accel.py) is applied here."""
+    """A model folder; `demo:<name>` (a built-in, `demo:vintage` for real photos); `official:NAME`
+    (the CycleGAN authors' model zoo, downloaded once into a cache: cyclegan/zoo.py); a Hub id
+    `owner/name`; an official or community `.pth` (or two, as a list or 'a.pth,b.pth'); a
+    self-describing `.safetensors`; a zipped model folder. Ready to translate: the CPU inference
+    accelerator (cyclegan/accel.py) is applied here."""
     return _ready(_load(spec), device)
 
 
@@ -279,11 +281,15 @@ def _load(spec) -> CycleModel:
     spec = str(spec).strip()
     if not spec:
         raise UserInputError("no model given")
+    if spec.lower().startswith("official:"):
+        return zoo.load_official_model(zoo.parse_spec(spec))
     if spec.startswith("demo:"):
         builtin = dict(builtin_models())
+        if spec[5:] == vintage.NAME:
+            return vintage.vintage_model()
         if spec[5:] not in builtin:
-            raise UserInputError(f"no built-in model {spec!r}; built-in models: "
-                                 f"{', '.join('demo:' + k for k in builtin) or 'none'}")
+            names = ([f"demo:{vintage.NAME}"] if vintage.available() else []) + [f"demo:{k}" for k in builtin]
+            raise UserInputError(f"no built-in model {spec!r}; built-in models: {', '.join(names) or 'none'}")
         return load_folder(builtin[spec[5:]])
     if "," in spec and not os.path.exists(spec):
         return load_official([s.strip() for s in spec.split(",") if s.strip()])
@@ -308,7 +314,8 @@ def _load(spec) -> CycleModel:
         raise UserInputError(f"file not found: '{spec}'")
     if hub.is_repo_id(spec):
         return _from_hub(spec)
-    raise UserInputError(f"model not found: '{spec}' is neither a file, a folder, 'demo:<name>' nor a Hub id 'owner/name'")
+    raise UserInputError(f"model not found: '{spec}' is neither a file, a folder, 'demo:<name>', 'official:<name>' "
+                         "nor a Hub id 'owner/name'")
 
 
 def load_zip(path: Path) -> CycleModel:

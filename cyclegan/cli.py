@@ -81,6 +81,15 @@ def _demo_export(args) -> int:
     return 0
 
 
+def _photos_build(args) -> int:
+    from . import photos
+    manifest = photos.build(args.dir, n=args.n, size=args.size, n_test=args.n_test, test_size=args.test_size,
+                            seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"dir": args.dir, "train_per_domain": manifest["n_train_per_domain"],
+                      "test_pairs": manifest["n_test"], "sources": [s["name"] for s in manifest["sources"]]}))
+    return 0
+
+
 def _demo_grid(args) -> int:
     comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
     print(args.output)
@@ -138,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--size", type=_count(1), default=128)
     g.add_argument("-o", "--output", required=True, help="PNG file to write")
     g.set_defaults(func=_demo_grid)
+
+    ph = sub.add_parser("photos", help="the real-photo dataset (photo ↔ vintage)").add_subparsers(
+        dest="photos_command", required=True)
+    b = ph.add_parser("build", help="build photo ↔ vintage from scikit-image's public-domain/CC0 photos "
+                      "(needs scikit-image and vintagify)")
+    b.add_argument("dir", help="output folder (new or empty)")
+    b.add_argument("--n", type=_count(1), default=500, help="training crops per domain")
+    b.add_argument("--size", type=_count(16), default=128, help="side of the training crops in pixels")
+    b.add_argument("--n-test", type=_count(0), default=8, help="paired test crops per photo")
+    b.add_argument("--test-size", type=_count(16), default=128, help="side of the test crops (native resolution)")
+    b.add_argument("--seed", type=_count(0), default=0)
+    b.set_defaults(func=_photos_build)
     return ap
 
 

@@ -10,7 +10,7 @@ from .images import image_to_tensor, open_image, tensor_to_image
 from .nets import build_net, count_parameters, size_multiple
 from .presets import Preset
 from .settings import whole_number
-from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator
+from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator, work_side
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -118,7 +118,9 @@ class CycleModel(nn.Module):
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
                   work_size: int | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
-        `work_size` runs the net at that short side (e.g. the training size) and scales back."""
+        `work_size`: the short side the net runs at, the result scaled back. None (the default):
+        the image's own size, with its short side capped at 512 px on a CPU (1024 on a GPU);
+        0: the image's own size, however large; N: N pixels (e.g. the training size)."""
         return self._translate_pil(self._open(image), direction, max_side, work_size)
 
     def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
@@ -139,8 +141,9 @@ class CycleModel(nn.Module):
         g = self.generator(direction)
         max_side = _check_max_side(max_side)
         size = img.size
-        if work_size:
-            img = resize_short_side(img, whole_number(work_size, "work_size (pixels)", 1))
+        side = work_side(size, work_size, self._device().type)
+        if side is not None and side != min(size):
+            img = resize_short_side(img, side)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())
         x = _inference_layout(x, g)
         y = run_generator(g, x, size_multiple(g), max_side=max_side)

@@ -7,8 +7,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import limits
+from .settings import whole_number
 
 DEFAULT_MAX_SIDE = 1024
+# The processing size when none is asked for: the image's own resolution, but a short side of at
+# most this many pixels (512 on a CPU: a full-width ResNet-9 takes about 2 s there; a GPU has room
+# for 1024). Larger photos are shrunk for the net and the result scaled back to their size.
+DEFAULT_WORK_SIDE = {"cpu": 512}
+GPU_WORK_SIDE = 1024
 
 
 def padded_side(side: int, multiple: int, min_side: int = 1) -> int:
@@ -94,6 +100,21 @@ def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_M
         return run_padded(net, x, multiple)
     max_side = max(int(max_side), _min_side(net))
     return run_tiled(net, x, multiple, tile=max_side, overlap=overlap if overlap is not None else max_side // 8)
+
+
+def default_work_side(device_type: str = "cpu") -> int:
+    return DEFAULT_WORK_SIDE.get(device_type, GPU_WORK_SIDE)
+
+
+def work_side(image_size: tuple[int, int], work_size, device_type: str = "cpu") -> int | None:
+    """The short side the net runs at, or None for the image as it is. One convention for the
+    library, the CLI and the app: None = the default (the image's own size, its short side capped
+    at `default_work_side`); 0 = the image's own size whatever it is; N = a short side of N."""
+    if work_size is None:
+        cap = default_work_side(device_type)
+        return cap if min(image_size) > cap else None
+    n = whole_number(work_size, "processing size (pixels; 0 = the image's own size)", 0)
+    return n or None
 
 
 def resize_short_side(img: Image.Image, short: int, max_pixels: int | None = None) -> Image.Image:
