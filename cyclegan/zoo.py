@@ -166,6 +166,15 @@ def _check_name(name: str, known: tuple[str, ...], kind: str) -> str:
                          f"{', '.join(known)}")
 
 
+def model_name(name) -> str:
+    """An official model name, checked (with a close spelling suggested); makes no request."""
+    return _check_name(name, MODEL_NAMES, "model")
+
+
+def dataset_name(name) -> str:
+    return _check_name(name, DATASET_NAMES, "dataset")
+
+
 def parse_spec(spec) -> str | None:
     """'official:horse2zebra' -> 'horse2zebra'; None for any other spec. The name is checked."""
     if not isinstance(spec, str) or not spec.strip().lower().startswith("official:"):
@@ -491,7 +500,7 @@ def tqdm_progress(bar) -> Progress:
 
 
 __all__ = ["MODEL_NAMES", "MODEL_DOMAINS", "DATASET_NAMES", "DATASET_DOMAINS", "DownloadCancelled",
-           "settings", "parse_spec", "model_url", "dataset_url", "model_path", "dataset_dir", "is_cached",
+           "settings", "parse_spec", "model_name", "dataset_name", "model_url", "dataset_url", "model_path", "dataset_dir", "is_cached",
            "model_choices", "fetch_model", "fetch_dataset", "fetch_dataset_zip", "load_official_model",
            "dataset_from_spec",
            "tqdm_progress", "verify"]

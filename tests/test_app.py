@@ -19,8 +19,8 @@ from hostile_inputs import stop_any_run, wait_status
 from ui import api, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
-ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
-             "/train_resume"}
+ENDPOINTS = {"/translate", "/load_model", "/load_official", "/cancel_download", "/train_start", "/train_status",
+             "/train_stop", "/train_pause", "/train_resume"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -131,7 +131,7 @@ def test_the_named_endpoints(client):
     api_info = client.view_api(return_format="dict", print_info=False)
     assert set(api_info["named_endpoints"]) == ENDPOINTS
     start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
-    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe"]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "init"]
     assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
     assert not api_info["unnamed_endpoints"]
 

@@ -110,6 +110,16 @@ class Run:
                     "arch": self.cfg.arch, "recipe": self.cfg.recipe, "scale": self.cfg.scale, "started_at": self.started_at, "finished_at": self.finished_at,
                     "log": list(self.log_lines[-50:])}
 
+    def _download_note(self, done: int, total: int | None) -> None:
+        """Downloads before training (official: data, --init) in the log, every few seconds; Stop cancels them."""
+        now = time.monotonic()
+        if done and total != done and now - getattr(self, "_last_download_note", 0.0) < 2.0:
+            return
+        self._last_download_note = now
+        of = f" of {total / 1e6:,.1f} MB" if total else " MB"
+        with self._lock:
+            self._note(f"downloading: {done / 1e6:,.1f}{of}")
+
     def _note(self, msg: str) -> None:
         self.log_lines.append(f"{time.strftime('%H:%M:%S')} {msg}")
 
@@ -149,7 +159,8 @@ class Run:
         try:
             with self._lock:
                 self._note(f"preparing {self.cfg.preset().key} on {self.cfg.data}")
-            trainer = Trainer(self.cfg, resume=self.resume_requested, log=lambda m: self._note(m))
+            trainer = Trainer(self.cfg, resume=self.resume_requested, log=lambda m: self._note(m),
+                              progress=self._download_note, cancel=self._stop)
             with self._lock:
                 self._trainer = trainer
                 self.device = str(trainer.device)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torchvision.utils import make_grid, save_image
 
-from cyclegan import losses
+from cyclegan import losses, zoo
 from cyclegan.checkpoints import WEIGHTS, save_model
 from cyclegan.data import open_unpaired
 from cyclegan.errors import UserInputError
@@ -23,6 +23,7 @@ from cyclegan.model import CycleModel
 from cyclegan.presets import Preset
 from cyclegan.weights import load_state
 
+from . import finetune
 from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
@@ -175,7 +176,9 @@ class Trainer:
     is a new preset, not a new loop. Every random draw is a function of (seed, step), which is
     what makes stopping and resuming give the same weights as training in one go."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None, progress=None, cancel=None):
+        """`progress(done_bytes, total)` and `cancel` (an Event or a callable) serve the downloads
+        an `official:` dataset or `--init` model may need before training (cyclegan/zoo.py)."""
         self.log = log or (lambda msg: None)
         self.folder = RunDir(cfg.out)
         self.run_dir = self.folder.path
@@ -183,7 +186,16 @@ class Trainer:
         if saved:
             cfg = resumed(saved, cfg.to_dict())
         self.cfg = cfg
-        self.preset = p = cfg.preset()
+        p = cfg.preset()
+        init_model, self.init_nets = None, None
+        if saved and saved.get("init_nets"):        # a fine-tuning run resumed: the nets it started with
+            self.init_nets = saved["init_nets"]
+            p = finetune.fit(p, p.architecture, self.init_nets, cfg.init)
+        elif cfg.init:
+            init_model = finetune.load_init(cfg.init, progress, cancel)
+            self.init_nets = finetune.nets_of(init_model)
+            p = finetune.fit(p, init_model.architecture, self.init_nets, cfg.init)
+        self.preset = p
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = self._setup_device()
@@ -193,7 +205,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
 
-        self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
+        source = zoo.dataset_from_spec(cfg.data, progress, cancel) or cfg.data    # official:NAME -> its folder
+        self.data = open_unpaired(source, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
                                   value_range=p.value_range, workdir=self.folder.data_dir)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -202,6 +215,11 @@ class Trainer:
                                            "recipe": p.recipe, "scale": p.scale, "seed": cfg.seed})
             for net in (model.G_AB, model.G_BA, model.D_A, model.D_B):
                 init_weights(net, p.init_std)
+        if init_model is not None:
+            done = finetune.copy_weights(model, init_model)
+            fresh = [n for n in ("G_AB", "G_BA", "D_A", "D_B") if n not in done]
+            self.log(f"initialised {', '.join(done)} from {cfg.init}" + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
+            model.provenance["init"] = cfg.init
         self.model = model.to(self.device).train()
         # channels_last only on CUDA: on CPU, NCHW convs measured faster (`python -m bench ablate
         # --variants cl_cpu`) and group norm is exact there.
@@ -225,7 +243,7 @@ class Trainer:
         self._start_feeds()
         if self.rank == 0:
             self.folder.create()
-            self.folder.write_config(self.cfg.to_dict())
+            self.folder.write_config({**self.cfg.to_dict(), **({"init_nets": self.init_nets} if self.init_nets else {})})
 
     # --- set-up --------------------------------------------------------------------------
 

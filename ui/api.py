@@ -16,15 +16,19 @@ from .errors import friendly
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
-                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False) -> dict:
+                   lambda_cycle=None, lambda_identity=None, uploaded: bool = False, init=None) -> dict:
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
-    Logging, sampling and checkpointing are spaced to the run's length."""
+    Logging, sampling and checkpointing are spaced to the run's length. `init` (a model to
+    fine-tune from) passes the same allow-list as the Translate tab's models."""
     data, name = forms.data_spec(data, uploaded)
+    init = str(init or "").strip() or None
+    if init is not None:
+        init = state.MODELS.check_allowed(init)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
         raise UserInputError("give the number of training steps")
     arch = str(arch or "cyclegan")
-    cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
+    cfg = TrainConfig(data=data, init=init, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
                       size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
                       out=str(new_run_dir(state.runs_dir(), arch, name).path), threads=state.train_threads(),
                       sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
@@ -37,10 +41,11 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
 
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
-                steps: int = 300, batch: int | None = None, recipe: str | None = None) -> dict:
-    """Start a training run (one per server): data is demo:<world>, a .zip or a folder on the
-    server; arch cyclegan | discogan | dualgan; scale quick | full; recipe None = the default."""
-    return start_training(data, arch, scale, size, steps, batch, recipe)
+                steps: int = 300, batch: int | None = None, recipe: str | None = None, init: str | None = None) -> dict:
+    """Start a training run (one per server): data is demo:<world>, official:<name> (downloaded once),
+    a .zip or a folder on the server; arch cyclegan | discogan | dualgan; scale quick | full;
+    recipe None = the default; init None = random weights, or a model to fine-tune from."""
+    return start_training(data, arch, scale, size, steps, batch, recipe, init=init)
 
 
 def train_status() -> tuple[dict, gr.FileData | None]:

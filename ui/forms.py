@@ -4,7 +4,7 @@ import base64
 import binascii
 from pathlib import Path
 
-from cyclegan import UserInputError, demo, limits
+from cyclegan import UserInputError, demo, limits, zoo
 from cyclegan.images import open_image
 from cyclegan.settings import whole_number
 
@@ -25,15 +25,16 @@ def opt_float(value, name: str) -> float | None:
         raise UserInputError(f"{name} must be a number, got {value!r}") from None
 
 
-def work_size(size, model) -> int | None:
-    """The processing size box: empty = the model's training size, 0 = native resolution."""
+def work_size(size, model=None) -> int | None:
+    """The processing size box, read as the library reads work_size: empty = the default (the
+    image's own size, short side capped at 512 px on a CPU), 0 = the image's own size however
+    large, N = N pixels."""
     if size is None or size == "":
-        return model.image_size
-    size = whole_number(size, "processing size (pixels)")
-    if size == 0:
         return None
-    if not 8 <= size <= MAX_WORK_SIZE:
-        raise UserInputError(f"processing size must be 0 (native resolution) or 8..{MAX_WORK_SIZE} px, got {size}")
+    size = whole_number(size, "processing size (pixels; 0 = the image's own size)", 0)
+    if size and not 8 <= size <= MAX_WORK_SIZE:
+        raise UserInputError(f"processing size must be empty (the default), 0 (the image's own size) or "
+                             f"8..{MAX_WORK_SIZE} px, got {size}")
     return size
 
 
@@ -69,10 +70,13 @@ def open_upload(payload):
 
 def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
     """(what TrainConfig reads, a short name for the run folder). Server paths only where allowed;
-    a zip the visitor uploaded is always fine."""
+    a zip the visitor uploaded and the official datasets (public files) are always fine."""
     data = str(data or "").strip()
     if not data:
         raise UserInputError("choose the training data: a demo world, a .zip upload or a folder")
+    if data.lower().startswith("official:"):      # a public download, capped by CYCLEGAN_ZOO_MAX_DATASET_MB
+        name = zoo.dataset_name(zoo.parse_spec(data))
+        return f"official:{name}", name
     if data.startswith("demo:"):
         world = data[5:]
         if world not in demo.world_names():

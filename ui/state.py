@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import cyclegan
-from cyclegan import UserInputError, accel, hub, limits
+from cyclegan import UserInputError, accel, builtins, hub, limits, zoo
 from cyclegan.settings import env_int
 from train.run import RunSlot
 from train.runs import list_runs
@@ -60,15 +60,22 @@ def _label(summary: dict) -> str:
 
 
 def model_entries(loaded: list | None = None) -> list[dict]:
-    """Built-in models, every run in the runs folder with a checkpoint, then this session's own
-    loads: {spec, label, arch}."""
+    """Built-in models (real-photo ones first), official zoo models already in the cache, every
+    run in the runs folder with a checkpoint, then this session's own loads: {spec, label, arch}."""
     out = []
-    for name, folder in cyclegan.builtin_models():
-        s = cyclegan.summary(folder)
-        if s:
-            arch = s["architecture"]
-            out.append({"spec": f"demo:{name}", "arch": arch,
-                        "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {_label(s)}"})
+    for e in builtins.catalogue():
+        arch, (a, b) = e["architecture"], e["domains"]
+        what = "real photos" if e["real_photos"] else "drawn world"
+        arrow = f"{a} → {b}" if e["spec"] == "demo:vintage" else f"{a} ↔ {b}"
+        out.append({"spec": e["spec"], "arch": arch,
+                    "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {arrow} ({what})"})
+    for name, (a, b) in zoo.MODEL_DOMAINS.items():
+        try:
+            cached = zoo.is_cached(name)
+        except UserInputError:         # a malformed zoo setting: the zoo box reports it when used
+            break
+        if cached:
+            out.append({"spec": f"official:{name}", "arch": "cyclegan", "label": f"official: {name} ({a} → {b})"})
     for run in list_runs(runs_dir()):
         step = run.model["provenance"].get("step")
         out.append({"spec": str(run.checkpoint), "arch": run.model["architecture"],
@@ -115,6 +122,10 @@ class ModelCache:
             if not re.fullmatch(r"demo:[\w.-]+", spec) or ".." in spec:
                 raise UserInputError(f"no built-in model {spec!r}")
             return spec
+        if spec.lower().startswith("official:"):
+            # public files from the authors' server (or CYCLEGAN_ZOO_URL), size-capped by
+            # CYCLEGAN_ZOO_MAX_MODEL_MB: fine on a Space too. The name is checked before any request.
+            return f"official:{zoo.model_name(zoo.parse_spec(spec))}"
         if spec in self.hub_specs or spec in self.user_specs or _inside(Path(spec), runs_dir()):
             return spec
         if os.path.exists(spec) or "," in spec:
@@ -155,3 +166,33 @@ class ModelCache:
 
 
 MODELS = ModelCache()
+
+
+class Downloads:
+    """Each visitor's download in progress, by session: the flag its Cancel button sets. Gradio
+    cannot stop a handler's thread, so the download itself checks the flag between chunks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._flags: dict[str, threading.Event] = {}
+
+    def begin(self, session: str) -> threading.Event:
+        flag = threading.Event()
+        with self._lock:
+            self._flags[session] = flag
+        return flag
+
+    def end(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+    def cancel(self, session: str) -> bool:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+
+DOWNLOADS = Downloads()

@@ -10,22 +10,28 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from cyclegan import UserInputError, demo, hub, limits
+from cyclegan import UserInputError, builtins, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import forms, state
+from . import forms, state, zoo_box
 from .errors import friendly
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
+PHOTOS = Path(__file__).parent / "examples"      # public-domain / CC0 photos: docs/photos.md
 _examples: list[str] = []
 
 
+def example_photos() -> list[str]:
+    return [str(p) for p in sorted(PHOTOS.glob("*.jpg"))]
+
+
 def example_images() -> list[str]:
-    """Two scenes of each demo world in both looks, rendered once per process into a temporary
-    folder (removed at exit): nothing is written next to the app."""
+    """The shipped real photos, then two scenes of each demo world in both looks, rendered once
+    per process into a temporary folder (removed at exit): nothing is written next to the app."""
     if not _examples:
+        _examples.extend(example_photos())
         folder = Path(tempfile.mkdtemp(prefix="cyclegan-examples-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         for world in demo.world_names():
@@ -63,7 +69,7 @@ def translate(image, model_spec, direction, size=None):
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
-    work = forms.work_size(size, model)
+    work = forms.work_size(size)
     label = model.direction_label(direction)
     back = "b2a" if direction == "a2b" else "a2b"
     if back not in model.directions:
@@ -77,21 +83,31 @@ def translate(image, model_spec, direction, size=None):
 
 
 def model_facts(model) -> str:
+    """What the model is and what it was trained on (so what it can be expected to know)."""
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = model.domains
-    return (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
-            f"{params / 1e6:.2f} M generator parameters")
+    lines = [f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+             f"{params / 1e6:.2f} M generator parameters", f"Trained on: {builtins.trained_on(model)}."]
+    prov = model.provenance or {}
+    if prov.get("licence") or prov.get("zoo"):
+        source = prov.get("url") or prov.get("source", "")
+        lines.append(f"Source: {source}" + (f" · licence {prov['licence']}" if prov.get("licence") else "")
+                     + (f" · {prov['authors']}" if prov.get("authors") else ""))
+    return "\n\n".join(lines)
 
 
 @friendly
 def select_model(model_spec):
-    """The direction buttons and the processing size follow the chosen model."""
+    """The direction buttons follow the chosen model: both directions are shown with its domain
+    names, and a direction the model lacks is greyed out (the toggle is fixed to the one it has)."""
     if not model_spec:
-        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
+        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b", interactive=True, info=None),
                 "No model selected: train one in the **Train** tab or load one below.")
     model = state.MODELS.get(model_spec)
-    choices = [(model.direction_label(d), d) for d in model.directions]
-    return gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model)
+    choices = [(model.direction_label(d), d) for d in ("a2b", "b2a")]
+    have = model.directions
+    only = None if len(have) > 1 else f"this model only translates {model.direction_label(have[0])}"
+    return (gr.update(choices=choices, value=have[0], interactive=len(have) > 1, info=only), model_facts(model))
 
 
 def _pick(choices, current):
@@ -172,13 +188,16 @@ def create() -> dict:
                                          info="" if first_choices else "no model yet: train one or load one below")
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
-                c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
+                c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0, elem_id="work-size",
                                       info="Short side the net runs at; the output keeps your image's size. "
-                                           "Default: the model's training size. 0 = native resolution.")
+                                           "Empty: your image's own size, short side capped at 512 px on a CPU; "
+                                           "0: its own size however large; or a number, e.g. the training size.")
                 c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
                 with gr.Accordion("Load a model", open=False):
-                    gr.Markdown("A Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
-                                "file, or official CycleGAN `.pth` generators (one, or G_A + G_B).")
+                    c.update(zoo_box.create())
+                    gr.Markdown("Or a Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
+                                "file, or CycleGAN `.pth` generators (official or community layouts; one, or "
+                                "G_A + G_B).")
                     c["hub_id"] = gr.Textbox(label="Hub model id", placeholder="owner/name")
                     c["upload"] = gr.File(label="Model file(s)", file_count="multiple",
                                           file_types=[".zip", ".safetensors", ".pth", ".pt"], height=130)
@@ -187,7 +206,8 @@ def create() -> dict:
             with gr.Column(scale=5, min_width=300):
                 c["image"] = gr.Image(label="Input image", elem_id="input-image", type="filepath",
                                       sources=["upload", "clipboard", "webcam"], height=340)
-                gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
+                gr.Examples(example_images(), inputs=[c["image"]], examples_per_page=8, elem_id="examples",
+                            label="Examples: public-domain / CC0 photos, then the demo worlds")
             with gr.Column(scale=5, min_width=300):
                 shown = dict(type="pil", format="png", interactive=False, height=340,
                              buttons=["download", "fullscreen"])  # download gives the PNG
@@ -206,10 +226,11 @@ def wire(shared: dict) -> None:
     c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
                   api_name="translate", preprocess=False)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+    model.change(select_model, model, [direction, c["model_info"]], **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
                         api_name="load_model").success(filter_models, [arch, model, loaded], model, **PRIVATE)
+    zoo_box.wire(c, lambda event: event.success(filter_models, [arch, model, loaded], model, **PRIVATE))
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
-        select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+        select_model, model, [direction, c["model_info"]], **PRIVATE)
