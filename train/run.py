@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from cyclegan.errors import UserInputError
+from cyclegan.zoo import DownloadCancelled
 
 from .config import TrainConfig
 from .runs import RunDir
@@ -178,6 +179,10 @@ class Run:
             with self._lock:
                 self.state, self.error = "diverged", f"{e}; the last good checkpoint is kept"
                 self._note(self.error)
+        except DownloadCancelled:
+            with self._lock:
+                self.state = "stopped"
+                self._note("stopped while downloading; nothing of the download was kept")
         except UserInputError as e:
             with self._lock:
                 self.state, self.error = "error", str(e)

@@ -50,7 +50,7 @@ def create() -> dict:
     """Inside the "Load a model" accordion."""
     c = {}
     c["zoo_name"] = gr.Dropdown(zoo.model_choices(), value=None, label="Official CycleGAN model",
-                                elem_id="zoo-model", filterable=True,
+                                elem_id="zoo-model", filterable=True, allow_custom_value=True,
                                 info=f"the authors' generators, downloaded once from {zoo.DEFAULT_URL} "
                                      "(CYCLEGAN_ZOO_URL) into the cache; one direction each")
     with gr.Row():
