@@ -147,12 +147,14 @@ def build(folder, n: int = 500, size: int = 128, n_test: int = 8, test_size: int
                 box = _random_square(rng, boxes[src.name][domain], img.size[1], MIN_CROP)
                 crop = img.crop(box).resize((size, size), Image.Resampling.LANCZOS)
                 crop.save(root / f"train{domain}" / f"{src.name}_{j:04d}.png")
+    test_boxes: dict[str, list] = {}
     for src in SOURCES:
         for j in range(n_test):
             x0, x1 = boxes[src.name]["test"]
             left = rng.randint(x0, x1 - test_size)
             top = rng.randint(0, photos[src.name].size[1] - test_size)
             box = (left, top, left + test_size, top + test_size)
+            test_boxes.setdefault(src.name, []).append(list(box))
             photos[src.name].crop(box).save(root / "testA" / f"{src.name}_{j:02d}.png")
             vintage[src.name].crop(box).save(root / "testB" / f"{src.name}_{j:02d}.png")
     (root / "domains.json").write_text(json.dumps({"A": DOMAINS[0], "B": DOMAINS[1]}))
@@ -163,7 +165,8 @@ def build(folder, n: int = 500, size: int = 128, n_test: int = 8, test_size: int
         "vintage_model": model.provenance.get("source"), "vintage_model_sha256": model.provenance.get("sha256"),
         "sources": [{"name": s.name, "file": s.file, "sha256": paths[s.name][1], "credit": s.credit,
                      "licence": s.licence, "size": list(photos[s.name].size),
-                     "bands_x": {k: list(v) for k, v in boxes[s.name].items()}} for s in SOURCES],
+                     "bands_x": {k: list(v) for k, v in boxes[s.name].items()},
+                     "test_boxes": test_boxes.get(s.name, [])} for s in SOURCES],
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
