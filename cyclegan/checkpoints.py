@@ -123,7 +123,13 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
              f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
+             f"- Trained on: {model.trained_on()}",
              f"- Parameters: {params}"]
+    prov = cfg.get("provenance") or {}
+    if prov.get("source") and (prov.get("licence") or prov.get("zoo")):
+        lines.append(f"- Source: {prov.get('url') or prov['source']}"
+                     + (f"; licence {prov['licence']}" if prov.get("licence") else "")
+                     + (f"; authors {prov['authors']}" if prov.get("authors") else ""))
     if cfg.get("provenance"):
         lines.append(f"- Provenance: `{json.dumps(cfg['provenance'], sort_keys=True)}`")
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',

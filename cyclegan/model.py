@@ -13,6 +13,7 @@ from .settings import whole_number
 from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator, work_side
 
 DIRECTIONS = ("a2b", "b2a")
+WORLD_WORDS = {"demo:daynight": "day ↔ night", "demo:summerwinter": "summer ↔ winter"}
 
 
 def check_direction(direction: str) -> str:
@@ -80,6 +81,31 @@ class CycleModel(nn.Module):
                                  f"(load both generators, e.g. G_A and G_B, for both directions)")
         return g
 
+    def trained_on(self) -> str:
+        """What the model was trained on (data, resolution), so what it can be expected to know, in
+        one line from its provenance: the app shows it beside the model, the model card repeats it."""
+        prov = self.provenance or {}
+        a, b = self.domains
+        size = self.image_size
+        if prov.get("trained_on"):                       # stated by whoever made it (vintagify, our photo models)
+            text = str(prov["trained_on"])
+        elif prov.get("zoo"):
+            text = (f"the CycleGAN authors' {prov['zoo'][len('official:'):]} generator, trained on their {a} ↔ {b} "
+                    f"images at 256 px")
+        elif str(prov.get("data", "")).startswith("demo:"):
+            world = WORLD_WORDS.get(prov["data"], prov["data"])
+            return (f"trained at {size} px on the procedural {world} world only (drawn hills, trees, houses): it "
+                    f"knows only that world, not photos")
+        elif prov.get("data"):
+            text = f"trained on {prov['data']} at {size} px"
+        elif prov.get("source") == "official CycleGAN checkpoint":
+            text = f"an official-layout CycleGAN checkpoint ({', '.join(prov.get('files', []))})"
+        else:
+            text = f"{a} ↔ {b} at {size} px"
+        if len(self.directions) == 1:
+            text += f"; only {self.direction_label(self.directions[0])} exists"
+        return text
+
     def info(self) -> dict:
         nets = {name: count_parameters(net) for name, net in
                 (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
@@ -89,7 +115,7 @@ class CycleModel(nn.Module):
                 "parameters": nets, "domains": list(self.domains),
                 "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
                 "image_size": self.image_size, "value_range": list(self.value_range),
-                "provenance": self.provenance}
+                "trained_on": self.trained_on(), "provenance": self.provenance}
 
     # --- inference ---------------------------------------------------------------------------
     def _device(self) -> torch.device:

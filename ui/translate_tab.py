@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from cyclegan import UserInputError, builtins, demo, hub, limits
+from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
@@ -87,7 +87,7 @@ def model_facts(model) -> str:
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = model.domains
     lines = [f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
-             f"{params / 1e6:.2f} M generator parameters", f"Trained on: {builtins.trained_on(model)}."]
+             f"{params / 1e6:.2f} M generator parameters", f"Trained on: {model.trained_on()}."]
     prov = model.provenance or {}
     if prov.get("licence") or prov.get("zoo"):
         source = prov.get("url") or prov.get("source", "")
