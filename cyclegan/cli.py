@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "(needs scikit-image and vintagify)")
     b.add_argument("dir", help="output folder (new or empty)")
     b.add_argument("--n", type=_count(1), default=500, help="training crops per domain")
-    b.add_argument("--size", type=_count(16), default=128, help="side of the training crops in pixels")
+    b.add_argument("--size", type=_count(16), default=64, help="side of the training crops in pixels (the smallest "
+                   "crop is taken at 1:1, larger ones shrunk to it)")
     b.add_argument("--n-test", type=_count(0), default=8, help="paired test crops per photo")
     b.add_argument("--test-size", type=_count(16), default=128, help="side of the test crops (native resolution)")
     b.add_argument("--seed", type=_count(0), default=0)

@@ -17,9 +17,10 @@ every kind of content (faces, a cat, coffee, a rocket, galaxies, a retina): with
 licence-clear colour photos, giving each domain its own three photos would let the
 discriminators tell the domains apart by subject instead of by look.
 
-Training crops are random squares of 96 px up to the band's short side, resized to `size`
-(multi-scale: from 1:1 detail to whole regions); test crops are `test_size` squares at the
-photo's own resolution, scored without resizing by `python -m cyclegan eval`.
+Training crops are random squares of `size` px up to the band's short side, resized to `size`
+(multi-scale: from 1:1 detail to whole regions shrunk several times); test crops are
+`test_size` squares at the photo's own resolution, scored without resizing by
+`python -m cyclegan eval`.
 
 scikit-image is needed only to build the dataset (requirements-dev.txt); its files are found
 through its install record, never imported, and checked against the sha256 pip recorded.
@@ -41,7 +42,6 @@ from .settings import whole_number
 
 GAP = 16
 TEST_FRACTION = 0.30
-MIN_CROP = 96
 DOMAINS = ("photo", "vintage")
 INSTALL = "pip install 'scikit-image>=0.22'"
 
@@ -113,7 +113,7 @@ def _random_square(rng: random.Random, x_range: tuple[int, int], height: int, lo
     return left, top, left + side, top + side
 
 
-def build(folder, n: int = 500, size: int = 128, n_test: int = 8, test_size: int = 128, seed: int = 0,
+def build(folder, n: int = 500, size: int = 64, n_test: int = 8, test_size: int = 128, seed: int = 0,
           log=print) -> dict:
     """Write the dataset (see the module docstring); returns its manifest."""
     from .vintage import vintage_model  # the vintage side's maker; loads torch nets only when building
@@ -144,7 +144,7 @@ def build(folder, n: int = 500, size: int = 128, n_test: int = 8, test_size: int
         for k, src in enumerate(SOURCES):
             img = images[src.name]
             for j in range(per_photo[k]):
-                box = _random_square(rng, boxes[src.name][domain], img.size[1], MIN_CROP)
+                box = _random_square(rng, boxes[src.name][domain], img.size[1], size)
                 crop = img.crop(box).resize((size, size), Image.Resampling.LANCZOS)
                 crop.save(root / f"train{domain}" / f"{src.name}_{j:04d}.png")
     test_boxes: dict[str, list] = {}

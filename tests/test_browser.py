@@ -16,6 +16,7 @@ import cyclegan
 from conftest import tiny_model
 from cyclegan.checkpoints import DEMO_DIR
 from ui import translate_tab
+from ui.state import ARCH_TITLES
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -60,7 +61,8 @@ def model_for(arch: str) -> tuple[str, tuple[str, str]]:
     folder = DEMO_DIR / arch
     if (folder / "model.safetensors").is_file():
         cfg = json.loads((folder / "config.json").read_text())
-        return "built-in: " + {"cyclegan": "CycleGAN", "dualgan": "DualGAN"}[arch], tuple(cfg["domains"])
+        a, b = cfg["domains"]
+        return f"built-in: {ARCH_TITLES[arch]} {a} ↔ {b}", (a, b)
     return f"tiny-{arch}", ("day", "night")
 
 
