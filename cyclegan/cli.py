@@ -118,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
     t.add_argument("--max-side", type=_count(1), default=1024, help="larger images run as blended tiles")
     t.add_argument("--work-size", type=_count(0), default=None,
-                   help="short side the net runs at, the result scaled back to the image's size (default: the "
-                        "image's own size, its short side capped at 512 px on a CPU, 1024 on a GPU; 0: the "
-                        "image's own size however large)")
+                   help="short side the net runs at, the result scaled back to the image's size (default, or "
+                        "0: automatic, the image's own size with its short side capped at 512 px on a CPU, 1024 "
+                        "on a GPU; the image's own short side gives its full resolution however large)")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
     t.set_defaults(func=_translate)
     i = sub.add_parser("info", help="print a model's architecture, parameters, domains as JSON")

@@ -144,9 +144,10 @@ class CycleModel(nn.Module):
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
                   work_size: int | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
-        `work_size`: the short side the net runs at, the result scaled back. None (the default):
-        the image's own size, with its short side capped at 512 px on a CPU (1024 on a GPU);
-        0: the image's own size, however large; N: N pixels (e.g. the training size)."""
+        `work_size`: the short side the net runs at, the result scaled back. None or 0 (the
+        default): automatic, the image's own size with its short side capped at 512 px on a CPU
+        (1024 on a GPU); N: N pixels (the training size, or the image's own short side for its
+        full resolution however large)."""
         return self._translate_pil(self._open(image), direction, max_side, work_size)
 
     def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,

@@ -137,7 +137,7 @@ def build(folder, n: int = 500, size: int = 64, n_test: int = 8, test_size: int 
         if min(w, h) < test_size or w * TEST_FRACTION < test_size:
             raise UserInputError(f"{src.name} ({w}×{h}) is too small for {test_size} px test crops")
         log(f"vintagifying {src.name} ({w}×{h}) at its own resolution")
-        vintage[src.name] = model.translate(photos[src.name], "a2b", max_side=4096, work_size=0)
+        vintage[src.name] = model.translate(photos[src.name], "a2b", max_side=4096, work_size=min(w, h))
         boxes[src.name] = bands(w, i)
     per_photo = [n // len(SOURCES) + (k < n % len(SOURCES)) for k in range(len(SOURCES))]
     for domain, images in (("A", photos), ("B", vintage)):

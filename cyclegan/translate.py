@@ -108,13 +108,14 @@ def default_work_side(device_type: str = "cpu") -> int:
 
 def work_side(image_size: tuple[int, int], work_size, device_type: str = "cpu") -> int | None:
     """The short side the net runs at, or None for the image as it is. One convention for the
-    library, the CLI and the app: None = the default (the image's own size, its short side capped
-    at `default_work_side`); 0 = the image's own size whatever it is; N = a short side of N."""
-    if work_size is None:
-        cap = default_work_side(device_type)
-        return cap if min(image_size) > cap else None
-    n = whole_number(work_size, "processing size (pixels; 0 = the image's own size)", 0)
-    return n or None
+    library, the CLI and the app: None or 0 = automatic (the image's own size, its short side
+    capped at `default_work_side`; 0 because a form's number box cannot be empty); N = a short
+    side of N (the image's own short side = its full resolution, however large)."""
+    n = 0 if work_size is None else whole_number(work_size, "processing size (pixels; 0 = automatic)", 0)
+    if n:
+        return n
+    cap = default_work_side(device_type)
+    return cap if min(image_size) > cap else None
 
 
 def resize_short_side(img: Image.Image, short: int, max_pixels: int | None = None) -> Image.Image:

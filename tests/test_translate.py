@@ -185,17 +185,19 @@ def seen_sizes(model, image, **kw) -> tuple[tuple[int, int], tuple[int, int]]:
 
 
 def test_the_processing_size_convention():
-    """None: the photo's own size with its short side capped at 512 px (on a CPU); 0: its own
-    size whatever it is; N: a short side of N. The output keeps the photo's size every time."""
+    """None or 0: automatic, the photo's own size with its short side capped at 512 px (on a
+    CPU); N: a short side of N (its own short side: full resolution however large). The output
+    keeps the photo's size every time."""
     from cyclegan.translate import work_side
     model = tiny()                                            # trained at 32 px: not what it runs at
     big, small = rgb(900, 600), rgb(300, 200)
     assert seen_sizes(model, small) == ((300, 200), (200, 300))
     assert seen_sizes(model, big) == ((900, 600), (512, 768))
-    assert seen_sizes(model, big, work_size=0) == ((900, 600), (600, 900))
+    assert seen_sizes(model, big, work_size=0) == ((900, 600), (512, 768))
+    assert seen_sizes(model, big, work_size=600) == ((900, 600), (600, 900))
     assert seen_sizes(model, big, work_size=64) == ((900, 600), (64, 96))
     assert work_side((2000, 1500), None, "cuda") == 1024 and work_side((900, 600), None, "cuda") is None
-    with pytest.raises(UserInputError, match="0 = the image's own size"):
+    with pytest.raises(UserInputError, match="0 = automatic"):
         model.translate(small, "a2b", work_size=-1)
 
 
@@ -213,6 +215,6 @@ def test_cli_and_app_read_the_processing_size_the_same_way(tmp_path, capsys):
                   "--work-size", "-1"])
     assert e.value.code == 2 and "error: argument --work-size" in capsys.readouterr().err
     assert forms.work_size(None) is None and forms.work_size("") is None
-    assert forms.work_size(0) == 0 and forms.work_size(256.0) == 256
-    with pytest.raises(UserInputError, match=r"empty \(the default\), 0 \(the image's own size\) or 8\.\.4096"):
+    assert forms.work_size(0) is None and forms.work_size(256.0) == 256
+    with pytest.raises(UserInputError, match=r"0 \(automatic: your image's own size, short side at most 512 px\) or 8\.\.4096"):
         forms.work_size(4)

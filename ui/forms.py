@@ -25,17 +25,17 @@ def opt_float(value, name: str) -> float | None:
         raise UserInputError(f"{name} must be a number, got {value!r}") from None
 
 
-def work_size(size, model=None) -> int | None:
-    """The processing size box, read as the library reads work_size: empty = the default (the
-    image's own size, short side capped at 512 px on a CPU), 0 = the image's own size however
-    large, N = N pixels."""
+def work_size(size) -> int | None:
+    """The processing size box, read as the library reads work_size: 0 or empty = automatic (the
+    image's own size, short side capped at 512 px on a CPU; a number box shows and sends 0 when
+    empty), N = N pixels."""
     if size is None or size == "":
         return None
-    size = whole_number(size, "processing size (pixels; 0 = the image's own size)", 0)
+    size = whole_number(size, "processing size (pixels; 0 = automatic)", 0)
     if size and not 8 <= size <= MAX_WORK_SIZE:
-        raise UserInputError(f"processing size must be empty (the default), 0 (the image's own size) or "
-                             f"8..{MAX_WORK_SIZE} px, got {size}")
-    return size
+        raise UserInputError(f"processing size must be 0 (automatic: your image's own size, short side at most "
+                             f"512 px) or 8..{MAX_WORK_SIZE} px, got {size}")
+    return size or None
 
 
 def upload_path(payload) -> str | None:

@@ -188,10 +188,11 @@ def create() -> dict:
                                          info="" if first_choices else "no model yet: train one or load one below")
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
-                c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0, elem_id="work-size",
+                c["size"] = gr.Number(0, label="Processing size (px)", precision=0, minimum=0, elem_id="work-size",
                                       info="Short side the net runs at; the output keeps your image's size. "
-                                           "Empty: your image's own size, short side capped at 512 px on a CPU; "
-                                           "0: its own size however large; or a number, e.g. the training size.")
+                                           "0 = automatic: your image's own size, short side capped at 512 px "
+                                           "on a CPU. Or a number: your image's short side for its full "
+                                           "resolution, or the model's training size.")
                 c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
                 with gr.Accordion("Load a model", open=False):
                     c.update(zoo_box.create())
