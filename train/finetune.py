@@ -51,6 +51,10 @@ def fit(preset: Preset, architecture: str, nets: dict, spec: str) -> Preset:
     gen = NetSpec.from_dict(nets["generator"])
     disc = NetSpec.from_dict(nets["discriminator"]) if nets.get("discriminator") else preset.discriminator
     for role, net in (("generator", gen), ("discriminator", disc)):
+        built_for = net.kwargs.get("image_size")       # nets with a linear head fit one size only
+        if built_for is not None and built_for != preset.image_size:
+            raise UserInputError(f"--init {spec}: its {role} ({net.family}) was built for {built_for} px images; "
+                                 f"train at --size {built_for}")
         multiple, smallest = size_rules(net.family, net.kwargs)
         if preset.image_size % multiple or preset.image_size < smallest:
             raise UserInputError(f"--init {spec}: its {role} ({net.family} {net.kwargs}) cannot train at "
