@@ -123,7 +123,7 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
              f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
-             f"- Trained on: {model.trained_on()}",
+             f"- Training: {model.trained_on()}",
              f"- Parameters: {params}"]
     prov = cfg.get("provenance") or {}
     if prov.get("source") and (prov.get("licence") or prov.get("zoo")):

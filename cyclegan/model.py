@@ -90,8 +90,8 @@ class CycleModel(nn.Module):
         if prov.get("trained_on"):                       # stated by whoever made it (vintagify, our photo models)
             text = str(prov["trained_on"])
         elif prov.get("zoo"):
-            text = (f"the CycleGAN authors' {prov['zoo'][len('official:'):]} generator, trained on their {a} ↔ {b} "
-                    f"images at 256 px")
+            text = (f"trained by the CycleGAN authors on their {a} ↔ {b} images at 256 px "
+                    f"({prov['zoo']})")
         elif str(prov.get("data", "")).startswith("demo:"):
             world = WORLD_WORDS.get(prov["data"], prov["data"])
             return (f"trained at {size} px on the procedural {world} world only (drawn hills, trees, houses): it "
@@ -99,9 +99,9 @@ class CycleModel(nn.Module):
         elif prov.get("data"):
             text = f"trained on {prov['data']} at {size} px"
         elif prov.get("source") == "official CycleGAN checkpoint":
-            text = f"an official-layout CycleGAN checkpoint ({', '.join(prov.get('files', []))})"
+            text = f"from a CycleGAN checkpoint ({', '.join(prov.get('files', []))}); its training data are not recorded"
         else:
-            text = f"{a} ↔ {b} at {size} px"
+            text = f"{a} ↔ {b}, {size} px; its training data are not recorded"
         if len(self.directions) == 1:
             text += f"; only {self.direction_label(self.directions[0])} exists"
         return text

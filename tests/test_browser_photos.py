@@ -111,6 +111,8 @@ def test_each_architecture_has_a_real_photo_model(page, artifacts, arch):  # noq
     pg.locator("#arch label", has_text=title).click()
     choose_model(pg, entries[0]["label"])
     pg.wait_for_function("document.body.innerText.includes('public-domain')")
+    pg.wait_for_function("!document.querySelector('#direction').innerText.includes('only translates')")
+    assert not pg.locator("#direction input").nth(1).is_disabled()       # both directions exist
     pg.locator("#direction label", has_text="photo → vintage").click()
     photo = Image.open(PHOTO).convert("RGB")
     upload(pg, PHOTO)

@@ -11,7 +11,8 @@ from . import api, state, style, train_tab, translate_tab
 def build() -> gr.Blocks:
     with gr.Blocks(title="CycleGAN Studio") as page:
         gr.Markdown("# CycleGAN Studio\nUnpaired image-to-image translation with **CycleGAN**, **DiscoGAN** "
-                    "and **DualGAN**: translate with a built-in or your own model, or train a new one.",
+                    "and **DualGAN**: give a photo a vintage look with the built-in model, load one of the "
+                    "CycleGAN authors' models or your own, or train (or fine-tune) a new one.",
                     elem_classes="app-header")
         with gr.Tabs():
             shared = {"page": page, "translate": translate_tab.create(), "train": train_tab.create()}

@@ -87,7 +87,7 @@ def model_facts(model) -> str:
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = model.domains
     lines = [f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
-             f"{params / 1e6:.2f} M generator parameters", f"Trained on: {model.trained_on()}."]
+             f"{params / 1e6:.2f} M generator parameters", model.trained_on()[:1].upper() + model.trained_on()[1:] + "."]
     prov = model.provenance or {}
     if prov.get("licence") or prov.get("zoo"):
         source = prov.get("url") or prov.get("source", "")
@@ -101,13 +101,13 @@ def select_model(model_spec):
     """The direction buttons follow the chosen model: both directions are shown with its domain
     names, and a direction the model lacks is greyed out (the toggle is fixed to the one it has)."""
     if not model_spec:
-        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b", interactive=True, info=None),
+        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b", interactive=True, info=""),
                 "No model selected: train one in the **Train** tab or load one below.")
     model = state.MODELS.get(model_spec)
     choices = [(model.direction_label(d), d) for d in ("a2b", "b2a")]
     have = model.directions
     only = None if len(have) > 1 else f"this model only translates {model.direction_label(have[0])}"
-    return (gr.update(choices=choices, value=have[0], interactive=len(have) > 1, info=only), model_facts(model))
+    return (gr.update(choices=choices, value=have[0], interactive=len(have) > 1, info=only or ""), model_facts(model))
 
 
 def _pick(choices, current):
