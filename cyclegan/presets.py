@@ -1,10 +1,11 @@
-"""CycleGAN, DiscoGAN and DualGAN as data. The trainer reads these fields and never asks which
+"""CycleGAN, DiscoGAN, DualGAN and CUT as data. The trainer reads these fields and never asks which
 architecture it runs; numbers come from the papers and the authors' code.
 
 Three words name a preset, the same in code, CLI, app and README:
-- the *architecture*: "cyclegan" | "discogan" | "dualgan";
+- the *architecture*: "cyclegan" | "discogan" | "dualgan" | "cut";
 - its *recipe*, how it is trained: the paper's ("paper") or a named version of the authors' code
-  ("code", "code-2017-08", "code-2020");
+  ("code", "code-2017-08", "code-2020"); CUT's two are its authors' code defaults, "cut" and
+  "fastcut";
 - its *scale*: "full" (the published net sizes) or "quick" (narrow nets that train on a CPU).
 """
 import dataclasses
@@ -31,7 +32,7 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class Preset:
-    architecture: str                       # "cyclegan" | "discogan" | "dualgan"
+    architecture: str                       # "cyclegan" | "discogan" | "dualgan" | "cut"
     recipe: str                             # "paper", or the authors' code version it follows
     scale: str                              # "full" | "quick"
     title: str
@@ -71,6 +72,20 @@ class Preset:
     batch_size: int = 1
     preprocess: str = "resize_crop"
     flip: bool = True
+    # --- one-direction, contrastive training (CUT, Park et al. 2020) ---------------------------
+    init: str = "normal"                    # "normal": N(0, init_std); "xavier": xavier-normal, gain init_gain
+    init_gain: float = 0.02                 # the xavier gain (CUT's --init_gain)
+    directions: tuple[str, ...] = ("a2b", "b2a")   # which generators exist: ("a2b",) has no G_BA, D_A, cycle
+    lambda_nce: float = 0.0                 # PatchNCE weight (0 = no contrastive loss, no MLP heads)
+    nce_layers: tuple[int, ...] = ()        # entries of G's Sequential whose features PatchNCE compares
+    nce_idt: bool = False                   # also NCE(y, G(y)) on target images, averaged with NCE(x, G(x))
+    num_patches: int = 256                  # patch locations per layer and image
+    nce_temperature: float = 0.07           # InfoNCE's tau
+    nce_mlp_width: int = 256                # units of each layer's 2-layer MLP head
+    flip_equivariance: bool = False         # G sees a horizontally flipped batch with p 0.5 (FastCUT)
+    shared_forward: bool = False            # D-first batches: D judges the fakes of the G step's own forward
+    #                                         (one G pass per batch, as CUT's code) instead of a no-grad pass
+    crop_in_decay: bool = True              # False: no random crop while the LR decays (CUT's dataset code)
 
     @property
     def key(self) -> str:
@@ -92,7 +107,7 @@ class Preset:
             raise UserInputError(f"unknown preset fields: {', '.join(sorted(unknown))}")
         d["generator"] = NetSpec.from_dict(d["generator"])
         d["discriminator"] = NetSpec.from_dict(d["discriminator"])
-        for k in ("value_range", "betas"):
+        for k in ("value_range", "betas", "directions", "nce_layers"):
             if k in d:
                 d[k] = tuple(d[k])
         if "recon_rate_schedule" in d:
@@ -158,13 +173,39 @@ DUALGAN_CODE_2020 = dataclasses.replace(
     optimizer="adam", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9),
 )
 
+# --- CUT and FastCUT (Park et al. 2020): the authors' code defaults --------------------------
+# taesungp/contrastive-unpaired-translation (options/*.py, models/cut_model.py): anti-aliased
+# ResNet-9 and PatchGAN, xavier init gain 0.02, LSGAN, Adam 2e-4 (0.5, 0.999) for G, D and the MLP
+# heads, batch 1, no pool; per batch D first, then G and the heads on the same fakes. PatchNCE on
+# layers 0, 4, 8, 12, 16, 256 patches, tau 0.07, 256-unit heads. CUT: lambda_NCE 1 with identity
+# NCE, 200 + 200 epochs; FastCUT: lambda_NCE 10, flip-equivariance, 150 + 50 epochs. One direction.
+CUT = Preset(
+    architecture="cut", recipe="cut", scale="full", title="CUT (Park et al. 2020)",
+    generator=NetSpec("cut_resnet", {"ngf": 64, "n_blocks": 9, "dropout": False, "antialias": True,
+                                     "antialias_up": True}),
+    discriminator=NetSpec("cut_patchgan", {"ndf": 64, "n_layers": 3, "antialias": True}),
+    image_size=256, value_range=(-1.0, 1.0),
+    gan_loss="lsgan", d_outputs_probabilities=False, gan_weight=1.0, d_loss_scale=0.5,
+    lambda_cycle=0.0, lambda_identity=0.0, pool_size=0,
+    optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), lr_decay_fraction=0.5,
+    d_first=True, shared_forward=True, init="xavier", init_gain=0.02, batch_size=1,
+    preprocess="resize_crop", flip=True, crop_in_decay=False,
+    directions=("a2b",), lambda_nce=1.0, nce_layers=(0, 4, 8, 12, 16), nce_idt=True, num_patches=256,
+    nce_temperature=0.07, nce_mlp_width=256, flip_equivariance=False,
+)
+FASTCUT = dataclasses.replace(
+    CUT, recipe="fastcut", title="FastCUT (Park et al. 2020)",
+    lambda_nce=10.0, nce_idt=False, flip_equivariance=True, lr_decay_fraction=0.25,
+)
+
 # architecture -> recipe -> its full-scale preset
 RECIPES: dict[str, dict[str, Preset]] = {
     "cyclegan": {"paper": CYCLEGAN},
     "discogan": {"code": DISCOGAN},
     "dualgan": {"paper": DUALGAN, "code-2017-08": DUALGAN_CODE_2017, "code-2020": DUALGAN_CODE_2020},
+    "cut": {"cut": CUT, "fastcut": FASTCUT},
 }
-DEFAULT_RECIPE: dict[str, str] = {"cyclegan": "paper", "discogan": "code", "dualgan": "paper"}
+DEFAULT_RECIPE: dict[str, str] = {"cyclegan": "paper", "discogan": "code", "dualgan": "paper", "cut": "cut"}
 ARCHITECTURES = tuple(RECIPES)
 PRESETS: dict[str, Preset] = {a: RECIPES[a][DEFAULT_RECIPE[a]] for a in ARCHITECTURES}
 
@@ -176,6 +217,10 @@ def quick(preset: Preset, size: int = 64) -> Preset:
     gk, dk = dict(g.kwargs), dict(d.kwargs)
     if g.family == "resnet":
         gk.update(ngf=16, n_blocks=4)
+    elif g.family == "cut_resnet":
+        # five blocks, not four: NCE layer 16 is the fifth residual block (with four it would be
+        # the first upsampling layer, outside the encoder)
+        gk.update(ngf=16, n_blocks=5)
     else:
         gk.update(ngf=16)
     dk.update(ndf=16)

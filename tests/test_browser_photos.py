@@ -5,7 +5,6 @@ the 18 official models. Checked with numbers on the image the page shows, and ph
 docs/screenshots/."""
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from bench.photos import colour
 from cyclegan import zoo
 from cyclegan.evaluate import ssim
 from cyclegan.images import image_to_tensor
-from test_browser import ARGS, CHROMIUM, ROOT, artifacts  # noqa: F401  (the fixture)
+from test_browser import ARGS, CHROMIUM, artifacts, publish  # noqa: F401  (the fixture)
 from ui import state, translate_tab
 
 pytestmark = [
@@ -142,7 +141,4 @@ def test_the_zoo_box_lists_the_official_models(page, artifacts):  # noqa: F811
     pg.screenshot(path=str(artifacts / "zoo.png"), full_page=False)
     pg.keyboard.press("Escape")
 
-    shots = ROOT / "docs" / "screenshots"
-    for name in ("photo-vintage.png", "photo-cyclegan.png", "zoo.png"):
-        if (artifacts / name).is_file():
-            shutil.copyfile(artifacts / name, shots / name)
+    publish(artifacts, "photo-vintage.png", "photo-cyclegan.png", "zoo.png")

@@ -94,20 +94,38 @@ def test_resume_rebuilds_the_init_nets_without_the_init_model(tmp_path):
 
 
 def test_app_start_from_goes_through_the_allow_list(client, tmp_path, monkeypatch):
+    """Start from (train --init) in the app takes what /translate takes: on a server without
+    paths (a Space) no server path, whether it exists or not, and a run by its name."""
     from hostile_inputs import stop_any_run, wait_status
+    from ui import state
     stop_any_run()
     folder = cyclegan.save_model(tiny_model("cyclegan", seed=9), tmp_path / "init")
     monkeypatch.setenv("CYCLEGAN_ALLOW_SERVER_PATHS", "false")
-    with pytest.raises(Exception, match="does not load models from its own folders"):
-        client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, str(folder), api_name="/train_start")
+    for bad in (str(folder), str(folder / "model.safetensors"), "/etc/passwd", str(tmp_path / "nothing")):
+        with pytest.raises(Exception, match="does not load models from its own folders"):
+            client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, None, bad, api_name="/train_start")
+    with pytest.raises(Exception, match="no run 'no-such-run'"):
+        client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, None, "run:no-such-run",
+                       api_name="/train_start")
+    assert state.RUNS.run is None or not state.RUNS.run.active      # none of them started a run
     monkeypatch.setenv("CYCLEGAN_ALLOW_SERVER_PATHS", "true")
-    client.predict("demo:daynight", "dualgan", "quick", 32, 2, None, None, str(folder), api_name="/train_start")
+    client.predict("demo:daynight", "dualgan", "quick", 32, 2, None, None, None, str(folder), api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] in ("finished", "error"), timeout=60)
     assert status["state"] == "error" and status["step"] == 0 and "use --arch cyclegan" in status["error"]
-    client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, str(folder), api_name="/train_start")
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, None, str(folder), api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] in ("finished", "error"), timeout=120)
     assert status["state"] == "finished", status
-    assert cyclegan.load_model(status["model"]).provenance["init"] == str(folder)
+    first = status["model"]
+    assert first.startswith("run:") and state.MODELS.get(first).provenance["init"] == str(folder)
+    monkeypatch.setenv("CYCLEGAN_ALLOW_SERVER_PATHS", "false")   # a run by its name is fine on a Space
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, None, first, api_name="/train_start")
+    status, _ = wait_status(client, lambda s, _: s["state"] in ("finished", "error") and s["model"] != first,
+                            timeout=120)
+    assert status["state"] == "finished", status
+    model = state.MODELS.get(status["model"])
+    assert model.provenance["init"] == first and str(tmp_path) not in " ".join(status["log"])
+    g0, g1 = state.MODELS.get(first).G_AB.state_dict(), model.G_AB.state_dict()
+    assert all(g0[k].shape == g1[k].shape for k in g0)
 
 
 def test_init_must_name_something():

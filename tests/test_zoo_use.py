@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import cli, zoo
+from cyclegan import UserInputError, cli, zoo
 from test_zoo import DATASET, MODEL, assert_nothing_kept, cache_files, dataset_zip, official_pth, server  # noqa: F401
 from train import cli as train_cli
 
@@ -199,9 +199,35 @@ def test_app_trains_on_an_official_dataset_and_from_an_official_model(server, cl
     server.routes[MODEL.format("map2sat")] = ("ok", body)
     server.routes[DATASET.format("maps")] = ("ok", dataset_zip("maps"))
     stop_any_run()
-    client.predict("official:maps", "cyclegan", "quick", 32, 2, None, None, "official:map2sat", api_name="/train_start")
+    client.predict("official:maps", "cyclegan", "quick", 32, 2, None, None, None, "official:map2sat", api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] in ("finished", "error"), timeout=120)
     assert status["state"] == "finished", status
-    model = cyclegan.load_model(status["model"])
+    from ui import state
+    model = state.MODELS.get(status["model"])             # run:NAME, as a visitor names it
     assert model.provenance["data"] == "official:maps" and model.provenance["init"] == "official:map2sat"
     assert model.preset.generator.kwargs["ngf"] == 4        # the official file's net, not the quick scale's
+
+
+def test_on_a_space_the_zoo_keeps_the_limits(server, client, tmp_path, monkeypatch):
+    """A visitor on a Space reaches the zoo (public files) only within its caps: the model cap
+    holds through the app's zoo box and its Start from, and an official dataset's default cap
+    is a Hub dataset's (1000 MB) there; a zoo name never opens a server path."""
+    from hostile_inputs import stop_any_run
+    from ui import state
+    body, _ = official_pth()
+    server.routes[MODEL.format("summer2winter_yosemite")] = ("ok", body)
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    assert zoo.settings().max_dataset_bytes == 1_000_000_000 and zoo.settings().max_model_bytes == 200_000_000
+    monkeypatch.setenv("CYCLEGAN_ZOO_MAX_MODEL_MB", "0.05")
+    with pytest.raises(Exception, match=r"over the download limit of 0\.\d+ MB"):
+        client.predict("summer2winter_yosemite", api_name="/load_official")
+    assert_nothing_kept(tmp_path)
+    stop_any_run()
+    with pytest.raises(Exception, match="unknown official CycleGAN model"):   # checked before the run starts
+        client.predict("demo:daynight", "cyclegan", "quick", 32, 2, None, None, None, "official:../../etc/passwd",
+                       api_name="/train_start")
+    with pytest.raises(UserInputError, match="unknown official CycleGAN model"):
+        state.MODELS.resolve("official:/etc/passwd")
+    monkeypatch.delenv("CYCLEGAN_ZOO_MAX_MODEL_MB")
+    arch, spec, msg = client.predict("summer2winter_yosemite", api_name="/load_official")
+    assert spec == "official:summer2winter_yosemite" and "downloaded" in msg

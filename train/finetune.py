@@ -26,13 +26,16 @@ from cyclegan.nets import size_rules
 from cyclegan.presets import NetSpec, Preset
 
 
-def load_init(spec: str, progress=None, cancel=None) -> CycleModel:
-    """The model to start from; an official one is downloaded (with progress, cancellable) first."""
+def load_init(spec: str, progress=None, cancel=None, source=None) -> CycleModel:
+    """The model to start from; an official one is downloaded (with progress, cancellable) first.
+    `source`: what `spec` was resolved to by the caller (a CycleModel, or a path to load)."""
+    if isinstance(source, CycleModel):
+        return source
     name = zoo.parse_spec(spec)
     if name is not None:
         zoo.fetch_model(zoo.model_name(name), progress=progress, cancel=cancel)
     try:
-        return load_model(spec)
+        return load_model(source if source is not None else spec)
     except UserInputError as e:
         raise UserInputError(f"--init {spec}: {e}") from None
 
@@ -40,7 +43,7 @@ def load_init(spec: str, progress=None, cancel=None) -> CycleModel:
 def nets_of(model: CycleModel) -> dict:
     """The net specs a run starting from `model` uses: {generator, discriminator or None}."""
     return {"generator": model.preset.generator.to_dict(),
-            "discriminator": model.preset.discriminator.to_dict() if model.D_A is not None else None}
+            "discriminator": model.preset.discriminator.to_dict() if model.has_discriminators else None}
 
 
 def fit(preset: Preset, architecture: str, nets: dict, spec: str) -> Preset:

@@ -62,7 +62,10 @@ def create() -> dict:
 def wire(c: dict, after) -> None:
     """`after(event)` chains what follows a successful load (the model list refresh)."""
     outputs = [c["arch"], c["model"], c["loaded"], c["load_msg"]]
-    event = c["zoo_btn"].click(load_official, [c["zoo_name"], c["loaded"]], outputs, api_name="load_official")
+    # Downloads wait on the network, not the CPU: a queue of their own (two at once), so that a
+    # slow server never holds the translations' 'work' slots.
+    event = c["zoo_btn"].click(load_official, [c["zoo_name"], c["loaded"]], outputs, api_name="load_official",
+                               concurrency_limit=2, concurrency_id="zoo")
     after(event)
     # The flag stops the download thread; `cancels` frees the page at once (a stalled server would
     # otherwise hold the button until CYCLEGAN_ZOO_TIMEOUT).
