@@ -1,8 +1,8 @@
 """The real-photo models on the photo ↔ vintage test pairs: scores against the ground truth and
 what each one does to colour, as one JSON object; optionally the picture in docs/.
 
-    python -m bench.photos --data data/photos --models demo:vintage-cyclegan demo:vintage-discogan \
-        demo:vintage-dualgan --grid docs/photo_grid.png
+    python -m bench.photos --data data/photos --models demo:vintage runs/photo-cyclegan/latest \
+        --grid photo_grid.png
 
 For each model and direction: PSNR / SSIM / L1 against the ground truth at the crops' own
 resolution (the numbers `python -m cyclegan eval` gives), and colour statistics of its outputs
