@@ -402,3 +402,6 @@ def test_torchrun_cli(tmp_path):
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("finished at step 2") == 1
+    # rank 0 scored alone (the metric must not wait for the other rank) and kept its best
+    scores = [json.loads(line) for line in (tmp_path / "t" / "scores.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in scores] == [2] and (tmp_path / "t" / "best").exists()

@@ -39,7 +39,7 @@ def recipe_form(arch, recipe, scale):
     one = len(p.directions) == 1
     a, b = p.directions[0][0].upper(), p.directions[0][-1].upper()
     note = (f"**One direction**: {p.title.split(' (')[0]} trains a single generator {a} → {b}, so its model has "
-            f"no {b} → {a} and no round trip. The live score and the sample grid show {a} → {b} only." if one else "")
+            f"no {b} → {a} and no round trip. The live score and the sample grids show {a} → {b} only." if one else "")
     return (p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity,
             gr.update(choices=choices, value=recipe, visible=len(choices) > 1), gr.update(visible=not one),
             gr.update(value=p.lambda_nce if p.nce_layers else None, visible=bool(p.nce_layers)), note)
