@@ -294,8 +294,9 @@ def run(quick: bool) -> dict:
                 continue
             path = build(case)
             app.wait_idle()
-            ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "cyclegan", None, "quick", 32, 2,
-                                          1, None, None, None, None, "", False, None, None, owner])
+            ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "horse2zebra", "cyclegan", None,
+                                          "quick", 32, 2, 1, None, None, None, None, "", False, None, None, None,
+                                          owner])
             if ok:
                 s = app.wait_idle()
                 ok, out = s.get("state") == "finished", s.get("error") or s
@@ -352,8 +353,8 @@ def run(quick: bool) -> dict:
         fd = app.file_data(z)
         owner = "browser-" + uuid.uuid4().hex
         app.wait_idle()
-        ok, out = app.event("Start", ["zip", "daynight", fd, "", "cyclegan", None, "quick", 32, 400, 1,
-                                      None, None, None, None, "", False, None, None, owner])
+        ok, out = app.event("Start", ["zip", "daynight", fd, "", "horse2zebra", "cyclegan", None, "quick", 32, 400, 1,
+                                      None, None, None, None, "", False, None, None, None, owner])
         code = httpx.get(app.url + f"gradio_api/file={fd['path']}").status_code
         judge.record("privacy", "fetch_others_dataset_upload", "well" if code in (403, 404) else "failure", code)
         st = app.status()

@@ -35,6 +35,8 @@ Space: 2 cores, 16 GB) and the visitors are strangers. 0 means "no limit" where 
 | `CYCLEGAN_MAX_VIDEO_SIDE`         | 1920             | 1280         | longer side of a video's frames, in px          |
 | `CYCLEGAN_MAX_STREAM_SECONDS`     | 600              | 120          | one webcam stream (then press again)            |
 | `CYCLEGAN_MAX_BATCH_IMAGES`       | 100              | 20           | images translated in one batch                  |
+| `CYCLEGAN_ZOO_MAX_MODEL_MB`       | 200              | 200          | one `official:` model download (cyclegan/zoo.py)|
+| `CYCLEGAN_ZOO_MAX_DATASET_MB`     | 2000             | 1000         | one `official:` dataset download (zoo.py)       |
 
 Numbers may use `_` separators (`40_000_000`) or exponents (`2e9`); they must be whole. Booleans
 accept true/false, 1/0, yes/no, on/off. An empty variable counts as unset.

@@ -221,8 +221,9 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     assert _fetch(url, cached) == 200
     owner = visitor.ensure_owner(None)
     zip_value = {"path": cached, "orig_name": z.name, "meta": {"_type": "gradio.FileData"}}
-    done, raw = ui_call(url, app, "ui_start", ["zip", "daynight", zip_value, "", "cyclegan", None, "quick", 32, 6, 1,
-                                               None, None, None, None, "", False, None, None, owner])
+    # the Train form's inputs in order (train_tab.wire), then the owner
+    done, raw = ui_call(url, app, "ui_start", ["zip", "daynight", zip_value, "", "horse2zebra", "cyclegan", None, "quick",
+                                               32, 6, 1, None, None, None, None, "", False, None, None, "", owner])
     assert done["success"], done
     assert _fetch(url, cached) in (403, 404) and not Path(cached).exists()
     run = state.RUNS.run
