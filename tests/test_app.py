@@ -21,8 +21,9 @@ from ui import api, export, state, train_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
 DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
-ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/live_frame", "/translate_video",
-             "/train_start", "/train_status", "/train_stop", "/train_pause", "/train_resume", "/download_run"}
+ENDPOINTS = {"/translate", "/load_model", "/load_official", "/cancel_download", "/translate_image", "/translate_batch",
+             "/live_frame", "/translate_video", "/train_start", "/train_status", "/train_stop", "/train_pause",
+             "/train_resume", "/download_run"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -133,7 +134,7 @@ def test_the_named_endpoints(client):
     api_info = client.view_api(return_format="dict", print_info=False)
     assert set(api_info["named_endpoints"]) == ENDPOINTS
     start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
-    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every"]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every", "init"]
     assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
     assert not api_info["unnamed_endpoints"]
 

@@ -16,6 +16,7 @@ import cyclegan
 from conftest import tiny_model
 from cyclegan.checkpoints import DEMO_DIR
 from ui import export, translate_tab
+from ui.state import ARCH_TITLES
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,6 +36,13 @@ def publish_screenshot(artifacts: Path, name: str) -> None:
         shots = ROOT / "docs" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifacts / name, shots / name)
+
+
+def publish(artifacts: Path, *names: str) -> None:
+    """publish_screenshot for each of `names` that a test took."""
+    for name in names:
+        if (artifacts / name).is_file():
+            publish_screenshot(artifacts, name)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +83,8 @@ def model_for(arch: str) -> tuple[str, tuple[str, str]]:
     folder = DEMO_DIR / arch
     if (folder / "model.safetensors").is_file():
         cfg = json.loads((folder / "config.json").read_text())
-        return "built-in: " + {"cyclegan": "CycleGAN", "dualgan": "DualGAN"}[arch], tuple(cfg["domains"])
+        a, b = cfg["domains"]
+        return f"built-in: {ARCH_TITLES[arch]} {a} ↔ {b}", (a, b)
     return f"tiny-{arch}", ("day", "night")
 
 

@@ -173,6 +173,23 @@ def test_nan_stops_the_run_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(p).all() for p in m.parameters())
 
 
+def test_nan_before_any_checkpoint_says_none_was_kept(tmp_path):
+    """Issue #11: 'diverged' used to promise a last good checkpoint when none existed."""
+    ref = []
+
+    class Poison(Hooks):
+        def wait_if_paused(self):
+            with torch.no_grad():
+                next(ref[0].model.G_AB.parameters()).fill_(float("nan"))
+
+    ref.append(Trainer(cfg(tmp_path, steps=20, checkpoint_every=10, log_every=1)))
+    with pytest.raises(Diverged) as e:
+        ref[0].train(Poison())
+    assert "diverged at step 1" in str(e.value) and "no checkpoint had been written yet" in str(e.value)
+    assert "is kept" not in str(e.value)
+    assert not ref[0].folder.complete_checkpoints()
+
+
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="multiple of 256"):
         Trainer(TrainConfig(arch="dualgan", scale="full", size=300, out=str(tmp_path / "x")))
