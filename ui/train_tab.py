@@ -18,10 +18,14 @@ log = logging.getLogger("cyclegan.app")
 PRIVATE = dict(api_visibility="private")
 LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
 SCALES = [("Quick (small nets, fine on a CPU)", "quick"), ("Full (the published nets)", "full")]
-# What each recipe means, where a preset's title does not say it well enough in a list.
-RECIPE_LABELS = {("dualgan", "paper"): "WGAN + weight clipping, RMSProp (paper)",
-                 ("dualgan", "code-2017-08"): "Sigmoid cross-entropy, λ 20, Adam (authors' 2017 code)",
-                 ("dualgan", "code-2020"): "WGAN-GP, Adam (authors' 2020 code)"}
+# What each recipe is, named by its source and version (cyclegan/presets.py cites each).
+RECIPE_LABELS = {("cyclegan", "paper"): "Paper (Zhu et al. 2017): ResNet-6 below 256 px, 9 from 256",
+                 ("cyclegan", "code"): "Official code: ResNet-9 at every size",
+                 ("discogan", "code"): "Authors' code (SKTBrain/DiscoGAN)",
+                 ("dualgan", "paper"): "Paper (Yi et al. 2017): WGAN + weight clipping, RMSProp, λ 100",
+                 ("dualgan", "code-2017-04"): "Authors' code, Apr 2017: WGAN + clipping, 3 critic steps, λ 200",
+                 ("dualgan", "code-2017-08"): "Authors' code, Aug 2017: sigmoid cross-entropy, λ 20, RMSProp",
+                 ("dualgan", "code-2020"): "Authors' code, 2020: WGAN-GP, λ 500, global critic, RMSProp"}
 
 
 def recipe_choices(arch: str) -> list[tuple[str, str]]:
@@ -52,6 +56,10 @@ def status_line(snap: dict | None) -> str:
         parts.append(f"ETA {eta:.0f} s" if eta < 120 else f"ETA {eta / 60:.1f} min")
     parts += [f"device {snap['device']}", f"run `{Path(snap['run_dir']).name}`"]
     line = " · ".join(parts)
+    scores = snap.get("sample_scores")
+    if scores:
+        line += (f"\n\nSamples against the ground truth: A → B **{scores['a2b']:.1f} dB**, B → A "
+                 f"**{scores['b2a']:.1f} dB** PSNR (doing nothing: {scores['identity']:.1f} dB)")
     if snap.get("error"):
         line += f"\n\n⚠️ {snap['error']}"
     elif state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
@@ -192,7 +200,7 @@ def create() -> dict:
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
-                                          label="Recipe", visible=False, elem_id="recipe",
+                                          label="Recipe", visible=len(recipe_choices("cyclegan")) > 1, elem_id="recipe",
                                           info="how the architecture is trained: its paper, or its authors' code")
                 c["scale"] = gr.Radio(SCALES, value="quick", label="Scale", elem_id="scale")
                 with gr.Row():

@@ -57,22 +57,25 @@ def _png(img) -> str:
 
 
 @friendly
-def translate(image, model_spec, direction, size=None):
-    """Translation, round trip (A→B→A when the model has both directions) and its error."""
+def translate(image, model_spec, direction, size=None, sample=None, seed=None, batch_stats=None):
+    """Translation, round trip (A→B→A when the model has both directions) and its error.
+    sample / batch_stats: None = the model's recipe default; seed: the sample's seed (0 if empty)."""
     img = forms.open_upload(image)
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
     work = forms.work_size(size, model)
+    mode = forms.inference_mode(model, sample, seed, batch_stats)
     label = model.direction_label(direction)
     back = "b2a" if direction == "a2b" else "a2b"
+    how = forms.mode_note(model, mode)
     if back not in model.directions:
-        fake = model.translate(img, direction, work_size=work)
-        return _png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
-    fake, rec = model.round_trip(img, direction, work_size=work)
+        fake = model.translate(img, direction, work_size=work, **mode)
+        return _png(fake), None, f"Translated {label}{how}. No round trip: this model only translates {label}."
+    fake, rec = model.round_trip(img, direction, work_size=work, **mode)
     err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return _png(fake), _png(rec), (f"Translated {label}. Round trip {trip}: mean absolute error **{err:.4f}** "
+    return _png(fake), _png(rec), (f"Translated {label}{how}. Round trip {trip}: mean absolute error **{err:.4f}** "
                                    "(pixel values 0–1; 0 = perfect reconstruction).")
 
 
@@ -85,13 +88,19 @@ def model_facts(model) -> str:
 
 @friendly
 def select_model(model_spec):
-    """The direction buttons and the processing size follow the chosen model."""
+    """The direction buttons, the processing size and the inference switches (shown only where the
+    model has them, set to its recipe's default) follow the chosen model."""
     if not model_spec:
         return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
-                "No model selected: train one in the **Train** tab or load one below.")
+                "No model selected: train one in the **Train** tab or load one below.",
+                gr.update(value=False, visible=False), gr.update(visible=False), gr.update(value=False, visible=False))
     model = state.MODELS.get(model_spec)
     choices = [(model.direction_label(d), d) for d in model.directions]
-    return gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model)
+    defaults = model.inference_defaults()
+    return (gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model),
+            gr.update(value=defaults["sample"], visible=model.can_sample),
+            gr.update(visible=model.can_sample),
+            gr.update(value=defaults["batch_stats"], visible=model.has_batch_stats))
 
 
 def _pick(choices, current):
@@ -175,6 +184,13 @@ def create() -> dict:
                 c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
                                       info="Short side the net runs at; the output keeps your image's size. "
                                            "Default: the model's training size. 0 = native resolution.")
+                with gr.Row():
+                    c["sample"] = gr.Checkbox(False, label="sample (stochastic, as the authors)", visible=False,
+                                              elem_id="sample", info=forms.SAMPLE_INFO)
+                    c["seed"] = gr.Number(0, label="seed", precision=0, minimum=0, visible=False, elem_id="seed",
+                                          min_width=80, info="same seed, same sample")
+                c["batch_stats"] = gr.Checkbox(False, label="batch statistics (as the authors' code)", visible=False,
+                                               elem_id="batch-stats", info=forms.BATCH_STATS_INFO)
                 c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
                 with gr.Accordion("Load a model", open=False):
                     gr.Markdown("A Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
@@ -203,13 +219,14 @@ def wire(shared: dict) -> None:
     arch, model, loaded, direction = c["arch"], c["model"], c["loaded"], c["direction"]
     # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
-    c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
-                  api_name="translate", preprocess=False)
+    c["go"].click(translate, [c["image"], model, direction, c["size"], c["sample"], c["seed"], c["batch_stats"]],
+                  [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    model.change(select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+    picked = [direction, c["size"], c["model_info"], c["sample"], c["seed"], c["batch_stats"]]
+    model.change(select_model, model, picked, **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
                         api_name="load_model").success(filter_models, [arch, model, loaded], model, **PRIVATE)
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
-        select_model, model, [direction, c["size"], c["model_info"]], **PRIVATE)
+        select_model, model, picked, **PRIVATE)
