@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -107,6 +108,7 @@ def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, min
                                "a2b_psnr": round(score["a2b"]["psnr"], 2), "b2a_psnr": round(score["b2a"]["psnr"], 2),
                                "a2b_gain_db": round(score["a2b"]["psnr"] - ident["a2b"]["psnr"], 2),
                                "b2a_gain_db": round(score["b2a"]["psnr"] - ident["b2a"]["psnr"], 2)})
+            print(json.dumps(points[-1]), file=sys.stderr, flush=True)     # progress, as it comes
             clock.paused += time.perf_counter() - t_eval
         p = trainer.preset
     return {"arch": arch, "recipe": p.recipe, "key": p.key, "batch": p.batch_size, "size": size,

@@ -123,12 +123,25 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
              f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
+             f"- Translates by default: {_translates(model)}",
              f"- Parameters: {params}"]
     if cfg.get("provenance"):
         lines.append(f"- Provenance: `{json.dumps(cfg['provenance'], sort_keys=True)}`")
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',
               'model.translate("photo.jpg", "a2b").save("out.png")', "```", ""]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)))
+
+
+def _translates(model: CycleModel) -> str:
+    d = model.inference_defaults()
+    if d["sample"]:
+        return ("as a sample: decoder dropout on, masks from a seed (default 0), as the authors' code "
+                "translates; `sample=False` for a fixed output")
+    if d["batch_stats"]:
+        return "with the statistics of the batch being translated, as the authors' code"
+    if model.has_batch_stats:
+        return "with BatchNorm's running statistics (`batch_stats=True`: the batch's own, as the authors' code)"
+    return "deterministically" + ("; `sample=True, seed=N` for samples (test-time dropout)" if model.can_sample else "")
 
 
 # --- loading ---------------------------------------------------------------------------------
