@@ -291,7 +291,7 @@ def test_cli_flags_come_from_the_config_fields(capsys):
     flags = {"data", "arch", "recipe", "scale", "size", "steps", "batch", "out", "seed", "device", "sample-every",
              "checkpoint-every", "log-every", "keep", "threads", "workers", "no-amp", "no-channels-last",
              "compile", "no-fuse", "preprocess", "no-flip", "lr-g", "lr-d", "lambda-cycle", "lambda-identity",
-             "pool-size", "clip-weights", "resume", "quiet"}
+             "pool-size", "clip-weights", "lr-decay-fraction", "resume", "quiet"}
     for flag in flags:
         assert f"--{flag} " in help_text or f"--{flag}\n" in help_text, flag
     assert "--preset" not in help_text and "--variant" not in help_text and "--max-steps-limit" not in help_text

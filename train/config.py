@@ -68,6 +68,8 @@ class TrainConfig:
     pool_size: int | None = field(default=None, metadata=_flag("image pool size (default: the preset's)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
         "WGAN critic weight clip (default: the preset's)"))
+    lr_decay_fraction: float | None = field(default=None, metadata=_flag(
+        "last fraction of the steps over which the learning rate decays linearly to 0 (default: the preset's)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
 
     def __post_init__(self):
@@ -76,7 +78,8 @@ class TrainConfig:
     def preset(self) -> Preset:
         p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
-                                                   "pool_size", "clip_weights", "preprocess", "flip")
+                                                   "pool_size", "clip_weights", "lr_decay_fraction",
+                                                   "preprocess", "flip")
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
@@ -97,6 +100,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
+        if self.lr_decay_fraction is not None and not (0 <= self.lr_decay_fraction <= 1):
+            raise UserInputError(f"lr_decay_fraction must be between 0 and 1 (got {self.lr_decay_fraction})")
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
