@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from cyclegan import limits
 from cyclegan.errors import UserInputError
 from cyclegan.nets import size_rules
-from cyclegan.presets import ARCHITECTURES, RECIPES, SCALES, Preset, check_names, get_preset
+from cyclegan.presets import ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, Preset, check_names, get_preset
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
@@ -34,8 +34,8 @@ class TrainConfig:
         "folder with trainA/ trainB/ (or A/ B/), a .zip of one, or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
-        f"how the architecture is trained (default: the paper's, or the authors' code where that is all there is): "
-        f"{_recipes_help()}"))
+        f"how the architecture is trained, its paper's recipe or a version of its authors' code (default: "
+        f"{', '.join(f'{a} {r}' for a, r in DEFAULT_RECIPE.items())}): {_recipes_help()}"))
     scale: str = field(default="quick", metadata=_flag(
         f"{' | '.join(SCALES)}: full is the published net sizes, quick small nets for a CPU (the app's "
         "default; the command line's is full)", cli_default="full"))
