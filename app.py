@@ -2,8 +2,9 @@
 new ones in the browser. The page lives in ui/, the work in cyclegan/ and train/.
 
 Run with `python app.py` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT). Named API endpoints
-for gradio_client: /translate, /load_model, /train_start, /train_status, /train_stop,
-/train_pause, /train_resume.
+for gradio_client: /translate, /load_model, /translate_image, /train_start, /train_status,
+/train_stop, /train_pause, /train_resume; the same as MCP tools at /gradio_api/mcp/ (CYCLEGAN_MCP=0
+turns that off).
 """
 import logging
 import os

@@ -1,4 +1,4 @@
-"""python -m bench train|translate|compare|profile|ablate ...  — prints one JSON object."""
+"""python -m bench train|translate|onnx|video|compare|profile|ablate ...  — prints one JSON object."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     tr = sub.add_parser("train", help="seconds per Trainer.train_step(), FLOPs, conv peak")
-    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan")
+    tr.add_argument("--arch", default="cyclegan", help="cyclegan | discogan | dualgan | cut")
     tr.add_argument("--recipe", default=None, help="how the architecture is trained (default: its own default)")
     tr.add_argument("--size", type=int, default=None, help="image side (default: the preset's)")
     tr.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
@@ -47,6 +47,27 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("--verbose", action="store_true")
     tl.add_argument("--no-variants", action="store_true", help="time only ours and the reference")
     _common(tl)
+
+    ox = sub.add_parser("onnx", help="seconds per image: the torch path vs the model's ONNX export in onnxruntime")
+    ox.add_argument("--model", default="demo:cyclegan", help="anything cyclegan.load_model accepts, or random:<arch>")
+    ox.add_argument("--recipe", default=None, help="the recipe of a random:<arch> model")
+    ox.add_argument("--size", type=int, default=256)
+    ox.add_argument("--n", type=int, default=10, help="timed images of each (default 10)")
+    ox.add_argument("--batch", type=int, default=1)
+    ox.add_argument("--direction", default="a2b")
+    _common(ox)
+
+    vd = sub.add_parser("video", help="seconds per video frame end to end, and the webcam path's time per frame")
+    vd.add_argument("--model", default="demo:cyclegan", help="anything cyclegan.load_model accepts, or random:<arch>")
+    vd.add_argument("--recipe", default=None, help="the recipe of a random:<arch> model")
+    vd.add_argument("--frame", default="640x360", help="frame size WxH of the synthetic clip (default 640x360)")
+    vd.add_argument("--seconds", type=float, default=3.0)
+    vd.add_argument("--fps", type=int, default=30)
+    vd.add_argument("--work-size", type=int, default=None, help="short side the net runs at (default: the model's)")
+    vd.add_argument("--live-sizes", type=int, nargs="+", default=[64, 128, 256], help="webcam processing sizes to time")
+    vd.add_argument("--n", type=int, default=20, help="timed webcam frames per size")
+    vd.add_argument("--direction", default="a2b")
+    _common(vd)
 
     cp = sub.add_parser("compare", help="our Trainer vs the plain published CycleGAN step")
     cp.add_argument("--size", type=int, default=128)
@@ -98,6 +119,10 @@ def main(argv=None) -> int:
             from .train_bench import run
         elif args.cmd == "translate":
             from .translate_bench import run
+        elif args.cmd == "video":
+            from .video_bench import run
+        elif args.cmd == "onnx":
+            from .onnx_bench import run
         elif args.cmd == "compare":
             from .compare import run
         elif args.cmd == "ablate":

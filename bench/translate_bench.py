@@ -15,7 +15,7 @@ from cyclegan import accel, load_model
 from cyclegan.model import CycleModel
 from cyclegan.nets import winograd
 from cyclegan.presets import get_preset
-from train.trainer import init_weights, pick_device
+from train.trainer import init_net, pick_device
 
 from .peak import ConvRecorder, count_flops, measure_peak
 from .reference import reference_translate, use_torch_instance_norm
@@ -25,15 +25,16 @@ from .timing import Clock, environment, peak_mem_mb, reset_peak_mem, set_threads
 def open_model(spec: str, recipe: str | None = None, scale: str = "full", size: int | None = None,
                seed: int = 0) -> CycleModel:
     """Anything `cyclegan.load_model` accepts, or `random:<arch>`: a preset model with random
-    N(0, 0.02) weights (the preset's init), so the benchmark runs without files; either way
+    weights drawn as the preset initialises them, so the benchmark runs without files; either way
     ready to translate as load_model makes it (cyclegan/accel.py applied)."""
     if spec.startswith("random:"):
         p = get_preset(spec[len("random:"):], recipe, scale, size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = CycleModel(p, directions=("a2b", "b2a"), provenance={"random": True})
+            model = CycleModel(p, directions=p.directions, provenance={"random": True})
             for g in (model.G_AB, model.G_BA):
-                init_weights(g, p.init_std)
+                if g is not None:
+                    init_net(g, p)
         accel.accelerate(model)
         return model
     return load_model(spec)

@@ -1,5 +1,7 @@
 """cyclegan-studio: unpaired image-to-image translation with CycleGAN, DiscoGAN and DualGAN.
 Importable without gradio."""
+__version__ = "0.3.0"
+
 from .checkpoints import builtin_models, load_from_hub, load_model, push_to_hub, save_model, summary
 from .errors import UserInputError
 from .model import CycleModel

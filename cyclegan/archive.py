@@ -46,14 +46,15 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return PurePosixPath(*parts)
 
 
-def safe_extract_zip(zip_path: str | Path, dest: str | Path) -> Path:
+def safe_extract_zip(zip_path: str | Path, dest: str | Path, keep=None) -> Path:
     """Unpack `zip_path` into `dest` and return the folder holding the data: `dest`, or the one
     top folder if everything is inside it (as when a folder is zipped whole).
 
     Refuses path traversal, absolute paths, links, too many entries and more bytes than
     CYCLEGAN_MAX_ZIP_BYTES, counting both the sizes the zip declares and the bytes actually
     written. Nested zips are copied as plain files, never opened. On refusal nothing is left
-    behind."""
+    behind. `keep(name)` (optional) says which files are worth their bytes: the others are
+    unpacked as empty files, so a dataset's junk takes no disk while still being counted."""
     lim = limits.current()
     zip_path, dest = Path(zip_path), Path(dest)
     if not zip_path.is_file():
@@ -85,6 +86,10 @@ def safe_extract_zip(zip_path: str | Path, dest: str | Path) -> Path:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if keep is not None and not keep(rel.name):
+                    target.touch()
+                    written_files.append(target)
+                    continue
                 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
                 with zf.open(info) as src, os.fdopen(os.open(target, flags, 0o644), "wb") as out:
                     written_files.append(target)

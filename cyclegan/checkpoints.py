@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub
+from . import accel, hub, limits, onnxrt
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
 from .nets import build_net, count_parameters
 from .official import load_official, official_files_in, official_model
 from .presets import NetSpec, Preset, check_names
-from .weights import load_state, read_safetensors, state_tensors
+from .weights import check_state, load_state, read_safetensors, state_tensors
 
 FORMAT = "cyclegan-studio/2"
 CONFIG = "config.json"
@@ -26,11 +26,11 @@ CARD = "README.md"
 DEMO_DIR = Path(__file__).parent / "demo" / "models"
 MODEL_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".zip")
 # Guard against configs that would allocate absurd nets (a tampered config.json, say): widths,
-# depths, and the parameter count of each net, checked on the meta device before anything is
-# allocated. The largest real net here (DualGAN's 2017 U-Net) has 85 M parameters.
+# depths, and the parameter count of the whole model (CYCLEGAN_MAX_MODEL_PARAMS), checked on the
+# meta device before anything is allocated. The largest real model here, DualGAN's 2017 U-Nets
+# with their critics, has 179 M parameters.
 MAX_WIDTH = 1024
 MAX_DEPTH = {"n_blocks": 64, "levels": 12, "num_downs": 12, "n_down": 8, "n_layers": 8}
-MAX_PARAMS = 200_000_000
 
 # cyclegan-studio/1 named a preset by one word and coded its batch schedule as letters.
 V1_NAMES = {"cyclegan": ("cyclegan", "paper"), "discogan": ("discogan", "code"), "dualgan": ("dualgan", "paper"),
@@ -64,7 +64,7 @@ def model_config(model: CycleModel) -> dict:
     return {"format": FORMAT, "architecture": p.architecture, "recipe": p.recipe, "scale": p.scale,
             "preset": p.to_dict(), "domains": list(model.domains), "directions": list(model.directions),
             "image_size": model.image_size, "value_range": list(model.value_range),
-            "with_discriminators": model.D_A is not None, "provenance": model.provenance}
+            "with_discriminators": model.has_discriminators, "provenance": model.provenance}
 
 
 def migrate_config(cfg: dict) -> dict:
@@ -94,7 +94,7 @@ def save_model(model: CycleModel, folder, include_discriminators: bool = False) 
     `.safetensors` gives one self-describing file instead: the config rides in its metadata."""
     folder = Path(folder)
     cfg = model_config(model)
-    cfg["with_discriminators"] = include_discriminators and model.D_A is not None
+    cfg["with_discriminators"] = include_discriminators and model.has_discriminators
     tensors = state_tensors(model, include_discriminators)
     meta = {"format": "pt", "cyclegan_config": json.dumps(cfg)}
     if folder.suffix.lower() == ".safetensors":
@@ -117,14 +117,20 @@ def model_card(model: CycleModel, cfg: dict) -> str:
     params = ", ".join(f"{k}: {v:,}" for k, v in saved if cfg.get("with_discriminators") or not k.startswith("D_"))
     data = ModelCardData(library_name="cyclegan-studio", pipeline_tag="image-to-image",
                          tags=["image-to-image", "unpaired-image-translation", p.architecture])
-    lines = [f"# {a} ↔ {b} ({p.title})", "",
+    heading = model.direction_label(model.directions[0]) if model.one_direction else f"{a} ↔ {b}"
+    lines = [f"# {heading} ({p.title})", "",
              f"Unpaired image-to-image translator between **{a}** (A) and **{b}** (B), made with cyclegan-studio.", "",
              f"- Architecture: `{p.architecture}`, recipe `{p.recipe}`, scale `{p.scale}`; generator "
              f"`{p.generator.family}` {json.dumps(p.generator.kwargs)}",
-             f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}",
+             f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}"
+             + (" only: one generator, so no way back and no round trip" if model.one_direction else ""),
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
              f"- Translates by default: {_translates(model)}",
              f"- Parameters: {params}"]
+    heads = model.info().get("parameters_training_only")
+    if heads:
+        lines.append("- Trained with (not part of this model): "
+                     + ", ".join(f"{k}: {v:,} parameters" for k, v in heads.items()))
     if cfg.get("provenance"):
         lines.append(f"- Provenance: `{json.dumps(cfg['provenance'], sort_keys=True)}`")
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',
@@ -145,7 +151,7 @@ def _translates(model: CycleModel) -> str:
 
 
 # --- loading ---------------------------------------------------------------------------------
-def _check_spec(spec: NetSpec, role: str) -> None:
+def _check_spec(spec: NetSpec, role: str) -> int:
     """Refuse nets a tampered config would make absurd, before allocating anything."""
     if not isinstance(spec.kwargs, dict):
         raise UserInputError(f"config.json: the {role}'s arguments must be a mapping")
@@ -163,9 +169,12 @@ def _check_spec(spec: NetSpec, role: str) -> None:
         raise UserInputError(f"config.json: {e}") from None
     except (TypeError, ValueError, RuntimeError) as e:
         raise UserInputError(f"config.json: cannot build the {role} {spec.family} {spec.kwargs}: {e}") from None
-    if n > MAX_PARAMS:
+    limit = limits.current().max_model_params
+    if n > limit:
         raise UserInputError(f"config.json: the {role} {spec.family} {spec.kwargs} would have {n:,} parameters, "
-                             f"over the limit of {MAX_PARAMS:,}; the file is damaged or not a cyclegan-studio model")
+                             f"over this server's limit of {limit:,} (CYCLEGAN_MAX_MODEL_PARAMS); the file is "
+                             "damaged or not a cyclegan-studio model")
+    return n
 
 
 def _check_config_values(preset: Preset, cfg: dict) -> None:
@@ -198,10 +207,15 @@ def model_from_config(cfg: dict) -> CycleModel:
         preset = Preset.from_dict(cfg["preset"])
         check_names(preset.architecture, preset.recipe, preset.scale)
         _check_config_values(preset, cfg)
-        _check_spec(preset.generator, "generator")
+        directions = cfg.get("directions", DIRECTIONS)
+        total = _check_spec(preset.generator, "generator") * len(directions)
         if cfg.get("with_discriminators"):
-            _check_spec(preset.discriminator, "discriminator")
-        return CycleModel(preset, domains=cfg.get("domains", ("A", "B")), directions=cfg.get("directions", DIRECTIONS),
+            total += 2 * _check_spec(preset.discriminator, "discriminator")
+        limit = limits.current().max_model_params
+        if total > limit:
+            raise UserInputError(f"config.json: the model would have {total:,} parameters, over this server's limit "
+                                 f"of {limit:,} (CYCLEGAN_MAX_MODEL_PARAMS)")
+        return CycleModel(preset, domains=cfg.get("domains", ("A", "B")), directions=directions,
                           with_discriminators=bool(cfg.get("with_discriminators")), provenance=cfg.get("provenance"))
     except UserInputError:
         raise
@@ -213,7 +227,18 @@ def _read_config(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"'{path}' is not valid JSON: {e}") from None
+        raise UserInputError(f"'{path.parent.name}/{path.name}' is not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserInputError(f"'{path.parent.name}/{path.name}' is nested too deeply to be a model config") from None
+
+
+def built(cfg: dict, tensors: dict, what: str) -> CycleModel:
+    """The model a config describes with `tensors` loaded, checked first on the meta device: a
+    config naming nets the file's tensors do not fill is refused before any memory is taken."""
+    with torch.device("meta"):
+        shell = model_from_config(cfg)
+    check_state(shell, tensors, what)
+    return load_state(model_from_config(cfg), tensors, what, checked=True)
 
 
 def load_folder(folder: Path) -> CycleModel:
@@ -222,6 +247,8 @@ def load_folder(folder: Path) -> CycleModel:
         official = official_files_in(folder)
         if official:
             return load_official([str(p) for p in official])
+        if onnxrt.is_export(folder):
+            return load_onnx_export(folder)
         raise UserInputError(f"no {WEIGHTS} in '{folder}': a model folder holds {CONFIG} and {WEIGHTS} "
                              "(or official CycleGAN latest_net_G_A.pth / latest_net_G_B.pth)")
     tensors, meta = read_safetensors(weights)
@@ -230,21 +257,38 @@ def load_folder(folder: Path) -> CycleModel:
     elif "cyclegan_config" in meta:
         cfg = _meta_config(meta, weights)
     else:
-        raise UserInputError(f"no {CONFIG} in '{folder}'")
-    return load_state(model_from_config(cfg), tensors, f"'{weights}'")
+        raise UserInputError(f"no {CONFIG} in '{folder.name}'")
+    return built(cfg, tensors, f"'{folder.name}/{WEIGHTS}'")
+
+
+def load_onnx_export(folder: Path) -> CycleModel:
+    """A folder `cyclegan export --format onnx` wrote: its config, with generators that are
+    onnxruntime sessions (the torch nets are built on the meta device and never allocated)."""
+    info = _read_config(folder / onnxrt.ONNX_JSON)
+    files = onnxrt.export_files(folder, info)
+    cfg = _read_config(folder / CONFIG)
+    if isinstance(cfg, dict):
+        cfg = {**cfg, "directions": sorted(files), "with_discriminators": False}
+    with torch.device("meta"):
+        model = model_from_config(cfg)
+    for d, path in files.items():
+        gen = onnxrt.OnnxGenerator(path, info.get("size_multiple", 1), info.get("min_side", 1))
+        setattr(model, "G_AB" if d == "a2b" else "G_BA", gen)
+    model.provenance = {**model.provenance, "onnx": str(folder)}
+    return model
 
 
 def _meta_config(meta: dict, path: Path) -> dict:
     try:
         return json.loads(meta["cyclegan_config"])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise UserInputError(f"'{path.name}' carries a malformed model config") from None
 
 
 def load_safetensors_file(path: Path) -> CycleModel:
     tensors, meta = read_safetensors(path)
     if "cyclegan_config" in meta:
-        return load_state(model_from_config(_meta_config(meta, path)), tensors, f"'{path.name}'")
+        return built(_meta_config(meta, path), tensors, f"'{path.name}'")
     # A bare generator state dict, e.g. an official checkpoint converted to safetensors.
     return official_model([(tensors, path.name)])
 
@@ -257,9 +301,17 @@ def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
     return _ready(_load(spec), device)
 
 
-def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None) -> CycleModel:
-    """Always from the Hub (through its cache), never from a local folder of the same name."""
-    return _ready(_from_hub(hub.check_repo_id(repo_id), revision), device)
+def load_from_hub(repo_id: str, revision: str | None = None, device: str | torch.device | None = None,
+                  token: str | bool | None = None, private_hint: str | None = None) -> CycleModel:
+    """Always from the Hub, never from a local folder of the same name. `token` as in
+    cyclegan.hub.download: None is this machine's login, False none at all; with a token string
+    the files go to a temporary folder, removed once loaded, so what a token could read never
+    lands in the shared cache where a request without it would find it."""
+    repo_id = hub.check_repo_id(repo_id)
+    if isinstance(token, str):
+        with tempfile.TemporaryDirectory(prefix="cyclegan-hub-") as tmp:
+            return _ready(_from_hub(repo_id, revision, token, tmp, private_hint), device)
+    return _ready(_from_hub(repo_id, revision, token, None, private_hint), device)
 
 
 def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, private: bool = True) -> str:
@@ -272,8 +324,10 @@ def push_to_hub(model: CycleModel, repo_id: str, token: str | None = None, priva
                                  message="Upload cyclegan-studio model")
 
 
-def _from_hub(repo_id: str, revision: str | None = None) -> CycleModel:
-    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision))
+def _from_hub(repo_id: str, revision: str | None = None, token: str | bool | None = None, cache: str | None = None,
+              private_hint: str | None = None) -> CycleModel:
+    return load_folder(hub.download(repo_id, [CONFIG, WEIGHTS, CARD, "*.pth"], revision, token=token, cache=cache,
+                                    private_hint=private_hint))
 
 
 def _ready(model: CycleModel, device) -> CycleModel:
@@ -287,8 +341,13 @@ def _ready(model: CycleModel, device) -> CycleModel:
 
 
 def _load(spec) -> CycleModel:
+    """The one reading of a model spec: a list (or tuple) is a list of files; a Path is one path
+    (a comma in its name is part of the name); a string is a path when one exists by that name,
+    else 'a.pth,b.pth' (the command line's way of giving two files), 'demo:NAME' or a Hub id."""
     if isinstance(spec, (list, tuple)):
         return load_official([str(s) for s in spec])
+    if isinstance(spec, os.PathLike):
+        return _load_path(Path(spec), str(spec), hub_ok=False)
     spec = str(spec).strip()
     if not spec:
         raise UserInputError("no model given")
@@ -300,7 +359,10 @@ def _load(spec) -> CycleModel:
         return load_folder(builtin[spec[5:]])
     if "," in spec and not os.path.exists(spec):
         return load_official([s.strip() for s in spec.split(",") if s.strip()])
-    path = Path(spec).expanduser()
+    return _load_path(Path(spec).expanduser(), spec)
+
+
+def _load_path(path: Path, spec: str, hub_ok: bool = True) -> CycleModel:
     if path.is_dir():
         return load_folder(path)
     if path.is_file():
@@ -317,7 +379,7 @@ def _load(spec) -> CycleModel:
             return load_folder(path.parent)
         raise UserInputError(f"don't know how to load '{path.name}': give a model folder, a .zip of one, "
                              "a .safetensors file or an official CycleGAN .pth")
-    if path.suffix.lower() in MODEL_SUFFIXES or spec.startswith((".", "/", "~", "\\")):
+    if not hub_ok or path.suffix.lower() in MODEL_SUFFIXES or spec.startswith((".", "/", "~", "\\")):
         raise UserInputError(f"file not found: '{spec}'")
     if hub.is_repo_id(spec):
         return _from_hub(spec)

@@ -1,13 +1,14 @@
-"""`python -m cyclegan`: every subcommand (translate, info, eval, demo export, demo grid). A user
-error is one line `error: ...` and exit status 2; only real bugs print a traceback."""
+"""`python -m cyclegan`: every subcommand (translate, video, info, eval, score, export, demo
+export, demo grid). A user error is one line `error: ...` and exit status 2; only real bugs print
+a traceback."""
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from . import demo
+from . import demo, score
 from .checkpoints import describe, load_model
-from .errors import UserInputError
+from .errors import UserInputError, path_error
 from .evaluate import evaluate
 from .settings import whole_number
 from .showcase import comparison_grid
@@ -15,11 +16,30 @@ from .showcase import comparison_grid
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one `error: ...` line too (with where to get help)."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `error: ...` line too (with where to get help);
+    `python -m train` uses it as well."""
 
     def error(self, message):
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
+
+def run_main(fn, args) -> int:
+    """`fn(args)` with every mistake a person can make as one `error:` line and exit status 2: our
+    UserInputError, and the operating system's refusals of a path they gave (too long, a file
+    where a folder must be, no permission, a full disk)."""
+    try:
+        return fn(args)
+    except UserInputError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {' '.join(str(path_error(e)).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def _translate(args) -> int:
@@ -92,13 +112,38 @@ def _eval(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_onnx
+    model = load_model(args.model)
+    directions = None if args.direction == "both" else [args.direction]
+    print(json.dumps(export_onnx(model, args.output, directions, opset=args.opset)))
+    return 0
+
+
+def _video(args) -> int:
+    from .video import translate_video
+    src, out = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise UserInputError(f"file not found: '{src}'")
+    if out.suffix.lower() != ".mp4":
+        raise UserInputError(f"output '{out}' must end in .mp4 (H.264 in MP4 is what is written)")
+    model = load_model(args.model, device=args.device)
+    print(json.dumps(translate_video(model, src, out, args.direction, args.work_size)))
+    return 0
+
+
 def _demo_export(args) -> int:
     print(json.dumps(demo.export(args.name, args.dir, n=args.n, size=args.size, n_test=args.n_test)))
     return 0
 
 
 def _demo_grid(args) -> int:
-    comparison_grid(args.models, args.name, args.n, args.size).save(args.output)
+    out = Path(args.output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserInputError(f"output '{out.name}' needs an image extension ({', '.join(OUTPUT_SUFFIXES)})")
+    if not out.parent.is_dir():
+        raise UserInputError(f"cannot write '{out}': the folder '{out.parent}' does not exist")
+    comparison_grid(args.models, args.name, args.n, args.size).save(out)
     print(args.output)
     return 0
 
@@ -113,9 +158,9 @@ def _count(lo: int):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m cyclegan", description="Unpaired image-to-image translation: "
-                 "CycleGAN, DiscoGAN, DualGAN.")
+def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
+    ap = OneLineParser(prog=prog, description="Unpaired image-to-image translation: "
+                 "CycleGAN, DiscoGAN, DualGAN, CUT.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("translate", help="translate images with a model")
     t.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id owner/name, official .pth "
@@ -139,6 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
     _add_mode_flags(e)
     e.set_defaults(func=_eval)
+    score.add_score_arguments(sub.add_parser("score", help=score.HELP))
+
+    x = sub.add_parser("export", help="write a model's generators as ONNX files (one per direction, "
+                       "dynamic height and width)")
+    x.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    x.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the only format so far)")
+    x.add_argument("-o", "--output", required=True, help="folder to write (config.json, onnx.json, G_AB.onnx, G_BA.onnx)")
+    x.add_argument("--direction", default="both", choices=["both", "a2b", "b2a"])
+    x.add_argument("--opset", type=_count(7), default=None, help="ONNX opset (default: the exporter's)")
+    x.set_defaults(func=_export)
+
+    v = sub.add_parser("video", help="translate a video file frame by frame (same size, frame rate and frame "
+                       "count; audio copied)")
+    v.add_argument("--model", required=True, help="model folder, demo:NAME, Hub id, checkpoint")
+    v.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
+    v.add_argument("input", help="video file (anything FFmpeg reads)")
+    v.add_argument("-o", "--output", required=True, help="the translated video, .mp4")
+    v.add_argument("--work-size", type=_count(0), default=None,
+                   help="short side the net runs at (default: the model's training size; 0: the frame's own)")
+    v.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
+    v.set_defaults(func=_video)
 
     worlds = ", ".join(demo.world_names())
     d = sub.add_parser("demo", help="the built-in procedural datasets").add_subparsers(dest="demo_command", required=True)
@@ -159,14 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserInputError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+def main(argv=None, prog: str = "python -m cyclegan") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_main(args.func, args)
+
+
+def run() -> None:
+    """The `cyclegan` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan"))

@@ -7,7 +7,9 @@ Accepted sources, in the order they are tried:
 - a folder with `A/` + `B/`;
 - a folder with exactly two other subfolders (`horses/` + `zebras/`): their names, sorted, are
   the domains;
-- a `.zip` of any of these, the pair at its root or inside one top folder.
+- a `.zip` of any of these, the pair at its root or inside one top folder;
+- `hub:owner/name`: a Hugging Face Hub dataset, an image folder repo or parquet files
+  (cyclegan/hubdata.py).
 
 Zips come from strangers, so they are unpacked by `cyclegan.archive.safe_extract_zip`, which
 refuses path tricks, links and bombs before and while unpacking. Every image is checked once (header and checksums) when the data is opened, so
@@ -19,6 +21,8 @@ resumed run restores it, so augmentation is reproducible without extra plumbing.
 from __future__ import annotations
 
 import atexit
+import copy
+import dataclasses
 import json
 import os
 import random
@@ -191,6 +195,18 @@ class DemoDomain(Dataset):
         return img
 
 
+def without_crop(domain: Dataset) -> Dataset:
+    """A copy of a domain that resizes straight to the training size instead of resizing larger
+    and cropping at random (flips stay): CUT's dataset code does this once the learning rate
+    decays. Domains without a resize-and-crop step come back as they are."""
+    t = getattr(domain, "transform", None)
+    if not isinstance(t, Preprocess) or t.mode != "resize_crop":
+        return domain
+    out = copy.copy(domain)
+    out.transform = dataclasses.replace(t, mode="resize")
+    return out
+
+
 @dataclass
 class UnpairedData:
     domain_a: Dataset
@@ -201,14 +217,18 @@ class UnpairedData:
 
 def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_crop", flip: bool = True,
                   value_range: tuple[float, float] = (-1.0, 1.0), split: str = "train",
-                  workdir: str | Path | None = None, demo_n: int = 2000) -> UnpairedData:
-    """Both domains of `source` (see the module docstring) as datasets of [3, size, size] tensors."""
+                  workdir: str | Path | None = None, demo_n: int = 2000, hub_token: str | bool | None = None,
+                  hub_cache_only: bool = False) -> UnpairedData:
+    """Both domains of `source` (see the module docstring) as datasets of [3, size, size] tensors.
+    `hub_token` / `hub_cache_only` concern `hub:` sources only (cyclegan/hubdata.py)."""
     kw = dict(size=size, preprocess=preprocess, flip=flip, value_range=tuple(value_range))
     Preprocess(size, preprocess, flip, tuple(value_range))  # fail on bad settings before any I/O
     if split not in ("train", "test"):
         raise UserInputError(f"split must be 'train' or 'test', got {split!r}")
     if isinstance(source, str) and source.startswith("demo:"):
         return _open_demo(source[len("demo:"):], split, demo_n, kw)
+    if isinstance(source, str) and source.startswith("hub:"):
+        return _open_hub(source, split, workdir, kw, hub_token, hub_cache_only)
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -222,13 +242,30 @@ def open_unpaired(source: str | Path, *, size: int, preprocess: str = "resize_cr
         Path(workdir).mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix=f"{path.stem[:40]}-", dir=workdir))
     try:
-        root = safe_extract_zip(path, dest)
+        root = safe_extract_zip(path, dest, keep=lambda name: is_image_name(name) or name == "domains.json")
         data = _open_folder(root, split, f"'{path.name}'", kw)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
     if workdir is None:
         _remove_at_exit(dest)
+    return data
+
+
+def _open_hub(source: str, split: str, workdir, kw: dict, token, cache_only: bool) -> UnpairedData:
+    from .hubdata import prepare
+    root, shown, names, unpacked = prepare(source, split, workdir, token, cache_only)
+    try:
+        data = _open_folder(root, split, shown, kw)
+    except BaseException:
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)
+        raise
+    if unpacked is not None and workdir is None:
+        _remove_at_exit(unpacked)
+    if names and data.domains == ("A", "B"):
+        data.domains = names
+        data.domain_a.name, data.domain_b.name = names
     return data
 
 
@@ -272,7 +309,8 @@ def _find_pair(root: Path, split: str, shown: str) -> tuple[Path, Path, tuple[st
             return by_name[a], by_name[b], _domain_names(root, shown)
     if split == "train" and len(subs) == 2 and not {p.name.lower() for p in subs} & DATA_FOLDER_NAMES:
         a, b = sorted(subs, key=lambda p: p.name.casefold())
-        return a, b, (a.name, b.name)
+        return a, b, (domain_name(a.name, f"the folder name {a.name[:40]!r}"),
+                      domain_name(b.name, f"the folder name {b.name[:40]!r}"))
     found = ", ".join(f"{p.name}/" for p in subs) or "none"
     expected = ("trainA/ + trainB/, or A/ + B/, or exactly two folders like horses/ + zebras/"
                 if split == "train" else "testA/ + testB/")
@@ -291,7 +329,20 @@ def _domain_names(root: Path, shown: str) -> tuple[str, str]:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise UserInputError(f'domains.json in {shown} must look like {{"A": "day", "B": "night"}} '
                              "(two different names)") from None
-    return (a.strip(), b.strip())
+    return (domain_name(a, f"domains.json in {shown}"), domain_name(b, f"domains.json in {shown}"))
+
+
+MAX_DOMAIN_NAME = 100   # what a model config accepts (cyclegan/checkpoints.py)
+
+
+def domain_name(name: str, where: str) -> str:
+    """A domain name as models carry it: 1..100 printable characters, on one line; anything else
+    is refused when the data is opened, not when the trained model is loaded hours later."""
+    text = " ".join(str(name).split())
+    if not 0 < len(text) <= MAX_DOMAIN_NAME or not text.isprintable():
+        raise UserInputError(f"{where}: a domain name must be 1 to {MAX_DOMAIN_NAME} printable characters, "
+                             f"got {len(text)}")
+    return text
 
 
 def _scan(folder: Path, shown: str) -> tuple[list[Path], int, dict[str, str]]:

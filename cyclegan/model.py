@@ -11,11 +11,11 @@ from torch import nn
 from . import accel
 from .errors import UserInputError
 from .images import image_to_tensor, open_image, tensor_to_image
-from .nets import build_net, count_parameters, size_multiple
+from .nets import build_net, count_parameters, min_side, size_multiple
 from .presets import Preset
 from .sampling import batch_statistics, has_batchnorm, has_decoder_dropout, stochastic
 from .settings import whole_number
-from .translate import DEFAULT_MAX_SIDE, resize_short_side, run_generator
+from .translate import DEFAULT_MAX_SIDE, plan_size, run_generator
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -49,15 +49,25 @@ class CycleModel(nn.Module):
         g = preset.generator
         self.G_AB = build_net(g.family, g.kwargs) if "a2b" in directions else None
         self.G_BA = build_net(g.family, g.kwargs) if "b2a" in directions else None
+        # D_B judges G_AB's fakes, D_A G_BA's: a one-direction model (CUT) has only D_B.
         d = preset.discriminator
-        self.D_A = build_net(d.family, d.kwargs) if with_discriminators else None
-        self.D_B = build_net(d.family, d.kwargs) if with_discriminators else None
+        self.D_A = build_net(d.family, d.kwargs) if with_discriminators and "b2a" in directions else None
+        self.D_B = build_net(d.family, d.kwargs) if with_discriminators and "a2b" in directions else None
         self.eval()
 
     # --- facts -------------------------------------------------------------------------------
     @property
     def directions(self) -> tuple[str, ...]:
         return tuple(d for d, g in (("a2b", self.G_AB), ("b2a", self.G_BA)) if g is not None)
+
+    @property
+    def one_direction(self) -> bool:
+        """Only one generator (CUT, or a single official file): no way back, no round trip."""
+        return len(self.directions) == 1
+
+    @property
+    def has_discriminators(self) -> bool:
+        return self.D_A is not None or self.D_B is not None
 
     @property
     def image_size(self) -> int:
@@ -89,12 +99,18 @@ class CycleModel(nn.Module):
         nets = {name: count_parameters(net) for name, net in
                 (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
         p = self.preset
-        return {"architecture": p.architecture, "recipe": p.recipe, "scale": p.scale, "title": p.title,
-                "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
-                "parameters": nets, "domains": list(self.domains),
-                "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
-                "image_size": self.image_size, "value_range": list(self.value_range),
-                "translates": self.inference_defaults(), "provenance": self.provenance}
+        out = {"architecture": p.architecture, "recipe": p.recipe, "scale": p.scale, "title": p.title,
+               "generator": self.preset.generator.to_dict(), "discriminator": self.preset.discriminator.to_dict(),
+               "parameters": nets}
+        heads = nce_head_parameters(p)
+        if heads:   # trained with the model, not part of it: what the recipe costs to train
+            out["parameters_training_only"] = {"F (PatchNCE MLP heads)": heads}
+        out.update({"domains": list(self.domains),
+                    "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
+                    "one_direction": self.one_direction,
+                    "image_size": self.image_size, "value_range": list(self.value_range),
+                    "translates": self.inference_defaults(), "provenance": self.provenance})
+        return out
 
     # --- how it translates: the recipe's defaults, each switchable per call --------------------
     @property
@@ -156,26 +172,28 @@ class CycleModel(nn.Module):
         return y[0] if single else y
 
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                  work_size: int | None = None, *, sample: bool | None = None, seed: int = 0,
-                  batch_stats: bool | None = None) -> Image.Image:
+                  work_size: int | None = None, deadline: float | None = None, *, sample: bool | None = None,
+                  seed: int = 0, batch_stats: bool | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
-        `work_size` runs the net at that short side (e.g. the training size) and scales back.
-        `sample`, `seed`, `batch_stats`: see `inference` (None: the recipe's default)."""
-        return self._translate_pil(self._open(image), direction, max_side, work_size,
+        `work_size` runs the net at that short side (e.g. the training size) and scales back;
+        the work is bounded by the limits (see translate.plan_size), and a time.monotonic()
+        `deadline` stops it between tiles with a message. `sample`, `seed`, `batch_stats`: see
+        `inference` (None: the recipe's default)."""
+        return self._translate_pil(self._open(image), direction, max_side, work_size, deadline,
                                    dict(sample=sample, seed=seed, batch_stats=batch_stats))
 
     def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                   work_size: int | None = None, *, sample: bool | None = None, seed: int = 0,
-                   batch_stats: bool | None = None) -> tuple[Image.Image, Image.Image]:
+                   work_size: int | None = None, deadline: float | None = None, *, sample: bool | None = None,
+                   seed: int = 0, batch_stats: bool | None = None) -> tuple[Image.Image, Image.Image]:
         """(translation, reconstruction): A→B→A for 'a2b'. Needs both generators. A sampled
         round trip draws the way back with seed + 1."""
         direction = check_direction(direction)
         back = "b2a" if direction == "a2b" else "a2b"
         self.generator(back)
         img = self._open(image)
-        fake = self._translate_pil(img, direction, max_side, work_size,
+        fake = self._translate_pil(img, direction, max_side, work_size, deadline,
                                    dict(sample=sample, seed=seed, batch_stats=batch_stats))
-        return fake, self._translate_pil(fake, back, max_side, work_size,
+        return fake, self._translate_pil(fake, back, max_side, work_size, deadline,
                                          dict(sample=sample, seed=seed + 1, batch_stats=batch_stats))
 
     def _open(self, image) -> Image.Image:
@@ -183,20 +201,37 @@ class CycleModel(nn.Module):
 
     @torch.inference_mode()
     def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None,
-                       mode: dict | None = None) -> Image.Image:
-        self.generator(direction)
+                       deadline: float | None = None, mode: dict | None = None) -> Image.Image:
+        g = self.generator(direction)
         max_side = _check_max_side(max_side)
         size = img.size
         if work_size:
-            img = resize_short_side(img, whole_number(work_size, "work_size (pixels)", 1))
+            work_size = whole_number(work_size, "work_size (pixels)", 1)
+        plan = plan_size(size, work_size, size_multiple(g), min_side(g), max_side)
+        if plan != size:
+            img = img.resize(plan, Image.Resampling.BICUBIC)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())
         with self.inference(direction, **(mode or {})) as g:
             x = _inference_layout(x, g)
-            y = run_generator(g, x, size_multiple(g), max_side=max_side)
+            y = run_generator(g, x, size_multiple(g), max_side=max_side, deadline=deadline)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
             out = out.resize(size, Image.Resampling.BICUBIC)
         return out
+
+
+def nce_head_parameters(preset: Preset) -> int:
+    """Parameters of the PatchNCE MLP heads a preset trains with (0 without PatchNCE), counted on
+    the meta device: the heads are training state, never saved with the model."""
+    if preset.lambda_nce <= 0 or not preset.nce_layers:
+        return 0
+    from .nets.cut import PatchHeads
+    g = preset.generator
+    with torch.device("meta"):
+        net = build_net(g.family, g.kwargs)
+        if not hasattr(net, "feature_channels"):
+            return 0
+        return count_parameters(PatchHeads(net.feature_channels(preset.nce_layers), preset.nce_mlp_width))
 
 
 _LOCKS: "weakref.WeakKeyDictionary[CycleModel, threading.RLock]" = weakref.WeakKeyDictionary()

@@ -1,10 +1,11 @@
-"""CycleGAN, DiscoGAN and DualGAN as data. The trainer reads these fields and never asks which
+"""CycleGAN, DiscoGAN, DualGAN and CUT as data. The trainer reads these fields and never asks which
 architecture it runs; numbers come from the papers and the authors' code.
 
 Three words name a preset, the same in code, CLI, app and README:
-- the *architecture*: "cyclegan" | "discogan" | "dualgan";
+- the *architecture*: "cyclegan" | "discogan" | "dualgan" | "cut";
 - its *recipe*, how it is trained: the paper's ("paper") or a named version of the authors' code
-  ("code", "code-2017-08", "code-2020");
+  ("code", "code-2017-08", "code-2020"); CUT's two are its authors' code defaults, "cut" and
+  "fastcut";
 - its *scale*: "full" (the published net sizes) or "quick" (narrow nets that train on a CPU).
 """
 import dataclasses
@@ -31,7 +32,7 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class Preset:
-    architecture: str                       # "cyclegan" | "discogan" | "dualgan"
+    architecture: str                       # "cyclegan" | "discogan" | "dualgan" | "cut"
     recipe: str                             # "paper", or the authors' code version it follows
     scale: str                              # "full" | "quick"
     title: str
@@ -81,6 +82,20 @@ class Preset:
     # How a model of this recipe translates by default (each can be switched per call):
     sample_at_test: bool = False            # decoder dropout on at test time, seeded: outputs are samples
     batch_stats_at_test: bool = False       # BatchNorm normalises by the batch being translated
+    # --- one-direction, contrastive training (CUT, Park et al. 2020) ---------------------------
+    init: str = "normal"                    # "normal": N(0, init_std); "xavier": xavier-normal, gain init_gain
+    init_gain: float = 0.02                 # the xavier gain (CUT's --init_gain)
+    directions: tuple[str, ...] = ("a2b", "b2a")   # which generators exist: ("a2b",) has no G_BA, D_A, cycle
+    lambda_nce: float = 0.0                 # PatchNCE weight (0 = no contrastive loss, no MLP heads)
+    nce_layers: tuple[int, ...] = ()        # entries of G's Sequential whose features PatchNCE compares
+    nce_idt: bool = False                   # also NCE(y, G(y)) on target images, averaged with NCE(x, G(x))
+    num_patches: int = 256                  # patch locations per layer and image
+    nce_temperature: float = 0.07           # InfoNCE's tau
+    nce_mlp_width: int = 256                # units of each layer's 2-layer MLP head
+    flip_equivariance: bool = False         # G sees a horizontally flipped batch with p 0.5 (FastCUT)
+    shared_forward: bool = False            # D-first batches: D judges the fakes of the G step's own forward
+    #                                         (one G pass per batch, as CUT's code) instead of a no-grad pass
+    crop_in_decay: bool = True              # False: no random crop while the LR decays (CUT's dataset code)
 
     @property
     def key(self) -> str:
@@ -102,7 +117,7 @@ class Preset:
             raise UserInputError(f"unknown preset fields: {', '.join(sorted(unknown))}")
         d["generator"] = NetSpec.from_dict(d["generator"])
         d["discriminator"] = NetSpec.from_dict(d["discriminator"])
-        for k in ("value_range", "betas"):
+        for k in ("value_range", "betas", "directions", "nce_layers"):
             if k in d:
                 d[k] = tuple(d[k])
         for k in ("recon_rate_schedule", "blocks_by_size"):
@@ -141,7 +156,7 @@ CYCLEGAN = Preset(
     blocks_by_size=((0, 6), (256, 9)),
 )
 CYCLEGAN_CODE = dataclasses.replace(
-    CYCLEGAN, recipe="code", title="CycleGAN, as the official code (resnet_9blocks at every size)",
+    CYCLEGAN, recipe="code", title="CycleGAN, as the official code (c05b30e): resnet_9blocks at every size",
     blocks_by_size=(),
 )
 
@@ -151,7 +166,7 @@ CYCLEGAN_CODE = dataclasses.replace(
 # model translates with its running statistics by default, because a visitor's single image has no
 # such batch and the demo model scores better that way (README: "How models translate").
 DISCOGAN = Preset(
-    architecture="discogan", recipe="code", scale="full", title="DiscoGAN, as the authors' code (Kim et al. 2017)",
+    architecture="discogan", recipe="code", scale="full", title="DiscoGAN, as the authors' code (f044178; Kim et al. 2017)",
     generator=NetSpec("disco_generator", {"ngf": 64, "n_down": 4}),
     discriminator=NetSpec("disco_discriminator", {"ndf": 64, "n_down": 4}),
     image_size=64, value_range=(0.0, 1.0),
@@ -220,16 +235,43 @@ DUALGAN_CODE_2020 = Preset(
     d_first=True,
 )
 
+# --- CUT and FastCUT (Park et al. 2020): the authors' code defaults --------------------------
+# taesungp/contrastive-unpaired-translation at b3ac297 (its HEAD, 2023; options/*.py,
+# models/cut_model.py): anti-aliased
+# ResNet-9 and PatchGAN, xavier init gain 0.02, LSGAN, Adam 2e-4 (0.5, 0.999) for G, D and the MLP
+# heads, batch 1, no pool; per batch D first, then G and the heads on the same fakes. PatchNCE on
+# layers 0, 4, 8, 12, 16, 256 patches, tau 0.07, 256-unit heads. CUT: lambda_NCE 1 with identity
+# NCE, 200 + 200 epochs; FastCUT: lambda_NCE 10, flip-equivariance, 150 + 50 epochs. One direction.
+CUT = Preset(
+    architecture="cut", recipe="cut", scale="full", title="CUT, as the authors' code (b3ac297; Park et al. 2020)",
+    generator=NetSpec("cut_resnet", {"ngf": 64, "n_blocks": 9, "dropout": False, "antialias": True,
+                                     "antialias_up": True}),
+    discriminator=NetSpec("cut_patchgan", {"ndf": 64, "n_layers": 3, "antialias": True}),
+    image_size=256, value_range=(-1.0, 1.0),
+    gan_loss="lsgan", d_outputs_probabilities=False, gan_weight=1.0, d_loss_scale=0.5,
+    lambda_cycle=0.0, lambda_identity=0.0, pool_size=0,
+    optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), lr_decay_fraction=0.5,
+    d_first=True, shared_forward=True, init="xavier", init_gain=0.02, batch_size=1,
+    preprocess="resize_crop", flip=True, crop_in_decay=False,
+    directions=("a2b",), lambda_nce=1.0, nce_layers=(0, 4, 8, 12, 16), nce_idt=True, num_patches=256,
+    nce_temperature=0.07, nce_mlp_width=256, flip_equivariance=False,
+)
+FASTCUT = dataclasses.replace(
+    CUT, recipe="fastcut", title="FastCUT, as the authors' code (b3ac297; Park et al. 2020)",
+    lambda_nce=10.0, nce_idt=False, flip_equivariance=True, lr_decay_fraction=0.25,
+)
+
 # architecture -> recipe -> its full-scale preset
 RECIPES: dict[str, dict[str, Preset]] = {
     "cyclegan": {"paper": CYCLEGAN, "code": CYCLEGAN_CODE},
     "discogan": {"code": DISCOGAN},
     "dualgan": {"paper": DUALGAN, "code-2017-04": DUALGAN_CODE_2017_04, "code-2017-08": DUALGAN_CODE_2017_08,
                 "code-2020": DUALGAN_CODE_2020},
+    "cut": {"cut": CUT, "fastcut": FASTCUT},
 }
 # Each architecture's default (the app's, the command line's and the library's). DualGAN's is the
 # recipe that learns on a CPU in minutes (README: "Learning per CPU-minute"); its paper is one name away.
-DEFAULT_RECIPE: dict[str, str] = {"cyclegan": "paper", "discogan": "code", "dualgan": "code-2017-08"}
+DEFAULT_RECIPE: dict[str, str] = {"cyclegan": "paper", "discogan": "code", "dualgan": "code-2017-08", "cut": "cut"}
 ARCHITECTURES = tuple(RECIPES)
 PRESETS: dict[str, Preset] = {a: RECIPES[a][DEFAULT_RECIPE[a]] for a in ARCHITECTURES}
 
@@ -269,6 +311,12 @@ QUICK_CHANGES: tuple[QuickChange, ...] = (
                 ("paper", "code-2017-04", "code-2017-08")),
     QuickChange("dualgan", "discriminator.ndf", 16, "a quarter of the width"),
     QuickChange("dualgan", "batch_size", 4, "4 images per step use 2 cores better than 1"),
+    QuickChange("cut", "image_size", 64, "default training size: 16× fewer pixels than 256"),
+    QuickChange("cut", "generator.ngf", 16, "a quarter of the width"),
+    QuickChange("cut", "generator.n_blocks", 5, "five residual blocks, not nine: NCE layer 16 is the fifth "
+                "block (with four it would be the first upsampling layer, outside the encoder)"),
+    QuickChange("cut", "discriminator.ndf", 16, "a quarter of the width"),
+    QuickChange("cut", "batch_size", 4, "4 images per step use 2 cores better than 1"),
 )
 
 

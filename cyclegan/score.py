@@ -34,12 +34,13 @@ DEMO_TEST_SCENES = 1_000_000  # cyclegan.demo's test seeds are 0..999,999
 
 
 def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = None,
-            subsets: int = SUBSETS, seed: int = 0) -> dict:
+            subsets: int = SUBSETS, seed: int = 0, fid: bool = True) -> dict:
     """KID (mean and std over `subsets` random subsets) and FID between two feature sets [N, D].
 
     The default subset size is half the smaller set (at most 1000): with all images in every
     subset the subsets would be identical and their spread zero. The subset draws use a fixed
-    seed inside a forked RNG, so a score is deterministic and leaves the caller's RNG alone."""
+    seed inside a forked RNG, so a score is deterministic and leaves the caller's RNG alone.
+    `fid=False` skips FID (its matrix square root is most of the cost at small n)."""
     try:
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
@@ -67,11 +68,13 @@ def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = No
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         kid_mean, kid_std = kid.compute()
-    fid = FrechetInceptionDistance(feature=passthrough)
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    return {"kid": float(kid_mean), "kid_std": float(kid_std), "fid": float(fid.compute()),
-            "subset_size": subset_size, "subsets": subsets}
+    out = {"kid": float(kid_mean), "kid_std": float(kid_std), "subset_size": subset_size, "subsets": subsets}
+    if fid:
+        metric = FrechetInceptionDistance(feature=passthrough)
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+        out["fid"] = float(metric.compute())
+    return out
 
 
 class _Passthrough(nn.Module):
@@ -108,9 +111,11 @@ class _Images:
     """Two lists of [3, S, S] loaders in [0, 1]: source-domain images and real target images,
     never of the same scene when the data says which scenes pair up."""
 
-    def __init__(self, source, reference, source_desc: str, reference_desc: str, note: str = ""):
+    def __init__(self, source, reference, source_desc: str, reference_desc: str, note: str = "",
+                 split: str = "test"):
         self.source, self.reference = source, reference
         self.source_desc, self.reference_desc, self.note = source_desc, reference_desc, note
+        self.split = split      # "test": held out from training; "train": the training images
 
 
 def _demo_images(world: str, direction: str, n: int, size: int) -> _Images:
@@ -155,7 +160,13 @@ def _folder_images(root: Path, shown: str, direction: str, n: int, size: int) ->
     src_dir, dst_dir = (a_dir, b_dir) if direction == "a2b" else (b_dir, a_dir)
     return _Images([(lambda i=i: src[i]) for i in src_idx], [(lambda i=i: dst[i]) for i in dst_idx],
                    f"{shown} {src_dir}/ ({len(src_idx)} of {len(src)})",
-                   f"{shown} {dst_dir}/ ({len(dst_idx)} of {len(dst)})", note)
+                   f"{shown} {dst_dir}/ ({len(dst_idx)} of {len(dst)})", note, split)
+
+
+def images(data: str, direction: str, n: int, size: int, workdir: Path) -> _Images:
+    """The source and reference image loaders `score_model` uses (also the live score's, in
+    train/scoring.py): demo test scenes, or testA/ + testB/ (else trainA/ + trainB/) of a folder."""
+    return _images(str(data), direction, n, size, Path(workdir))
 
 
 def _images(data: str, direction: str, n: int, size: int, workdir: Path) -> _Images:

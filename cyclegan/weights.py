@@ -37,22 +37,45 @@ def read_pth(path: Path) -> dict:
             warnings.simplefilter("ignore")
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses pickled code; anything else is a broken file
-        text = str(e)
-        glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if glob:
-            what = glob.group(1)
-            hint = (" It holds a whole pickled model: save `net.state_dict()` instead."
-                    if what.startswith("torch.nn.") or what.startswith("__main__") else "")
-            raise UserInputError(f"'{path.name}' contains pickled objects other than tensors ({what}); refusing "
-                                 f"to load it: only plain state dicts are read, never code.{hint}") from None
-        reason = "not a PyTorch state dict" if "Weights only load failed" in text else (text.splitlines()[0][:200] if text else type(e).__name__)
-        raise UserInputError(f"'{path.name}' is not a readable PyTorch checkpoint ({reason}); "
-                             "it may be truncated or corrupt") from None
+        raise _pth_refusal(path, str(e)) from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
         raise UserInputError(f"'{path.name}' holds a {type(sd).__name__}, not a state dict")
     return sd
+
+
+def _pth_refusal(path: Path, text: str) -> UserInputError:
+    """torch's weights-only loader refuses anything but tensors and plain containers; its words
+    for that changed across versions (`Unsupported global: GLOBAL x`, `Trying to load
+    unsupported GLOBAL x whose module m is blocked`). A named global is code the file would run
+    (or import) when unpickled, so that is what the message says."""
+    glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)|unsupported GLOBAL ([\w.]+)", text)
+    if glob:
+        what = glob.group(1) or glob.group(2)
+        hint = (" It holds a whole pickled model: save `net.state_dict()` instead."
+                if what.startswith(("torch.nn.", "__main__")) else "")
+        return UserInputError(f"'{path.name}' refused: this file would run code when loaded (it names {what}); "
+                              f"only plain state dicts are read, never code.{hint}")
+    op = re.search(r"Unsupported operand (\d+)", text)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if op and head[:1] == b"\x80" and head[1:2] in (b"\x04", b"\x05"):   # a protocol 4/5 pickle
+        return UserInputError(f"'{path.name}' refused: it is a pickle the safe loader does not read (pickle opcode "
+                               f"{op.group(1)}); only plain state dicts saved by torch.save are read, never code")
+    reason = "not a PyTorch state dict" if "Weights only load failed" in text else (
+        text.splitlines()[0][:200] if text else "unreadable")
+    return UserInputError(f"'{path.name}' is not a readable PyTorch checkpoint ({reason}); "
+                          "it may be truncated or corrupt")
+
+
+def check_finite(tensors: dict, what: str) -> None:
+    """Weights with NaN or Inf translate every image to black (or noise) without an error, so a
+    file that holds them is refused when it is loaded."""
+    bad = [k for k, v in tensors.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise UserInputError(f"{what} holds NaN or infinite weights ({len(bad)} tensor{'s' * (len(bad) != 1)}, e.g. "
+                             f"{bad[0]}): the model it was saved from had diverged; use an earlier checkpoint")
 
 
 def state_tensors(model, include_discriminators: bool = True) -> dict[str, torch.Tensor]:
@@ -62,7 +85,7 @@ def state_tensors(model, include_discriminators: bool = True) -> dict[str, torch
         if net is None or (name.startswith("D_") and not include_discriminators):
             continue
         for k, v in net.state_dict().items():
-            out[f"{name}.{k}"] = v.detach().cpu().contiguous()
+            out[f"{name}.{k}"] = v if v.is_meta else v.detach().cpu().contiguous()
     return out
 
 
@@ -107,8 +130,10 @@ def _detect_model(tensors: dict) -> str | None:
     return detect_net(tensors)
 
 
-def load_state(model, tensors: dict[str, torch.Tensor], what: str):
-    """Strict: every key present and every shape equal, or a message that says what differs."""
+def check_state(model, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Strict: every key present and every shape equal, or a message that says what differs;
+    and no NaN/Inf. Works on a model built on the meta device, so a file whose config names
+    huge nets is refused before they are allocated (its tensors cannot match them)."""
     expected = state_tensors(model)
     missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
@@ -127,6 +152,13 @@ def load_state(model, tensors: dict[str, torch.Tensor], what: str):
         looks = f"the weights look like {found}; " if found else ""
         raise UserInputError(f"{what} does not match its architecture {model.preset.architecture!r} "
                              f"({g.family} {json.dumps(g.kwargs)}): {looks}" + "; ".join(parts))
+    check_finite({k: tensors[k] for k in expected}, what)
+
+
+def load_state(model, tensors: dict[str, torch.Tensor], what: str, checked: bool = False):
+    """`tensors` into `model` (checked first unless `checked` says check_state already ran)."""
+    if not checked:
+        check_state(model, tensors, what)
     for name in NETS:
         net = getattr(model, name)
         if net is not None:

@@ -22,10 +22,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 # One size per architecture at which its nets build (DiscoGAN's global discriminator needs 64 px),
 # and the narrowest arguments of each net family.
-TINY_SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32}
+TINY_SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "cut": 32}
 TINY_NETS = {"resnet": {"ngf": 4, "n_blocks": 1}, "unet": {"ngf": 4}, "dual_unet": {"ngf": 4},
              "disco_generator": {"ngf": 4}, "patchgan": {"ndf": 4, "n_layers": 2}, "dual_critic": {"ndf": 4},
-             "disco_discriminator": {"ndf": 4}, "dual_global_critic": {"ndf": 4}, "dual_linear_critic": {"ndf": 4}}
+             "disco_discriminator": {"ndf": 4}, "dual_global_critic": {"ndf": 4}, "dual_linear_critic": {"ndf": 4},
+             # five blocks: CUT's NCE layers 0, 4, 8, 12, 16 end at the fifth residual block
+             "cut_resnet": {"ngf": 4, "n_blocks": 5}, "cut_patchgan": {"ndf": 4, "n_layers": 2}}
 
 
 def tiny_preset(arch: str = "cyclegan", recipe: str | None = None, size: int | None = None, **gen):
@@ -38,12 +40,14 @@ def tiny_preset(arch: str = "cyclegan", recipe: str | None = None, size: int | N
 
 
 def tiny_model(arch: str = "cyclegan", recipe: str | None = None, *, domains=("day", "night"),
-               directions=("a2b", "b2a"), with_discriminators: bool = False, seed: int = 0, size: int | None = None,
+               directions=None, with_discriminators: bool = False, seed: int = 0, size: int | None = None,
                **gen) -> CycleModel:
     """An untrained tiny model, the same for the same arguments (BatchNorm statistics included,
-    made non-trivial because they are part of the state a checkpoint must carry)."""
+    made non-trivial because they are part of the state a checkpoint must carry). Directions:
+    the preset's (both, or A → B for CUT) unless given."""
     torch.manual_seed(seed)
-    model = CycleModel(tiny_preset(arch, recipe, size, **gen), domains=domains, directions=directions,
+    preset = tiny_preset(arch, recipe, size, **gen)
+    model = CycleModel(preset, domains=domains, directions=directions or preset.directions,
                        with_discriminators=with_discriminators)
     with torch.no_grad():
         for m in model.modules():

@@ -266,6 +266,57 @@ def _non_utf8_names(z: Path, placeholder: bytes, raw: bytes) -> Path:
     return z
 
 
+def _nan_weights(folder: Path) -> Path:
+    """A model whose weights hold NaN (saved from a run that diverged): it would translate to black."""
+    m = tiny_model()
+    with torch.no_grad():
+        m.G_AB.model[1].weight[0, 0, 0, 0] = float("nan")
+        next(m.G_BA.parameters()).view(-1)[3] = float("inf")
+    return save_model(m, Path(folder) / "diverged.safetensors")
+
+
+def huge_config_file(folder: Path, name: str = "huge.safetensors") -> Path:
+    """About 1.3 KB: a self-describing .safetensors whose config names two generators of 97 M
+    parameters each (195 M in all: under every width, depth and parameter limit, also a Space's)
+    and one tiny tensor. Building those nets would take 780 MB before the missing tensors were
+    noticed."""
+    from safetensors.torch import save_file
+    from cyclegan.checkpoints import model_config
+    cfg = model_config(tiny_model())
+    cfg["preset"]["generator"] = {"family": "resnet", "kwargs": {"ngf": 128, "n_blocks": 20}}
+    cfg.pop("provenance", None)
+    path = Path(folder) / name
+    save_file({"G_AB.x": torch.zeros(1)}, str(path), metadata={"format": "pt", "cyclegan_config": json.dumps(cfg)})
+    return path
+
+
+def _deep_json_model_zip(folder: Path) -> Path:
+    files = model_files()
+    files["model/config.json"] = b"[" * 100_000 + b"]" * 100_000
+    return _zip_files(Path(folder) / "deep.zip", files)
+
+
+class RunsACommand:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def _os_system_pickle(folder: Path) -> Path:
+    p = Path(folder) / "latest_net_G_A.pth"
+    torch.save({"model.1.weight": torch.zeros(1), "evil": RunsACommand()}, p)
+    return p
+
+
+def _protocol4_pickle(folder: Path) -> Path:
+    p = Path(folder) / "new_pickle.pth"
+    p.write_bytes(pickle.dumps({"evil": CreatesAFile(str(Path(folder) / VICTIM))}, protocol=4))
+    return p
+
+
+def _comma_name(folder: Path) -> Path:
+    return save_model(tiny_model(), Path(folder) / "day,night v2.safetensors")
+
+
 _BOMB_ENV = {"CYCLEGAN_MAX_ZIP_BYTES": "1000000"}
 _MANY_ENV = {"CYCLEGAN_MAX_ZIP_ENTRIES": "200"}
 
@@ -286,8 +337,8 @@ MODEL_CASES = [
     Case("truncated_pth", _truncated_pth, "not a readable PyTorch checkpoint"),
     Case("truncated_safetensors", _truncated_safetensors, "not a readable safetensors file"),
     Case("truncated_zip", _truncated_zip, "not a valid zip file"),
-    Case("pickle_creates_file", _pickle_bomb, "refusing to load it"),
-    Case("plain_pickle_creates_file", _plain_pickle, "refusing to load it"),
+    Case("pickle_creates_file", _pickle_bomb, "refused: this file would run code when loaded"),
+    Case("plain_pickle_creates_file", _plain_pickle, "refused: this file would run code when loaded"),
     Case("other_arch_state_dict", _other_arch_pth, "not a CycleGAN generator: it looks like a DualGAN U-Net generator"),
     Case("other_arch_weights_in_folder", _other_arch_folder, "does not match its architecture 'dualgan'"),
     Case("safetensors_wrong_shapes", _wrong_shapes, "tensors have the wrong shape"),
@@ -301,6 +352,12 @@ MODEL_CASES = [
     Case("zip_nested", _nested_model_zip, "holds no model"),
     Case("zip_non_utf8_names", _non_utf8_model_zip, size=(48, 40)),
     Case("zip_ok", _model_zip("fine.zip"), size=(48, 40)),
+    Case("nan_inf_weights", _nan_weights, "NaN or infinite weights"),
+    Case("huge_config_few_tensors", huge_config_file, "does not match its architecture"),
+    Case("deeply_nested_config", _deep_json_model_zip, "nested too deeply"),
+    Case("pickle_runs_os_system", _os_system_pickle, "refused: this file would run code when loaded (it names posix.system)"),
+    Case("pickle_protocol_4", _protocol4_pickle, "refused: it is a pickle the safe loader does not read"),
+    Case("comma_in_file_name", _comma_name, size=(48, 40)),
 ]
 
 
@@ -336,6 +393,21 @@ def _non_utf8_data_zip(folder: Path) -> Path:
     return _non_utf8_names(z, b"YYYY", b"\x82\xa0\x82\xa2")  # Shift-JIS
 
 
+def _domains_zip(name: str, domains: dict) -> Callable[[Path], Path]:
+    return _data_zip(name, lambda: data_files() | {"domains.json": json.dumps(domains).encode()})
+
+
+def _junk_zip(folder: Path) -> Path:
+    """50 MB of zeros beside the images: it compresses to 50 KB, and must not take 50 MB of disk."""
+    with zipfile.ZipFile(Path(folder) / "junk.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in data_files().items():
+            zf.writestr(name, data)
+        with zf.open("trainA/junk.bin", "w") as f:
+            for _ in range(50):
+                f.write(bytes(1_000_000))
+    return Path(folder) / "junk.zip"
+
+
 DATA_CASES = [
     Case("data_dotdot", _data_zip("slip.zip", lambda: data_files() | {f"trainA/../../{ESCAPED}.png": b"x"}), "unsafe path in zip"),
     Case("data_absolute", _data_zip("abs.zip", lambda: data_files() | {f"/etc/{ESCAPED}.png": b"x"}),
@@ -355,6 +427,13 @@ DATA_CASES = [
                                                                      "trainB/bomb.png": png_header_only(50000, 50000),
                                                                      "trainB/cut.png": _png[:100]}),
          "trainB/ has no images"),
+    Case("data_long_domain_name", _domains_zip("long.zip", {"A": "d" * 150, "B": "night"}),
+         "a domain name must be 1 to 100 printable characters"),
+    Case("data_control_chars_in_domain", _domains_zip("ctl.zip", {"A": "day\u0007", "B": "night"}),
+         "a domain name must be 1 to 100 printable characters"),
+    Case("data_markdown_domain_name", _domains_zip("md.zip", {"A": "[click](https://evil.example/x)", "B": "night"}),
+         size=(3, 2)),
+    Case("data_junk_file", _junk_zip, size=(3, 2)),
     Case("data_non_utf8_names", _non_utf8_data_zip, size=(4, 3)),   # size = (images in A, in B)
     Case("data_ok", _data_zip("fine.zip"), size=(3, 2)),
 ]
@@ -381,3 +460,97 @@ def stop_any_run():
     """Stop the app's run, if one is active, and wait for its final checkpoint."""
     from ui import state
     state.RUNS.stop_and_wait(60)
+
+
+def ui_call(url: str, app, fn_name: str, data: list, oauth_token: str | None = None) -> tuple[dict, str]:
+    """Run a UI event the way the page does: join the queue, read the event stream. Returns the
+    completion message and the raw stream text. `oauth_token` rides in the request body, which is
+    how Gradio hands a signed-in visitor's token to a handler's gr.OAuthToken parameter when there
+    is no browser session (a Space's session cookie would give the same)."""
+    import uuid
+
+    import httpx
+    fn_id = next(k for k, fn in app.demo.fns.items() if fn.name == fn_name)
+    cfg = httpx.get(url + "config").json()
+    dep = next(d for d in cfg["dependencies"] if d["id"] == fn_id)
+    session = uuid.uuid4().hex
+    body = {"data": data, "fn_index": fn_id, "session_hash": session, "trigger_id": dep["targets"][0][0],
+            "event_data": None}
+    if oauth_token is not None:
+        body["oauth_token"] = oauth_token
+    r = httpx.post(url + "gradio_api/queue/join", json=body)
+    r.raise_for_status()
+    raw = []
+    with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=120) as resp:
+        for line in resp.iter_lines():
+            raw.append(line)
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    return msg, "\n".join(raw)
+    raise AssertionError("the event stream ended without a result:\n" + "\n".join(raw))
+
+
+# --- command-line mistakes: each is one `error:` line and exit status 2 --------------------------------
+LONG = "x" * 300 + ".png"
+
+
+@dataclass(frozen=True)
+class CliCase:
+    name: str
+    module: str                     # "cyclegan" or "train"
+    args: list                      # "{dir}" is the case's folder
+    expect: str                     # phrase of the one error line
+    setup: Callable[[Path], None] | None = None
+
+    def __str__(self):
+        return self.name
+
+
+def _cli_setup(folder: Path) -> None:
+    Image.new("RGB", (20, 20)).save(folder / "a.png")
+    (folder / "afile").write_text("x")
+    (folder / "badrun").mkdir()
+    (folder / "badrun" / "config.json").write_text("{not json")
+    deep = folder / "deepmodel"
+    deep.mkdir()
+    (deep / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    save_model(tiny_model(), folder / "ok")
+    (deep / "model.safetensors").write_bytes((folder / "ok" / "model.safetensors").read_bytes())
+
+
+_Q = ["--scale", "quick", "--size", "32", "--steps", "1", "--batch", "1", "--threads", "1", "--quiet"]
+CLI_CASES = [
+    CliCase("input_name_too_long", "cyclegan", ["translate", "--model", "{dir}/ok", LONG, "-o", "{dir}/o.png"],
+            "File name too long"),
+    CliCase("output_name_too_long", "cyclegan", ["translate", "--model", "{dir}/ok", "{dir}/a.png", "-o", "{dir}/" + LONG],
+            "File name too long"),
+    CliCase("output_under_a_file", "cyclegan", ["translate", "--model", "{dir}/ok", "{dir}/a.png", "-o",
+                                                "{dir}/afile/x.png"], "cannot create folder"),
+    CliCase("deeply_nested_config", "cyclegan", ["info", "{dir}/deepmodel"], "nested too deeply"),
+    CliCase("export_unwritable", "cyclegan", ["demo", "export", "/proc/no-such-folder", "--n", "2", "--size", "16"],
+            "cannot use '/proc/no-such-folder'"),
+    CliCase("grid_unwritable", "cyclegan", ["demo", "grid", "-o", "/proc/x.png", "--n", "1", "--size", "64"],
+            "cannot use '/proc/x.png'"),
+    CliCase("grid_missing_folder", "cyclegan", ["demo", "grid", "-o", "{dir}/nodir/x.png", "--n", "1"],
+            "does not exist"),
+    CliCase("grid_unknown_extension", "cyclegan", ["demo", "grid", "-o", "{dir}/x.xyz", "--n", "1"],
+            "needs an image extension"),
+    CliCase("argparse_unknown_flag", "cyclegan", ["translate", "--bogus"], "see 'python -m cyclegan translate --help'"),
+    CliCase("train_argparse_unknown_flag", "train", ["--bogus"], "unrecognized arguments: --bogus (see 'python -m train --help')"),
+    CliCase("train_data_name_too_long", "train", ["--data", "{dir}/" + LONG, "--out", "{dir}/r", *_Q], "File name too long"),
+    CliCase("train_out_name_too_long", "train", ["--out", "{dir}/" + LONG, *_Q], "File name too long"),
+    CliCase("train_out_under_a_file", "train", ["--out", "{dir}/afile/run", *_Q], "which is a file"),
+    CliCase("train_out_is_a_file", "train", ["--out", "{dir}/afile", *_Q], "is a file: give a folder"),
+    CliCase("train_pool_size_negative", "train", ["--out", "{dir}/r", "--pool-size", "-1", *_Q], "pool-size must be"),
+    CliCase("train_workers_negative", "train", ["--out", "{dir}/r", "--workers", "-1", *_Q], "workers must be"),
+    CliCase("train_resume_bad_config", "train", ["--out", "{dir}/badrun", "--resume", "--steps", "1"],
+            "config.json of run 'badrun' is unreadable"),
+    CliCase("train_size_zero", "train", ["--out", "{dir}/r", *_Q, "--size", "0"], "must be a whole number of at least 16"),
+    CliCase("train_nan_lambda", "train", ["--out", "{dir}/r", *_Q, "--lambda-cycle", "nan"], "lambda-cycle must be a number"),
+    CliCase("train_huge_lambda", "train", ["--out", "{dir}/r", *_Q, "--lambda-identity", "1e30"], "lambda-identity must"),
+    CliCase("train_inf_lr", "train", ["--out", "{dir}/r", *_Q, "--lr-d", "inf"], "lr-d must be a number above 0"),
+    CliCase("train_zero_clip", "train", ["--out", "{dir}/r", *_Q, "--clip-weights", "0"], "clip-weights must"),
+    CliCase("train_memory_estimate", "train", ["--out", "{dir}/r", "--scale", "full", "--size", "256", "--batch", "512",
+                                               "--steps", "1"], "CYCLEGAN_MAX_TRAIN_MEMORY_MB"),
+]

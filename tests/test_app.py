@@ -2,6 +2,7 @@
 the Train tab's handlers that have no endpoint (download, push, the recipe form)."""
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -16,11 +17,12 @@ from PIL import Image
 import cyclegan
 from conftest import tiny_model
 from hostile_inputs import stop_any_run, wait_status
-from ui import api, state, train_tab, translate_tab
+from ui import api, export, state, train_tab, translate_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
-ENDPOINTS = {"/translate", "/load_model", "/train_start", "/train_status", "/train_stop", "/train_pause",
-             "/train_resume"}
+DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
+ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/live_frame", "/translate_video",
+             "/train_start", "/train_status", "/train_stop", "/train_pause", "/train_resume", "/download_run"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -105,8 +107,8 @@ def test_load_model_upload_zip(client, tiny_models, photo, tmp_path):
             zf.write(f, f"dual/{f.name}")
     arch, spec, msg = client.predict("", [handle_file(str(z))], api_name="/load_model")
     assert arch == "dualgan"
-    assert spec.endswith("dual.zip")
-    assert "day ↔ night" in msg
+    assert spec.startswith("upload:") and "/" not in spec     # a name for the kept upload, not a path
+    assert "dual.zip" in msg and "day ↔ night" in msg
     out, _, _ = client.predict(handle_file(str(photo)), spec, "b2a", None, api_name="/translate")
     assert_png(out, (101, 75))
 
@@ -156,7 +158,7 @@ def test_the_named_endpoints(client):
     api_info = client.view_api(return_format="dict", print_info=False)
     assert set(api_info["named_endpoints"]) == ENDPOINTS
     start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
-    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe"]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every"]
     assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
     assert not api_info["unnamed_endpoints"]
 
@@ -168,7 +170,8 @@ def test_train_rejects_bad_settings(client):
         client.predict("demo:atlantis", "cyclegan", "quick", 32, 10, None, api_name="/train_start")
     with pytest.raises(Exception, match="too small for discogan"):
         client.predict("demo:daynight", "discogan", "quick", 32, 10, None, api_name="/train_start")
-    with pytest.raises(Exception, match="unknown architecture 'dualgan-code'; choose one of: cyclegan, discogan"):
+    with pytest.raises(Exception, match="unknown architecture 'dualgan-code'; choose one of: cyclegan, discogan, "
+                                        "dualgan, cut"):
         client.predict("demo:daynight", "dualgan-code", "quick", 32, 10, None, api_name="/train_start")
     with pytest.raises(Exception, match="unknown recipe 'gp' for dualgan"):
         client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, "gp", api_name="/train_start")
@@ -211,17 +214,19 @@ def test_double_start_gives_one_run(app_server, client):
             calls = [lambda c=c: c.predict("demo:daynight", "cyclegan", "quick", 32, 10_000, 1, api_name="/train_start")
                      for c in (client, other)]
         else:
-            calls = [lambda: api.start_training("demo:daynight", "cyclegan", "quick", 32, 10_000, 1)] * 2
+            calls = [lambda: {**api.public_status(api.start_training("demo:daynight", "cyclegan", "quick", 32, 10_000,
+                                                                     1, owner_secret=DIRECT_OWNER)),
+                              "owner_token": DIRECT_OWNER}] * 2
         results, errors = race(calls)
         assert len(results) == 1 and len(errors) == 1, (how, results, errors)
         assert "a run is in progress" in errors[0]
         run = state.RUNS.run
         assert results[0]["state"] in ("starting", "running") and results[0]["total"] == 10_000
-        assert results[0]["run_dir"] == str(run.run_dir)
+        assert results[0]["run"] == run.run_dir.name
         wait_status(client, lambda s, _: s["state"] == "running" and s["step"] >= 1)
         assert folders() - existing == {run.run_dir.name}, (how, folders() - existing)
-        stopped = client.predict(30, api_name="/train_stop")
-        assert stopped["state"] == "stopped" and stopped["run_dir"] == str(run.run_dir)
+        stopped = client.predict(30, results[0]["owner_token"], api_name="/train_stop")
+        assert stopped["state"] == "stopped" and stopped["run"] == run.run_dir.name
 
 
 def test_train_status_stop_translate(app_server, client, photo, tmp_path):
@@ -239,24 +244,26 @@ def test_train_status_stop_translate(app_server, client, photo, tmp_path):
     assert all(np.isfinite(v) for v in status["losses"].values())
     assert Path(sample).is_relative_to(downloads)              # fetched over HTTP, not a server path
     assert_png(sample, (6 * 32, 4 * 32))  # 4 rows of real A | fake B | rec A | real B | fake A | rec B
-    assert Path(sample).name == Path(status["latest_sample"]).name           # written once, never rewritten
-    assert Path(sample).read_bytes() == Path(status["latest_sample"]).read_bytes()
+    assert Path(sample).name == status["latest_sample"]           # written once, never rewritten; a name, not a path
+    runs = app_server[2]
+    assert Path(sample).read_bytes() == (runs / status["run"] / "samples" / status["latest_sample"]).read_bytes()
 
     with pytest.raises(Exception, match="a run is in progress"):
         client.predict("demo:daynight", "dualgan", "quick", 32, 10, None, api_name="/train_start")
 
-    paused = client.predict(api_name="/train_pause")
+    token = started["owner_token"]
+    paused = client.predict(token, api_name="/train_pause")
     assert paused["state"] == "paused"
     time.sleep(1.0)
     still = client.predict(api_name="/train_status")[0]
     assert still["state"] == "paused" and still["step"] == client.predict(api_name="/train_status")[0]["step"]
-    assert client.predict(api_name="/train_resume")["state"] == "running"
+    assert client.predict(token, api_name="/train_resume")["state"] == "running"
 
-    stopped = client.predict(10, api_name="/train_stop")
+    stopped = client.predict(10, token, api_name="/train_stop")
     assert stopped["state"] == "stopped"
     assert 0 < stopped["step"] < 400
-    assert stopped["latest_checkpoint"] and stopped["model"]
-    assert Path(stopped["latest_checkpoint"]).name == f"step_{stopped['step']:06d}"
+    assert stopped["model"] == f"run:{stopped['run']}"
+    assert stopped["latest_checkpoint"] == f"step_{stopped['step']:06d}"
 
     out, trip, msg = client.predict(handle_file(str(photo)), stopped["model"], "b2a", None, api_name="/translate")
     assert_png(out, (101, 75))
@@ -272,8 +279,16 @@ def test_run_download_and_push_messages(app_server, client, photo):
     client.predict("demo:daynight", "cyclegan", "quick", 32, 4, 1, api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished" and status["step"] == 4, status
-    z = Path(train_tab.download_run())
-    run = Path(status["run_dir"]).name
+    downloads = app_server[2].parent / "client-downloads"
+    z = Path(Client(app_server[0], analytics_enabled=False, verbose=False, download_files=str(downloads))
+             .predict(api_name="/download_run"))             # over HTTP, as a script would
+    assert z.is_relative_to(downloads)
+    made = list(export.exports_dir().rglob("*.zip"))       # the server's own copy, until it is a few minutes old
+    for folder in export.exports_dir().iterdir():
+        os.utime(folder, (time.time() - 600, time.time() - 600))
+    export.prune_exports()
+    assert made and not any(p.exists() for p in made)
+    run = status["run"]
     assert z.name == f"{run}.zip"
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
@@ -288,14 +303,14 @@ def test_run_download_and_push_messages(app_server, client, photo):
     assert model.translate(str(photo), "a2b").size == (101, 75)
 
     with pytest.raises(Exception, match="not a Hub repository id") as info:
-        train_tab.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
+        export.push_run("not a repo id", "hf_SECRET_TOKEN_123", True)
     assert "hf_SECRET" not in str(info.value)
 
 
 def test_recipe_choice(app_server, client):
     """The Train tab's recipe list follows the architecture (hidden when there is one recipe), the
     numbers follow the recipe and scale, and a run trains the chosen recipe."""
-    size, batch, lr_g, lr_d, lam_c, _, recipe = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
+    size, batch, lr_g, lr_d, lam_c, _, recipe, *_ = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
     q = cyclegan.get_preset("dualgan", "code-2017-08", "quick")
     assert (lr_g, lam_c, size) == (q.lr_g, 20.0, 64) and recipe["visible"] is True
     assert [v for _, v in recipe["choices"]] == ["paper", "code-2017-04", "code-2017-08", "code-2020"]
@@ -313,6 +328,42 @@ def test_recipe_choice(app_server, client):
     client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "paper", api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished", status
-    model = cyclegan.load_model(status["model"])
+    model = state.MODELS.get(status["model"])
     assert model.preset.key == "dualgan/paper/quick" and model.inference_defaults()["sample"] is False
     assert status["sample_scores"]["identity"] < 10 < status["sample_scores"]["a2b"] + 100   # scored on demo data
+
+
+@pytest.mark.parametrize("recipe", ["cut", "fastcut"])
+def test_cut_trains_scores_and_translates_with_best(app_server, client, photo, recipe):
+    """CUT from the API: one direction everywhere (losses, samples, translation without a round
+    trip), the live score in /train_status, RUN/best offered first in the model list."""
+    stop_any_run()
+    client.predict("demo:daynight", "cut", "quick", 32, 8, 2, recipe, 4, api_name="/train_start")
+    status, sample = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=120.0)
+    assert status["state"] == "finished" and status["step"] == 8, status
+    assert {"D_B", "G_AB", "nce"} <= set(status["losses"]) and not {"D_A", "G_BA", "cycle_A"} & set(status["losses"])
+    assert ("nce_idt" in status["losses"]) == (recipe == "cut")
+    assert status["n_scores"] == 2 and status["score"]["metric"] == "KID (random features)"
+    assert status["score"]["step"] == 8 and "kid_a2b" in status["score"] and "kid_b2a" not in status["score"]
+    best = status["best"]
+    assert best == f"{status['model']}@best" and status["best_score"]["step"] in (4, 8)
+    assert "checkpoint" not in status["best_score"]           # names only: no server path
+    assert_png(sample, (4 * 32, 4 * 32))         # 4 rows of real A | fake B | real B | G_AB(real B)
+    entries = [e for e in state.model_entries() if e["spec"].split("@")[0] == status["model"]]
+    assert entries[0]["spec"] == best and "best (day → night, step" in entries[0]["label"] and "KID" in entries[0]["label"]
+    assert entries[1]["spec"] == status["model"] and entries[0]["arch"] == "cut"
+    out, trip, msg = client.predict(handle_file(str(photo)), best, "a2b", None, api_name="/translate")
+    assert_png(out, (101, 75))
+    assert trip is None and "No round trip: this model only translates day → night" in msg
+    with pytest.raises(Exception, match="only translates day → night"):
+        client.predict(handle_file(str(photo)), best, "b2a", None, api_name="/translate")
+    assert state.MODELS.get(best).preset.key == f"cut/{recipe}/quick"
+
+
+def test_cut_form_hides_what_one_direction_lacks():
+    *_, recipe, cycle_row, lam_nce, note = train_tab.recipe_form("cut", "fastcut", "quick")
+    assert [v for _, v in recipe["choices"]] == ["cut", "fastcut"] and recipe["visible"] is True
+    assert cycle_row["visible"] is False and lam_nce == {"__type__": "update", "value": 10.0, "visible": True}
+    assert "no B → A and no round trip" in note
+    *_, cycle_row, lam_nce, note = train_tab.recipe_form("cyclegan", None, "quick")
+    assert cycle_row["visible"] is True and lam_nce["visible"] is False and note == ""

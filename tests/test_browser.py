@@ -17,7 +17,7 @@ from PIL import Image
 import cyclegan
 from conftest import tiny_model
 from cyclegan.checkpoints import DEMO_DIR
-from ui import translate_tab
+from ui import export, translate_tab
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,22 +39,28 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(app_server):
+def playwright():
+    """One playwright for the module: a second sync_playwright() inside the first is refused."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(app_server, playwright):
     url, _, runs = app_server
     # Two untrained models as if they were finished runs, so both architectures have one to pick.
     for arch in ("cyclegan", "dualgan"):
         cyclegan.save_model(tiny_model(arch), runs / f"tiny-{arch}" / "latest")
     requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.on("request", lambda r: requests.append(r.url))
-        pg.goto(url)
-        pg.locator("#translate-btn").wait_for()
-        pg.set_default_timeout(30_000)
-        yield pg, runs, requests
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(url)
+    pg.locator("#translate-btn").wait_for()
+    pg.set_default_timeout(30_000)
+    yield pg, runs, requests
+    browser.close()
 
 
 def model_for(arch: str) -> tuple[str, tuple[str, str]]:
@@ -104,6 +110,11 @@ def test_translate_train_and_use(page, artifacts):
     pg.locator("#input-image img").wait_for()
     translate(pg, f"{a} → {b} → {a}")
     assert pg.locator("#round-trip img").count() == 1
+    # The before/after slider: the input and the translation, both at the input's size.
+    pg.wait_for_function("[...document.querySelectorAll('#before-after img')].filter(i => i.complete && "
+                         "i.naturalWidth === 256).length === 2")
+    pg.wait_for_timeout(800)
+    pg.locator("#before-after").screenshot(path=str(artifacts / "slider.png"))
 
     pg.locator("#arch label", has_text="DualGAN").click()
     entry, (a, b) = model_for("dualgan")
@@ -167,6 +178,9 @@ def test_translate_train_and_use(page, artifacts):
     with zipfile.ZipFile(io.BytesIO(zipped.body())) as zf:
         names = zf.namelist()
     assert f"{run_name}/model/model.safetensors" in names and any("/samples/step_" in n for n in names)
+    pg.wait_for_timeout(500)   # the page's follow-up event removes the server's own copy of the zip
+    assert not list(export.exports_dir().rglob("*.zip")), "the run zip was left in the server's temp folder"
+    assert pg.locator("#hf-login").count() == 0     # Sign in with Hugging Face: only on a Space with OAuth
 
     # --- the new model is in the Translate tab's list and translates ----------------------------
     pg.get_by_role("tab", name="Translate").click()
@@ -180,7 +194,7 @@ def test_translate_train_and_use(page, artifacts):
 
     shots = ROOT / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    for name in ("translate.png", "train.png"):
+    for name in ("translate.png", "train.png", "slider.png"):
         shutil.copyfile(artifacts / name, shots / name)
     (artifacts / "browser_timings.json").write_text(json.dumps(timings, indent=2))
     print("browser timings:", timings)
@@ -207,6 +221,150 @@ def test_recipe_choice_in_the_form(page):
     pg.get_by_role("option", name=re.compile("^Paper")).click()
     pg.wait_for_function("el => el.value === '100'", arg=lam.element_handle())
     assert pg.get_by_label("lr_g (generators)").input_value() == "0.00005"
+
+
+
+def fake_camera_clip(path: Path, n: int = 60) -> Path:
+    """A Y4M clip chromium plays as its fake camera: a demo day scene, panning."""
+    av = pytest.importorskip("av")
+    import numpy as np
+    from cyclegan import demo
+    scene = demo.render("daynight", demo.test_seeds("daynight", 1)[0], "A", 480)
+    with av.open(str(path), "w", format="yuv4mpegpipe") as box:
+        s = box.add_stream("rawvideo", rate=10)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for i in range(n):
+            frame = np.asarray(scene.crop((2 * i, 60, 2 * i + 320, 300)))
+            for packet in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                box.mux(packet)
+        for packet in s.encode(None):
+            box.mux(packet)
+    return path
+
+
+def test_webcam_mode(app_server, playwright, artifacts, tmp_path):
+    """The Live tab with chromium's fake camera (fed a demo scene): Record streams frames to the
+    server and the translated frames and the frames per second come back."""
+    clip = fake_camera_clip(tmp_path / "camera.y4m")
+    args = ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                   f"--use-file-for-fake-video-capture={clip}"]
+    requests: list[str] = []
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    pg = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"]).new_page()
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.set_default_timeout(30_000)
+    pg.goto(app_server[0])
+    pg.get_by_role("tab", name="Live").click()
+    pg.locator("#live-model input").click()
+    pg.get_by_role("option", name=re.compile("built-in: CycleGAN")).first.click()
+    pg.locator("#webcam").get_by_text("Click to Access Webcam").click()
+    pg.locator("#webcam").get_by_role("button", name=re.compile("capture photo")).click()
+    pg.wait_for_function("() => { const i = document.querySelector('#webcam-out img');"
+                         " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    pg.wait_for_function("/\\d+\\.\\d frames\\/s.* · (2[0-9]|[3-9][0-9]|[1-9][0-9]{2}) frames/"
+                         ".test(document.querySelector('#webcam-fps').innerText)", timeout=90_000)
+    line = pg.locator("#webcam-fps").inner_text()
+    pg.wait_for_timeout(500)
+    pg.screenshot(path=str(artifacts / "webcam.png"), full_page=False)
+    browser.close()
+    assert re.search(r"net at \d+×\d+ \(auto\)", line), line
+    hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {sorted(hosts)}"
+    (artifacts / "webcam_line.txt").write_text(line)
+    shutil.copyfile(artifacts / "webcam.png", ROOT / "docs" / "screenshots" / "webcam.png")
+    print("webcam in the browser:", line)
+
+
+def test_only_the_browser_that_started_a_run_controls_it(app_server, playwright):
+    """Two browsers (two visitors): the one that pressed Start may pause and stop its run, also
+    after reloading the page (its id lives in its own localStorage); the other watches the same
+    run with those buttons disabled and is told why."""
+    from ui import state
+    url, _, _ = app_server
+    state.RUNS.stop_and_wait(60)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        mine, other = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
+        for pg in (mine, other):
+            pg.set_default_timeout(60_000)
+            pg.goto(url)
+            pg.get_by_role("tab", name="Train").click()
+        mine.get_by_label("Image size").fill("32")
+        mine.get_by_label("Steps").fill("100000")
+        mine.get_by_role("button", name="Start").click()
+        for pg in (mine, other):
+            pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Running')")
+        stop_mine = mine.get_by_role("button", name="Stop")
+        stop_other = other.get_by_role("button", name="Stop")
+        mine.wait_for_function("b => !b.disabled", arg=stop_mine.element_handle())
+        other.wait_for_timeout(1500)          # a few refreshes: its buttons must stay disabled
+        assert stop_mine.is_enabled() and mine.get_by_role("button", name="Pause").is_enabled()
+        assert not stop_other.is_enabled() and not other.get_by_role("button", name="Pause").is_enabled()
+        assert "Another visitor started this run" in other.locator("#train-status").inner_text()
+        assert "Another visitor" not in mine.locator("#train-status").inner_text()
+        mine.reload()                                    # the same browser: still its run
+        mine.get_by_role("tab", name="Train").click()
+        mine.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Running')")
+        stop_mine = mine.get_by_role("button", name="Stop")
+        mine.wait_for_function("b => !b.disabled", arg=stop_mine.element_handle())
+        stop_mine.click()
+        for pg in (mine, other):
+            pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Stopped')")
+    finally:
+        browser.close()
+        state.RUNS.stop_and_wait(60)
+
+
+@pytest.mark.slow
+def test_cut_score_curve_and_best(page, artifacts):
+    """Pick CUT, train briefly: the one-direction note, the live score curve next to the
+    untranslated baseline, the best checkpoint in the status; then translate with `best` from
+    the Translate tab, which offers it first and shows no round trip."""
+    pg, _, _ = page
+    pg.get_by_role("tab", name="Train").click()
+    pg.locator("#world input").click()
+    pg.get_by_role("option", name=re.compile("^daynight")).click()
+    pg.locator("#arch-train label", has_text="CUT").click()
+    pg.locator("#recipe").wait_for(state="visible")
+    pg.wait_for_function("document.querySelector('#one-direction-note').innerText.includes('no B → A')")
+    pg.get_by_label("Image size").fill("32")
+    pg.get_by_label("Steps").fill("40")
+    old_run = run_name_in(pg.locator("#train-status").inner_text())
+    pg.get_by_role("button", name="Start").click()
+    pg.wait_for_function("old => { const m = document.querySelector('#train-status').innerText.match(/run (\\S+)/);"
+                         " return m && m[1] !== old; }", arg=old_run or "")
+    # the score chart draws two lines: day → night and its untranslated baseline
+    pg.wait_for_function("[...document.querySelectorAll('#score-chart g.mark-line path')]"
+                         ".filter(p => (p.getAttribute('d') || '').length > 20).length >= 2", timeout=120_000)
+    legend = pg.locator("#score-legend").inner_text()
+    assert "day → night" in legend and "day → night, untranslated" in legend and "night → day" not in legend
+    pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Finished')", timeout=120_000)
+    status = pg.locator("#train-status").inner_text()
+    assert re.search(r"best: step \d+ \(KID \d\.\d{4}\)", status), status
+    assert "per score" in pg.locator("#score-note").inner_text()
+    assert "real B · G_AB(real B)" in pg.locator("#sample-grid").inner_text()
+    run_name = run_name_in(status)
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(artifacts / "train_cut.png"), full_page=True)
+
+    pg.get_by_role("tab", name="Translate").click()
+    pg.locator("#arch label", has_text="CUT").click()
+    pg.locator("#model input").click()
+    pg.wait_for_function("n => [...document.querySelectorAll('[role=option]')].filter("
+                         "o => o.innerText.includes(n)).length === 2", arg=run_name)
+    options = [o.inner_text().replace("✓", "").strip() for o in pg.get_by_role("option").all()]
+    mine = [o for o in options if o.startswith(run_name)]
+    assert len(mine) == 2 and "— best (day → night, step" in mine[0], options    # best first, then latest
+    pg.get_by_role("option", name=mine[0]).click()
+    pg.wait_for_function("t => document.querySelector('#model input').value.includes(t)", arg="best")
+    pg.locator("#round-trip").wait_for(state="hidden")
+    examples = {Path(p).name: p for p in translate_tab.example_images()}
+    if pg.locator("#input-image button[aria-label='Remove Image']").count():
+        pg.locator("#input-image button[aria-label='Remove Image']").click()
+    pg.locator("#input-image input[type=file]").set_input_files(str(examples["daynight-day-0.png"]))
+    pg.locator("#input-image img").wait_for()
+    translate(pg, "No round trip: this model only translates day → night")
+    assert pg.locator("#direction label").count() == 1
 
 
 def grid_psnr(png: bytes, side: int) -> dict:

@@ -381,23 +381,50 @@ def test_non_utf8_names(tmp_path):
 
 LIMIT_VARS = ["SPACE_ID", "CYCLEGAN_MAX_UPLOAD_MB", "CYCLEGAN_MAX_IMAGE_PIXELS", "CYCLEGAN_MAX_ZIP_ENTRIES",
               "CYCLEGAN_MAX_ZIP_BYTES", "CYCLEGAN_MAX_TRAIN_STEPS", "CYCLEGAN_MAX_TRAIN_SIZE",
-              "CYCLEGAN_ALLOW_SERVER_PATHS"]
+              "CYCLEGAN_ALLOW_SERVER_PATHS", "CYCLEGAN_MAX_HUB_DATASET_MB", "CYCLEGAN_MAX_VIDEO_SECONDS",
+              "CYCLEGAN_MAX_VIDEO_SIDE", "CYCLEGAN_MAX_STREAM_SECONDS", "CYCLEGAN_MAX_BATCH_IMAGES"]
 
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for v in LIMIT_VARS:
+    import os
+    for v in [*LIMIT_VARS, *(k for k in os.environ if k.startswith("CYCLEGAN_"))]:
         monkeypatch.delenv(v, raising=False)
     return monkeypatch
 
 
+# (local default, Space default) of every limit, as README's limits table states them
+DEFAULTS = {"max_upload_mb": (200, 200), "max_image_pixels": (40_000_000, 40_000_000),
+            "max_zip_entries": (20_000, 20_000), "max_zip_bytes": (2 * 1024**3, 2 * 1024**3),
+            "max_work_pixels": (40_000_000, 1_000_000), "max_upscale": (2, 2), "max_translate_seconds": (0, 60),
+            "max_model_params": (400_000_000, 200_000_000), "max_train_steps": (1_000_000, 5_000),
+            "max_train_size": (1024, 256), "max_train_memory_mb": (limits.machine_memory_mb(), 6000),
+            "max_run_minutes": (0, 30), "max_runs": (0, 20), "max_runs_mb": (0, 5000), "run_ttl_hours": (0, 24),
+            "max_stop_wait_s": (600, 60), "queue_size": (0, 32), "translate_concurrency": (2, 1),
+            "cache_minutes": (1440, 60), "allow_server_paths": (True, False), "max_hub_dataset_mb": (2000, 1000),
+            "max_video_seconds": (60, 20), "max_video_side": (1920, 1280), "max_stream_seconds": (600, 120),
+            "max_batch_images": (100, 20), "hosted": (False, True)}
+
+
 def test_limits_defaults(clean_env):
-    assert limits.current() == limits.Limits(200, 40_000_000, 20_000, 2 * 1024**3, 1_000_000, 1024, True, False)
+    import dataclasses
+    assert {f.name for f in dataclasses.fields(limits.Limits)} == set(DEFAULTS)
+    assert dataclasses.asdict(limits.current()) == {k: v[0] for k, v in DEFAULTS.items()}
     clean_env.setenv("SPACE_ID", "someone/cyclegan-studio")
-    lim = limits.current()
-    assert (lim.max_train_steps, lim.max_train_size, lim.allow_server_paths, lim.hosted) == (5_000, 256, False, True)
+    assert dataclasses.asdict(limits.current()) == {k: v[1] for k, v in DEFAULTS.items()}
     clean_env.setenv("SPACE_ID", "")
     assert limits.current().hosted is False
+
+
+def test_limits_table_in_readme_lists_every_setting():
+    """Each setting's variable and its two defaults appear in README's limits table."""
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Limits"):]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `CYCLEGAN_")}
+    for name in (limits.__doc__ or "").split("`"):
+        if name.startswith("CYCLEGAN_") and name.isupper():
+            assert name in rows, f"{name} is missing from README's limits table"
 
 
 def test_limits_from_env(clean_env):

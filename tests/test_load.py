@@ -83,7 +83,7 @@ def test_eight_clients_translate_while_training(app_server, client, tmp_path):
         t.join(600)
     wall = time.perf_counter() - t_start
     after = train_status(client)
-    stopped = client.predict(30, api_name="/train_stop")
+    stopped = client.predict(30, started["owner_token"], api_name="/train_stop")
 
     assert not errors, errors[:5]
     assert len(latencies) == CLIENTS * N

@@ -164,7 +164,7 @@ def test_sample_grid_on_a_demo_world_shows_ground_truth(tmp_path):
     scores are the grid's own PSNR, and a model that copied its input would score identity."""
     t = Trainer(TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick", size=32, batch=2, steps=2,
                             out=str(tmp_path / "run")))
-    a, fb, ra, b, fa, rb = t.sample_columns()
+    a, fb, ra, b, fa, rb = t.sample_tensors()
     truth_b = torch.stack([image_to_tensor(demo.render("daynight", s, "B", 32))
                            for s in demo.test_seeds("daynight", 4)])
     torch.testing.assert_close(b, truth_b, rtol=0, atol=1 / 255 + 1e-6)

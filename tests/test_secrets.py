@@ -5,6 +5,10 @@ training status; also when the Hub answers with an error that quotes the token b
 The push is a UI-only event (no API name), so it is driven two ways: the Python handler itself,
 and the browser's path through the running server (queue/join + the event stream), with
 huggingface_hub.HfApi's methods replaced by fakes that fail, quoting the token.
+
+The same holds for the token Sign in with Hugging Face gives a Space page (gr.OAuthToken): given
+to the handler's parameter directly and in the request body as Gradio accepts it; and a push
+with no token of the visitor's never goes out with the server's own (HF_TOKEN).
 """
 from __future__ import annotations
 
@@ -13,18 +17,19 @@ import logging
 import secrets
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
-import httpx
 import huggingface_hub
 import pytest
 
-from ui import state, train_tab
+from hostile_inputs import ui_call
+from ui import export, state
 
 HF_TOKEN = "hf_" + secrets.token_hex(17)            # the shape of a real user access token
+OAUTH_TOKEN = "hf_oauth_" + secrets.token_hex(16)   # what Sign in with Hugging Face gives a Space page
+SERVER_TOKEN = "hf_" + secrets.token_hex(17)        # the Space owner's own token, in HF_TOKEN
 OTHER_TOKEN = "org-key-" + secrets.token_hex(12)    # a token without the hf_ prefix
 REPO = "someone/day2night"
 
@@ -42,27 +47,6 @@ def finished_run(app_server, client):
         time.sleep(0.2)
     assert status["state"] == "finished" and status["latest_checkpoint"], status
     return status
-
-
-def ui_call(url: str, app, fn_name: str, data: list) -> tuple[dict, str]:
-    """Run a UI event the way the page does: join the queue, read the event stream. Returns the
-    completion message and the raw stream text."""
-    fn_id = next(k for k, fn in app.demo.fns.items() if fn.name == fn_name)
-    cfg = httpx.get(url + "config").json()
-    dep = next(d for d in cfg["dependencies"] if d["id"] == fn_id)
-    session = uuid.uuid4().hex
-    r = httpx.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": fn_id, "session_hash": session,
-                                                        "trigger_id": dep["targets"][0][0], "event_data": None})
-    r.raise_for_status()
-    raw = []
-    with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=120) as resp:
-        for line in resp.iter_lines():
-            raw.append(line)
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                if msg.get("msg") == "process_completed":
-                    return msg, "\n".join(raw)
-    raise AssertionError("the event stream ended without a result:\n" + "\n".join(raw))
 
 
 def _fail(where: str, make_error):
@@ -136,7 +120,7 @@ def assert_token_nowhere(token: str, *, texts: dict, app_server, client, caplog,
         assert _files_mentioning(cache, token.encode(), since) == [], "the token was written into Gradio's cache"
     status, _ = client.predict(api_name="/train_status")
     assert token not in json.dumps(status), "the token is in /train_status"
-    run_dir = Path(status["run_dir"])
+    run_dir = runs / status["run"]
     metrics = (run_dir / "metrics.jsonl").read_text()
     assert metrics and token not in metrics
     assert token not in json.dumps(state.RUNS.run.snapshot())
@@ -154,7 +138,7 @@ def test_failed_push_never_shows_the_token(name, finished_run, app_server, clien
     capfd.readouterr()
 
     with pytest.raises(gr.Error) as e:   # the handler itself
-        train_tab.push_run(REPO, token, True)
+        export.push_run(REPO, token, True)
     direct = str(e.value.message if hasattr(e.value, "message") else e.value)
     assert "push to the Hub failed" in direct, direct
     assert calls and calls[0][0] == "create_repo" and calls[0][2] == token.strip()  # the token did reach the Hub
@@ -177,7 +161,7 @@ def test_successful_push_never_shows_the_token(finished_run, app_server, client,
     caplog.set_level(logging.DEBUG)
     since = time.time() - 1
     capfd.readouterr()
-    direct = train_tab.push_run(REPO, HF_TOKEN, True)
+    direct = export.push_run(REPO, HF_TOKEN, True)
     assert direct == f"Pushed to [https://huggingface.co/{REPO}](https://huggingface.co/{REPO})"
     done, raw = ui_call(url, app, "push_run", [REPO, HF_TOKEN, False])
     assert done["success"] is True and f"https://huggingface.co/{REPO}" in done["output"]["data"][0]
@@ -202,3 +186,71 @@ def test_refused_push_never_shows_the_token(finished_run, app_server, client, ca
     assert "not a Hub repository id" in shown, shown
     assert_token_nowhere(HF_TOKEN, texts={"the page's error": shown, "the event stream": raw},
                          app_server=app_server, client=client, caplog=caplog, capfd=capfd, since=since)
+
+
+# --- Sign in with Hugging Face, and no token at all ----------------------------------------------------
+def _oauth(token: str) -> gr.OAuthToken:
+    return gr.OAuthToken(token=token, scope="openid profile contribute-repos", expires_at=int(time.time()) + 3600)
+
+
+@pytest.mark.parametrize("where", ["create_repo", "upload_folder", "nowhere"])
+def test_signed_in_push_uses_the_visitors_token_and_never_shows_it(where, finished_run, app_server, client, caplog,
+                                                                   capfd, monkeypatch):
+    """The OAuth token reaches HfApi (not the server's HF_TOKEN), and like a typed one it is never
+    seen again, also when the Hub's error quotes it."""
+    url, app, runs = app_server
+    monkeypatch.setenv("HF_TOKEN", SERVER_TOKEN)
+    calls, create_repo, upload_folder = _fail(where, lambda: RuntimeError(f"401 for token {OAUTH_TOKEN}"))
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    caplog.set_level(logging.DEBUG)
+    since = time.time() - 1
+    capfd.readouterr()
+    texts = {}
+    if where == "nowhere":
+        texts["the handler's result"] = export.push_run(REPO, "", True, _oauth(OAUTH_TOKEN))
+    else:
+        with pytest.raises(gr.Error) as e:
+            export.push_run(REPO, "", True, _oauth(OAUTH_TOKEN))
+        texts["the handler's error"] = str(e.value.message)
+        texts["the exception's args"] = repr(e.value.args)
+    done, raw = ui_call(url, app, "push_run", [REPO, "", True], oauth_token=OAUTH_TOKEN)   # the page's own path
+    texts["the event stream"] = raw
+    assert done["success"] is (where == "nowhere"), done
+    creates = [c for c in calls if c[0] == "create_repo"]
+    assert len(creates) == 2 and all(c[2] == OAUTH_TOKEN for c in creates), creates   # the visitor's, both times
+    assert SERVER_TOKEN not in raw
+    assert_token_nowhere(OAUTH_TOKEN, texts=texts, app_server=app_server, client=client, caplog=caplog, capfd=capfd,
+                         since=since)
+
+
+def test_a_typed_token_wins_over_the_signed_in_one(finished_run, monkeypatch):
+    calls, create_repo, upload_folder = _fail("nowhere", lambda: None)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    export.push_run(REPO, HF_TOKEN, True, _oauth(OAUTH_TOKEN))
+    assert calls[0][2] == HF_TOKEN
+
+
+def test_push_without_a_visitor_token_never_uses_the_servers(finished_run, app_server, client, caplog, capfd,
+                                                              monkeypatch):
+    """No typed token and not signed in, on a server that has a token of its own (HF_TOKEN, as a
+    Space's secret): refused with a message saying what to do; the Hub is never asked."""
+    url, app, runs = app_server
+    monkeypatch.setenv("HF_TOKEN", SERVER_TOKEN)
+    monkeypatch.setenv("SPACE_ID", "someone/cyclegan-studio")
+    calls, create_repo, upload_folder = _fail("nowhere", lambda: None)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    caplog.set_level(logging.DEBUG)
+    since = time.time() - 1
+    capfd.readouterr()
+    for typed in ("", "   "):
+        with pytest.raises(gr.Error, match="needs your Hugging Face token") as e:
+            export.push_run(REPO, typed, True, None)
+        assert "never uses the server's own token" in str(e.value.message)
+        done, raw = ui_call(url, app, "push_run", [REPO, typed, True])
+        assert done["success"] is False and "needs your Hugging Face token" in done["output"]["error"]
+    assert calls == []
+    assert_token_nowhere(SERVER_TOKEN, texts={"the event stream": raw}, app_server=app_server, client=client,
+                         caplog=caplog, capfd=capfd, since=since)

@@ -1,5 +1,6 @@
 """The training engine: every architecture and recipe trains, resumes exactly, stops cleanly,
-guards NaN; the run folder; the background Run; `python -m train` (in-process) and its flags."""
+guards NaN; the run folder; the background Run; `python -m train` (in-process) and its flags.
+(The live score and RUN/best: test_live_score.py.)"""
 import contextlib
 import io
 import json
@@ -22,14 +23,16 @@ from train.runs import RunDir
 from train.trainer import batch_ops
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32}
+SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "cut": 32}
 PRESETS = [("cyclegan", None), ("cyclegan", "code"), ("discogan", None), ("dualgan", None), ("dualgan", "paper"),
-           ("dualgan", "code-2017-04"), ("dualgan", "code-2020")]
+           ("dualgan", "code-2017-04"), ("dualgan", "code-2020"), ("cut", "cut"), ("cut", "fastcut")]
 
 
 def cfg(tmp_path, arch="cyclegan", steps=6, name="run", **kw) -> TrainConfig:
+    """A tiny run; it scores itself at each checkpoint on 8 images a side (the live score is on
+    by default, so every test here also checks that it leaves training alone)."""
     base = dict(data="demo:daynight", arch=arch, scale="quick", size=SIZES[arch], steps=steps, batch=2,
-                out=str(tmp_path / name), log_every=2, sample_every=3, checkpoint_every=3)
+                out=str(tmp_path / name), log_every=2, sample_every=3, checkpoint_every=3, score_n=8)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -43,11 +46,19 @@ def test_each_architecture_trains_with_finite_losses(tmp_path, arch, recipe):
     losses = {k: v for r in records for k, v in r.items() if k not in ("time",)}
     assert all(math.isfinite(v) for v in losses.values())
     keys = set().union(*records)
-    assert {"D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B", "lr", "sec_per_step", "images_per_s"} <= keys
-    assert ("idt_A" in keys) == (arch == "cyclegan")
+    common = {"lr", "sec_per_step", "images_per_s"}
+    if arch == "cut":   # one direction: G_AB and D_B only, PatchNCE instead of a cycle
+        assert {"D_B", "G_AB", "nce"} | common <= keys
+        assert not keys & {"D_A", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B"}
+        assert ("nce_idt" in keys) == (recipe == "cut")
+    else:
+        assert {"D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B"} | common <= keys
+        assert ("idt_A" in keys) == (arch == "cyclegan")
+        assert "nce" not in keys
     assert ("fm_A" in keys) == (arch == "discogan")
     model = load_model(tmp_path / "run" / "latest")
     assert model.architecture == arch and model.preset.recipe == t.preset.recipe and model.domains == ("day", "night")
+    assert model.directions == t.preset.directions == (("a2b",) if arch == "cut" else ("a2b", "b2a"))
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == \
         ["step_000001.png", "step_000003.png", "step_000006.png"]
 
@@ -76,6 +87,8 @@ def test_step_patterns_follow_the_preset(tmp_path):
     ("dualgan", "code-2017-04", [("D", "D", "D", "G")] * 3),
     ("dualgan", "code-2017-08", [("D", "G", "G")] * 3),
     ("dualgan", "code-2020", [("D", "G")] * 3),
+    ("cut", "cut", [("D", "G")] * 3),
+    ("cut", "fastcut", [("D", "G")] * 3),
 ])
 def test_named_schedule_fields_give_each_batch_its_steps(arch, recipe, ops):
     """The order of discriminator and generator steps on each batch, from the preset's fields."""
@@ -99,10 +112,13 @@ class StopAt(Hooks):
 
 
 @pytest.mark.parametrize("arch,recipe", [("cyclegan", None), ("dualgan", None), ("discogan", None),
-                                         ("dualgan", "code-2017-04"), ("dualgan", "paper")])
+                                         ("dualgan", "code-2017-04"), ("dualgan", "paper"),
+                                         ("cut", "cut"), ("cut", "fastcut")])
 def test_resume_is_exact(tmp_path, arch, recipe):
     """Also for TF-start RMSProp's state and the Apr-2017 critic window (which refills from the
-    feed after a resume; n = 5 stops it mid-way through the window's batches)."""
+    feed after a resume; n = 5 stops it mid-way through the window's batches); for CUT also the
+    PatchNCE heads (training state, not in the model) and the switch to uncropped data when the
+    LR decays (at step 6 of 12 for CUT, at step 9 for FastCUT)."""
     n = 5 if recipe == "code-2017-04" else 6
     straight = Trainer(cfg(tmp_path, arch, steps=2 * n, name="straight", recipe=recipe))
     straight.train()
@@ -112,8 +128,12 @@ def test_resume_is_exact(tmp_path, arch, recipe):
     resumed = Trainer(cfg(tmp_path, arch, steps=2 * n, name="split", recipe=recipe), resume=True)
     assert resumed.step == n
     resumed.train()
-    for name in ("G_AB", "G_BA"):
-        a, b = getattr(straight.model, name).state_dict(), getattr(resumed.model, name).state_dict()
+    nets = ["G_AB", "G_BA"] if arch != "cut" else ["G_AB", "D_B"]
+    pairs = [(getattr(straight.model, k), getattr(resumed.model, k), k) for k in nets]
+    if arch == "cut":
+        pairs.append((straight.heads, resumed.heads, "heads"))
+    for x, y, name in pairs:
+        a, b = x.state_dict(), y.state_dict()
         diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
         assert diff <= 1e-6, f"{name} differs by {diff}"
 
@@ -267,7 +287,7 @@ def test_cli_trains_and_resumes(tmp_path, one_thread):
 
 @pytest.mark.parametrize("args,message", [
     (["--data", "/no/such/folder"], "not found"),
-    (["--arch", "stylegan"], "unknown architecture 'stylegan'; choose one of: cyclegan, discogan, dualgan"),
+    (["--arch", "stylegan"], "unknown architecture 'stylegan'; choose one of: cyclegan, discogan, dualgan, cut"),
     (["--arch", "dualgan-code"], "unknown architecture 'dualgan-code'"),
     (["--arch", "dualgan", "--recipe", "gp"], "unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-04, code-2017-08, code-2020"),
     (["--scale", "paper"], "unknown scale 'paper'; choose one of: full, quick"),
@@ -291,7 +311,8 @@ def test_cli_flags_come_from_the_config_fields(capsys):
     flags = {"data", "arch", "recipe", "scale", "size", "steps", "batch", "out", "seed", "device", "sample-every",
              "checkpoint-every", "log-every", "keep", "threads", "workers", "no-amp", "no-channels-last",
              "compile", "no-fuse", "preprocess", "no-flip", "lr-g", "lr-d", "lambda-cycle", "lambda-identity",
-             "pool-size", "clip-weights", "lr-decay-fraction", "resume", "quiet"}
+             "pool-size", "clip-weights", "lr-decay-fraction", "lambda-nce", "score-every", "score-n", "resume",
+             "quiet"}
     for flag in flags:
         assert f"--{flag} " in help_text or f"--{flag}\n" in help_text, flag
     assert "--preset" not in help_text and "--variant" not in help_text and "--max-steps-limit" not in help_text

@@ -6,11 +6,13 @@ so a new field is a new flag without touching this file."""
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import torch.distributed as dist
 from tqdm import tqdm
 
-from cyclegan.errors import UserInputError
+from cyclegan.cli import OneLineParser, run_main
+from cyclegan.errors import UserInputError, short_name
 
 from .config import NO_CLI_DEFAULT, TrainConfig, field_type, parse_field, resumed
 from .runs import RunDir
@@ -47,18 +49,32 @@ def add_config_flags(ap: argparse.ArgumentParser) -> None:
                         help=meta["help"] + shown)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m train", description="Train CycleGAN, DiscoGAN or DualGAN on "
-                                 "unpaired images. Writes RUN/config.json, metrics.jsonl, samples/, checkpoints/.")
+def build_parser(prog: str = "python -m train") -> argparse.ArgumentParser:
+    ap = OneLineParser(prog=prog, description="Train CycleGAN, DiscoGAN, DualGAN or CUT on unpaired "
+                                 "images. Writes RUN/config.json, metrics.jsonl, scores.jsonl, samples/, checkpoints/, "
+                                 "latest and best.")
     add_config_flags(ap)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its newest complete checkpoint")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
+def check_out(out: str) -> None:
+    """--out must be a folder (or not exist yet, under a folder that can hold it)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"--out '{short_name(out)}' is a file: give a folder for the run")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserInputError(f"--out '{short_name(out)}' is under '{short_name(parent)}', which is a file")
+            break
+
+
 def config_from_args(args) -> TrainConfig:
     """The flags as a TrainConfig; with --resume, the run's saved config plus the new run length
     and machine settings (flags that define the run are not looked at then)."""
+    check_out(args.out)
     given = vars(args)
     saved = RunDir(args.out).read_config() if args.resume else None
     if saved:
@@ -67,14 +83,14 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in given.items() if k in fields})
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-        trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def main(argv=None, prog: str = "python -m train") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_main(_train, args)
+
+
+def _train(args) -> int:
+    cfg = config_from_args(args)
+    trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
     show = trainer.rank == 0 and not args.quiet
 
     class Bar(Hooks):
@@ -82,33 +98,48 @@ def main(argv=None) -> int:
             self.bar = tqdm(total=trainer.cfg.steps, initial=trainer.step, unit="step", disable=not show,
                             dynamic_ncols=True)
             self.last = trainer.step
+            self.kid = None
 
         def on_log(self, rec):
             self.bar.update(rec["step"] - self.last)
             self.last = rec["step"]
             keys = [k for k in rec if k not in ("step", "time", "sec_per_step", "images_per_s", "lr")]
-            self.bar.set_postfix({k: f"{rec[k]:.3f}" for k in keys[:6]}, refresh=False)
+            post = {k: f"{rec[k]:.3f}" for k in keys[:6]}
+            if self.kid is not None:
+                post["KID"] = f"{self.kid:.4f}"
+            self.bar.set_postfix(post, refresh=False)
+
+        def on_score(self, rec):
+            self.kid = rec["score"]
+            if show:
+                self.bar.write(f"step {rec['step']}: KID (random features) {rec['score']:.4f} "
+                               f"({rec['seconds']:.2f} s)")
 
     bar = Bar()
     try:
         status = trainer.train(bar)
     except Diverged as e:
         bar.bar.close()
-        print(f"error: {e}; the last good checkpoint is kept in {trainer.folder.checkpoints_dir}", file=sys.stderr)
-        return 3
-    except UserInputError as e:
-        bar.bar.close()
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 3
     except KeyboardInterrupt:
         bar.bar.close()
         path = trainer.save_checkpoint()
         print(f"interrupted at step {trainer.step}; checkpoint {path}", file=sys.stderr)
         return 130
     finally:
+        bar.bar.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-    bar.bar.close()
     if trainer.rank == 0:
         print(f"{status} at step {trainer.step}; model: {trainer.folder.latest}")
+        best = trainer.best
+        if best is not None:
+            print(f"best: {trainer.folder.best} (step {best['step']}, KID (random features) {best['score']:.4f}; "
+                  f"scores in {trainer.folder.scores_path})")
     return 0
+
+
+def run() -> None:
+    """The `cyclegan-train` console script (pyproject.toml)."""
+    sys.exit(main(prog="cyclegan-train"))

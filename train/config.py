@@ -3,6 +3,7 @@ benchmarks share. Each field's metadata holds its command-line help, so `python 
 flags are generated from it (train/cli.py). A TrainConfig is checked once, when it is made:
 one that exists is valid (under the server's limits at that moment)."""
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from cyclegan.presets import ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, Pre
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
+LOGS = ("jsonl", "tensorboard")
 NO_CLI_DEFAULT = object()
 
 
@@ -31,7 +33,8 @@ def _recipes_help() -> str:
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = field(default="demo:daynight", metadata=_flag(
-        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
+        "folder with trainA/ trainB/ (or A/ B/), a .zip of one, hub:OWNER/NAME (a Hugging Face dataset: image "
+        "folders or parquet) or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
         f"how the architecture is trained, its paper's recipe or a version of its authors' code (default: "
@@ -39,7 +42,7 @@ class TrainConfig:
     scale: str = field(default="quick", metadata=_flag(
         f"{' | '.join(SCALES)}: full is the published net sizes, quick small nets for a CPU (the app's "
         "default; the command line's is full)", cli_default="full"))
-    size: int | None = field(default=None, metadata=_flag("image side in pixels (default: the preset's)"))
+    size: int | None = field(default=None, metadata=_flag("image side in pixels, 16 or more (default: the preset's)"))
     steps: int = field(default=1000, metadata=_flag("training steps (one batch each)"))
     batch: int | None = field(default=None, metadata=_flag("batch size (default: the preset's)"))
     out: str = field(default="runs/run", metadata=_flag("run folder"))
@@ -48,7 +51,12 @@ class TrainConfig:
     sample_every: int = field(default=50, metadata=_flag("write a sample grid every K steps"))
     checkpoint_every: int = field(default=200, metadata=_flag("checkpoint every K steps"))
     log_every: int = field(default=10, metadata=_flag("append to the metrics every K steps"))
-    keep_checkpoints: int = field(default=3, metadata=_flag("checkpoints kept", flag="--keep"))
+    keep_checkpoints: int = field(default=3, metadata=_flag("checkpoints kept (besides RUN/best)", flag="--keep"))
+    score_every: int | None = field(default=None, metadata=_flag(
+        "score the generators every K steps with KID (random features) on held-out images (demo: test scenes; "
+        "folders: testA/ + testB/, else the training images); the best-scoring checkpoint is kept as RUN/best. "
+        "Default: at every checkpoint; 0: off"))
+    score_n: int = field(default=100, metadata=_flag("images per side for the live score"))
     threads: int | None = field(default=None, metadata=_flag("CPU threads for training (default: torch's)"))
     workers: int = field(default=0, metadata=_flag("DataLoader worker processes"))
     amp: bool = field(default=True, metadata=_flag("no bf16 autocast on CUDA", flag="--no-amp"))
@@ -63,14 +71,21 @@ class TrainConfig:
     lr_g: float | None = field(default=None, metadata=_flag("generator learning rate (default: the preset's)"))
     lr_d: float | None = field(default=None, metadata=_flag("discriminator learning rate (default: the preset's)"))
     lambda_cycle: float | None = field(default=None, metadata=_flag(
-        "cycle/reconstruction weight (default: the preset's)"))
-    lambda_identity: float | None = field(default=None, metadata=_flag("identity weight, times lambda-cycle"))
-    pool_size: int | None = field(default=None, metadata=_flag("image pool size (default: the preset's)"))
+        "cycle/reconstruction weight, 0..1000 (default: the preset's)"))
+    lambda_identity: float | None = field(default=None, metadata=_flag(
+        "identity weight, times lambda-cycle, 0..10 (default: the preset's)"))
+    pool_size: int | None = field(default=None, metadata=_flag("image pool size, 0..1000 (default: the preset's)"))
+    lambda_nce: float | None = field(default=None, metadata=_flag(
+        "PatchNCE weight of CUT, 0..1000 (default: the recipe's, 1 for cut, 10 for fastcut)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
-        "WGAN critic weight clip (default: the preset's)"))
+        "WGAN critic weight clip, above 0 and at most 10 (default: the preset's)"))
     lr_decay_fraction: float | None = field(default=None, metadata=_flag(
-        "last fraction of the steps over which the learning rate decays linearly to 0 (default: the preset's)"))
+        "last fraction of the steps over which the learning rate decays linearly to 0, 0..1 (default: the preset's)"))
+    log: str = field(default="jsonl", metadata=_flag(
+        f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
+        "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
     max_steps_limit: int | None = None  # set by public deployments, not on the command line
+    hub_cache_only: bool = False  # set by the app, which fetched a hub: dataset with the visitor's credential
 
     def __post_init__(self):
         self._validate()
@@ -79,7 +94,7 @@ class TrainConfig:
         p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
                                                    "pool_size", "clip_weights", "lr_decay_fraction",
-                                                   "preprocess", "flip")
+                                                   "preprocess", "flip", "lambda_nce")
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
@@ -87,24 +102,46 @@ class TrainConfig:
 
     def _validate(self) -> None:
         check_names(self.arch, self.recipe, self.scale)
+        if str(self.data).startswith("hub:"):
+            from cyclegan.hubdata import parse
+            parse(self.data)
         lim = limits.current()
         max_steps = min(lim.max_train_steps, self.max_steps_limit or lim.max_train_steps)
         if whole_number(self.steps, "steps", 1) > max_steps:
             raise UserInputError(f"steps={self.steps} is over this server's limit of {max_steps} (CYCLEGAN_MAX_TRAIN_STEPS)")
         for name in ("sample_every", "checkpoint_every", "log_every", "keep_checkpoints"):
             whole_number(getattr(self, name), name.replace("_", "-"), 1)
+        if self.score_every is not None:
+            whole_number(self.score_every, "score-every", 0)
+        whole_number(self.score_n, "score-n", 2, 5000)
         whole_number(self.workers, "workers", 0)
         if self.threads is not None:
             whole_number(self.threads, "threads", 1)
-        for name in ("lr_g", "lr_d"):
+        for name, ok, bounds in (("lr_g", lambda v: 0 < v < 1, "above 0 and below 1"),
+                                 ("lr_d", lambda v: 0 < v < 1, "above 0 and below 1"),
+                                 ("lambda_cycle", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+                                 ("lambda_identity", lambda v: 0 <= v <= 10, "from 0 to 10"),
+                                 ("lambda_nce", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+                                 ("lr_decay_fraction", lambda v: 0 <= v <= 1, "from 0 to 1"),
+                                 ("clip_weights", lambda v: 0 < v <= 10, "above 0 and at most 10")):
             v = getattr(self, name)
-            if v is not None and not (0 < v < 1):
-                raise UserInputError(f"{name} must be between 0 and 1 (got {v})")
-        if self.lr_decay_fraction is not None and not (0 <= self.lr_decay_fraction <= 1):
-            raise UserInputError(f"lr_decay_fraction must be between 0 and 1 (got {self.lr_decay_fraction})")
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and math.isfinite(v) and ok(v)):
+                raise UserInputError(f"{name.replace('_', '-')} must be a number {bounds}, got {v!r}")
+        if self.pool_size is not None:
+            whole_number(self.pool_size, "pool-size", 0, 1000)
+        if self.size is not None:
+            whole_number(self.size, "size (leave it out for the preset's)", 16)
+        if self.log not in LOGS:
+            raise UserInputError(f"unknown log {self.log!r}; choose one of: {', '.join(LOGS)}")
         if self.preprocess is not None and self.preprocess not in PREPROCESS:
             raise UserInputError(f"unknown preprocess {self.preprocess!r}; choose one of: {', '.join(PREPROCESS)}")
         p = self.preset()
+        if len(p.directions) == 1 and (self.lambda_cycle or 0) > 0:
+            raise UserInputError(f"{p.architecture} trains one direction (A → B): there is no cycle, so "
+                                 "lambda_cycle does not apply")
+        if self.lambda_nce is not None and not p.nce_layers:
+            raise UserInputError("lambda_nce applies to CUT only (its PatchNCE loss)")
         if not 16 <= p.image_size <= lim.max_train_size:
             raise UserInputError(f"image size {p.image_size} is out of range: use 16..{lim.max_train_size} (CYCLEGAN_MAX_TRAIN_SIZE)")
         whole_number(p.batch_size, "batch", 1, 512)
@@ -116,6 +153,12 @@ class TrainConfig:
             if p.image_size < smallest:
                 raise UserInputError(f"image size {p.image_size} is too small for {p.architecture}: its {role} needs "
                                      f"at least {smallest} px")
+        from .memory import estimate_mb   # builds the nets on the meta device: after the cheap checks
+        need, cap = estimate_mb(p), lim.max_train_memory_mb
+        if need > cap:
+            raise UserInputError(f"this run would need about {need:,} MB of memory ({p.architecture}, {p.scale} scale, "
+                                 f"{p.image_size} px, batch {p.batch_size}), over this server's limit of {cap:,} MB "
+                                 "(CYCLEGAN_MAX_TRAIN_MEMORY_MB): use a smaller size, batch or scale")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -138,7 +181,7 @@ class TrainConfig:
 # What a resumed run takes from the command that resumes it; the rest (data, architecture, seed...)
 # defines the run and comes from its saved config.
 RUN_SETTINGS = ("steps", "device", "threads", "workers", "sample_every", "checkpoint_every", "log_every",
-                "keep_checkpoints", "amp", "compile", "max_steps_limit", "out")
+                "keep_checkpoints", "score_every", "score_n", "amp", "compile", "max_steps_limit", "out", "log")
 
 
 def resumed(saved: dict, settings: dict) -> TrainConfig:

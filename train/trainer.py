@@ -1,6 +1,6 @@
-"""One training loop for CycleGAN, DiscoGAN and DualGAN. Everything that differs between them
-is a field of the preset (losses, weights, optimizer, which nets step on which batch); nothing
-here asks which architecture it is running."""
+"""One training loop for CycleGAN, DiscoGAN, DualGAN and CUT. Everything that differs between
+them is a field of the preset (losses, weights, optimizer, which nets step on which batch, one
+direction or two, PatchNCE); nothing here asks which architecture it is running."""
 import math
 import os
 import time
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -17,10 +18,12 @@ from torchvision.utils import make_grid, save_image
 
 from cyclegan import losses
 from cyclegan.checkpoints import WEIGHTS, save_model
-from cyclegan.data import DemoDomain, open_unpaired
+from cyclegan.data import DemoDomain, open_unpaired, without_crop
+from cyclegan.errors import UserInputError, write_error
 from cyclegan.evaluate import psnr
-from cyclegan.errors import UserInputError
 from cyclegan.model import CycleModel
+from cyclegan.nce import cut_generate, cut_nce
+from cyclegan.nets.cut import PatchHeads, xavier_init_
 from cyclegan.optim import TFRMSprop
 from cyclegan.presets import Preset
 from cyclegan.weights import load_state
@@ -28,11 +31,17 @@ from cyclegan.weights import load_state
 from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
+from .scoring import LiveScore
 from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
+from .tensorboard import TensorBoardLog
 
 
 class Diverged(RuntimeError):
-    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint."""
+    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint (the message
+    names it, or says that none was written yet)."""
+
+
+WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' writer as its own error
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -75,6 +84,17 @@ def per_sample(net: nn.Module) -> bool:
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+def init_net(net: nn.Module, preset: Preset) -> None:
+    """The preset's initialisation: N(0, init_std) (CycleGAN, DualGAN), xavier-normal with gain
+    init_gain (CUT's code), or torch's default (init_std None)."""
+    if preset.init == "xavier":
+        xavier_init_(net, preset.init_gain)
+    elif preset.init == "normal":
+        init_weights(net, preset.init_std)
+    else:
+        raise UserInputError(f"unknown init {preset.init!r}; use normal or xavier")
+
+
 def init_weights(net: nn.Module, std: float | None) -> None:
     if std is None:
         return
@@ -113,13 +133,18 @@ class ImagePool:
 
 
 class GeneratorPair(nn.Module):
-    """All generator passes of one G step in one forward (one call is what DDP wants)."""
+    """All generator passes of one G step in one forward (one call is what DDP wants): both
+    directions with their cycles, or for a one-direction preset (no G_BA: CUT) G_AB on A (and on
+    B, for identity NCE or identity L1) and the PatchNCE terms through the MLP heads."""
 
-    def __init__(self, G_AB: nn.Module, G_BA: nn.Module, fuse: bool):
+    def __init__(self, G_AB: nn.Module, G_BA: nn.Module | None, fuse: bool, preset: Preset | None = None,
+                 heads: nn.Module | None = None):
         super().__init__()
-        self.G_AB, self.G_BA, self.fuse = G_AB, G_BA, fuse
+        self.G_AB, self.G_BA, self.fuse, self.p, self.heads = G_AB, G_BA, fuse, preset, heads
 
-    def forward(self, real_A, real_B, identity: bool) -> dict:
+    def forward(self, real_A, real_B, identity: bool, gen: torch.Generator | None = None) -> dict:
+        if self.G_BA is None:
+            return self._one_direction(real_A, real_B, identity, gen)
         n = real_A.size(0)
         out = {}
         if self.fuse:
@@ -143,9 +168,26 @@ class GeneratorPair(nn.Module):
                 out["idt_A"] = self.G_BA(real_A)
         return out
 
+    def _one_direction(self, real_A, real_B, identity: bool, gen) -> dict:
+        """CUT's forward (cyclegan.nce): one G pass on A, or on A and B together when the target
+        images are needed (identity NCE or identity L1), on a flipped batch with p 0.5 under
+        flip-equivariance; then PatchNCE between G's encoder features of input and output."""
+        p = self.p
+        fake_B, same_B, flipped = cut_generate(self.G_AB, real_A, real_B, p.nce_idt or identity,
+                                               p.flip_equivariance, generator=gen)
+        out = {"fake_B": fake_B}
+        if identity:
+            out["idt_B"] = same_B
+        if self.heads is not None:
+            out["nce"] = cut_nce(self.G_AB, self.heads, real_A, fake_B, real_B, same_B if p.nce_idt else None,
+                                 layers=p.nce_layers, lambda_nce=p.lambda_nce, num_patches=p.num_patches,
+                                 tau=p.nce_temperature, flipped=flipped, generator=gen)
+        return out
+
 
 class DiscriminatorPair(nn.Module):
-    """Both discriminators' losses in one forward: real and (pooled) fake images."""
+    """Both discriminators' losses in one forward: real and (pooled) fake images; a
+    one-direction model has D_B only."""
 
     def __init__(self, D_A: nn.Module, D_B: nn.Module, preset: Preset, fuse: bool):
         super().__init__()
@@ -165,7 +207,16 @@ class DiscriminatorPair(nn.Module):
         return loss
 
     def forward(self, real_A, fake_A, real_B, fake_B) -> dict:
-        return {"D_A": self._one(self.D_A, real_A, fake_A), "D_B": self._one(self.D_B, real_B, fake_B)}
+        return {name: self._one(D, real, fake) for name, D, real, fake in
+                (("D_A", self.D_A, real_A, fake_A), ("D_B", self.D_B, real_B, fake_B)) if D is not None}
+
+
+def _sum(xs: list):
+    """xs[0] + xs[1] + ..., left to right (the order the two-direction losses were always added in)."""
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total
 
 
 def _set_requires_grad(nets, flag: bool) -> None:
@@ -180,7 +231,11 @@ class Trainer:
     is a new preset, not a new loop. Every random draw is a function of (seed, step), which is
     what makes stopping and resuming give the same weights as training in one go."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log=None, data_source: str | None = None,
+                 workdir: str | os.PathLike | None = None):
+        """`data_source` opens the data from another place than cfg.data says (the app keeps an
+        uploaded zip privately and records only 'upload:NAME' in the config); `workdir` is where
+        a zip is unpacked (default RUN/data)."""
         self.log = log or (lambda msg: None)
         self.folder = RunDir(cfg.out)
         self.run_dir = self.folder.path
@@ -198,25 +253,36 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
 
-        self.data = open_unpaired(cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
-                                  value_range=p.value_range, workdir=self.folder.data_dir)
+        if data_source is None and str(cfg.data).startswith("upload:"):
+            raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
+                                 "resume it in the app, or start a new run with --data")
+        self.data = open_unpaired(data_source or cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
+                                  value_range=p.value_range, workdir=workdir or self.folder.data_dir,
+                                  hub_cache_only=cfg.hub_cache_only)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            model = CycleModel(p, domains=self.data.domains, with_discriminators=True,
+            model = CycleModel(p, domains=self.data.domains, directions=p.directions, with_discriminators=True,
                                provenance={"trained_with": "cyclegan-studio", "data": cfg.data, "arch": cfg.arch,
                                            "recipe": p.recipe, "scale": p.scale, "seed": cfg.seed})
-            for net in (model.G_AB, model.G_BA, model.D_A, model.D_B):
-                init_weights(net, p.init_std)
+            self.heads = self._heads(model.G_AB)
+            for net in (model.G_AB, model.G_BA, model.D_A, model.D_B, self.heads):
+                if net is not None:
+                    init_net(net, p)
         self.model = model.to(self.device).train()
         # channels_last only on CUDA: on CPU, NCHW convs measured faster (`python -m bench ablate
         # --variants cl_cpu`) and group norm is exact there.
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.generators = [model.G_AB, model.G_BA]
-        self.discriminators = [model.D_A, model.D_B]
+        self.generators = [g for g in (model.G_AB, model.G_BA) if g is not None]
+        self.discriminators = [d for d in (model.D_A, model.D_B) if d is not None]
         self.opt_G = self._optimizer([q for g in self.generators for q in g.parameters()], p.lr_g)
         self.opt_D = self._optimizer([q for d in self.discriminators for q in d.parameters()], p.lr_d)
+        # The MLP heads have their own Adam, as in CUT's code (same lr and decay as G's): training
+        # state that resumes exactly, never part of the exported model.
+        if self.heads is not None:
+            self.heads.to(self.device).train()
+        self.opt_F = self._optimizer(list(self.heads.parameters()), p.lr_g) if self.heads is not None else None
         self.pools = {"A": ImagePool(p.pool_size), "B": ImagePool(p.pool_size)}
         self.step = 0
         self.last_sample_scores: dict | None = None
@@ -229,12 +295,21 @@ class Trainer:
             raise UserInputError(f"'{self.run_dir}' already holds a run; pass --resume to continue it, or choose another --out")
         self.samples = self._sample_batch()
         self._start_feeds()
+        # Live score (KID, random features) on held-out images; rank 0 only, set up at first use.
+        self.scorer = LiveScore(cfg.data, self.data, p, cfg.score_n) if self.score_every and self.rank == 0 else None
+        self.best = self.folder.best_score(self.step) if self.rank == 0 else None
+        self.tb = None
         if self.rank == 0:
-            self.folder.create()
-            self.folder.write_config(self.cfg.to_dict())
+            try:
+                self.folder.create()
+                self.folder.write_config(self.cfg.to_dict())
+            except WRITE_ERRORS as e:
+                raise write_error("the run's config.json", e) from None
+            if cfg.log == "tensorboard":
+                self.tb = TensorBoardLog(self.folder, purge_step=self.step + 1 if resume else None)
+                self.folder.on_metrics(self.tb.metrics)
 
     # --- set-up --------------------------------------------------------------------------
-
 
     def _setup_device(self) -> torch.device:
         if self.world > 1:
@@ -267,10 +342,27 @@ class Trainer:
             return TFRMSprop(params, lr=lr, decay=0.9, weight_decay=p.weight_decay)
         raise UserInputError(f"unknown optimizer {p.optimizer!r}; use adam, rmsprop or rmsprop-tf")
 
+    def _heads(self, G: nn.Module | None) -> PatchHeads | None:
+        """PatchNCE's MLP heads, built up front from the generator's feature shapes so that their
+        optimizer exists from the start (CUT's code makes them at the first forward pass)."""
+        p = self.preset
+        if p.lambda_nce <= 0:
+            return None
+        if tuple(p.directions) != ("a2b",) or not hasattr(G, "feature_channels"):
+            raise UserInputError("PatchNCE (lambda_nce > 0) trains one direction, A → B, with a generator that "
+                                 "exposes its encoder layers (family cut_resnet)")
+        return PatchHeads(G.feature_channels(p.nce_layers), p.nce_mlp_width)
+
+    @property
+    def score_every(self) -> int:
+        """Steps between live scores: the config's, by default the checkpoint interval; 0 = off."""
+        c = self.cfg
+        return c.checkpoint_every if c.score_every is None else c.score_every
+
     def _build_pairs(self):
         fuse_g = self.cfg.fuse_passes and all(per_sample(g) for g in self.generators)
         fuse_d = self.cfg.fuse_passes and all(per_sample(d) for d in self.discriminators)
-        self.gpair = GeneratorPair(self.model.G_AB, self.model.G_BA, fuse_g)
+        self.gpair = GeneratorPair(self.model.G_AB, self.model.G_BA, fuse_g, self.preset, self.heads)
         self.dpair = DiscriminatorPair(self.model.D_A, self.model.D_B, self.preset, fuse_d)
         if self.cfg.compile:
             self.gpair = torch.compile(self.gpair)
@@ -283,8 +375,19 @@ class Trainer:
     def _start_feeds(self):
         p, c = self.preset, self.cfg
         self._window: list = []
-        self.feed_A = batch_stream(self.data.domain_a, p.batch_size, c.seed, 1, self.step, self.rank, self.world, c.workers)
-        self.feed_B = batch_stream(self.data.domain_b, p.batch_size, c.seed, 2, self.step, self.rank, self.world, c.workers)
+        a, b = self.data.domain_a, self.data.domain_b
+        if self._no_crop_now(self.step):
+            a, b = without_crop(a), without_crop(b)
+        self.feed_A = batch_stream(a, p.batch_size, c.seed, 1, self.step, self.rank, self.world, c.workers)
+        self.feed_B = batch_stream(b, p.batch_size, c.seed, 2, self.step, self.rank, self.world, c.workers)
+
+    def _no_crop_now(self, step: int) -> bool:
+        """CUT's dataset code resizes straight to the crop size once the LR decays."""
+        return not self.preset.crop_in_decay and self.preset.lr_decay_fraction > 0 and step >= self.decay_start
+
+    @property
+    def decay_start(self) -> int:
+        return self.cfg.steps - int(round(self.cfg.steps * self.preset.lr_decay_fraction))
 
     def _sample_batch(self, n: int = 4):
         """Fixed images for the sample grids, so successive grids are comparable. On a demo world
@@ -305,10 +408,10 @@ class Trainer:
     # --- one step ------------------------------------------------------------------------
     def lr_factor(self, step: int) -> float:
         """Constant, then linear decay to zero over the last `lr_decay_fraction` of the steps."""
-        decay = int(round(self.cfg.steps * self.preset.lr_decay_fraction))
+        start = self.decay_start
+        decay = self.cfg.steps - start
         if decay <= 0:
             return 1.0
-        start = self.cfg.steps - decay
         return 1.0 if step < start else max(0.0, 1.0 - (step - start + 1) / (decay + 1))
 
     def _autocast(self):
@@ -330,13 +433,16 @@ class Trainer:
 
     def train_step(self) -> dict:
         p, s = self.preset, self.step
+        if self._no_crop_now(s) and not self._no_crop_now(s - 1):
+            self._start_feeds()                                       # the decay phase's data, from this step on
         batches = self._next_batches()
         real_A, real_B = batches[0]
         torch.manual_seed(mix(self.cfg.seed, s, self.rank, 11))     # dropout, WGAN-GP: a function of the step
         gen = torch.Generator().manual_seed(mix(self.cfg.seed, s, self.rank, 13))
+        gen_g = torch.Generator().manual_seed(mix(self.cfg.seed, s, self.rank, 17))   # flips, NCE patches
         f = self.lr_factor(s)
-        for opt, lr in ((self.opt_G, p.lr_g), (self.opt_D, p.lr_d)):
-            for group in opt.param_groups:
+        for opt, lr in ((self.opt_G, p.lr_g), (self.opt_D, p.lr_d), (self.opt_F, p.lr_g)):
+            for group in (opt.param_groups if opt is not None else ()):
                 group["lr"] = lr * f
         out: dict = {}
         if p.critic_window:
@@ -344,14 +450,22 @@ class Trainer:
             self.lr = p.lr_g * f
             self.step += 1
             return out
-        fakes = None
-        for op in batch_ops(p, s):
+        fakes = g = None
+        ops = batch_ops(p, s)
+        for i, op in enumerate(ops):
             if op == "G":
-                fakes = self._g_step(real_A, real_B, s, out)
+                fakes = self._g_step(real_A, real_B, s, out, gen_g, g)
+                g = None
             elif op == "D":
-                if fakes is None:
+                if fakes is None and p.shared_forward and "G" in ops[i + 1:]:
+                    # D judges the fakes of the G step's own forward (CUT's code: one G pass per batch)
+                    with self._autocast():
+                        g = self.gpair(real_A, real_B, p.lambda_identity > 0, gen_g)
+                    fakes = tuple(g[k].detach() if k in g else None for k in ("fake_A", "fake_B"))
+                elif fakes is None:
                     with torch.no_grad(), self._autocast():
-                        fakes = (self.model.G_BA(real_B), self.model.G_AB(real_A))
+                        fakes = tuple(G(x) if G is not None else None
+                                      for G, x in ((self.model.G_BA, real_B), (self.model.G_AB, real_A)))
                 self._d_step(real_A, real_B, fakes, gen, out)
         self.lr = p.lr_g * f
         self.step += 1
@@ -368,14 +482,18 @@ class Trainer:
         pick_b = int(torch.randint(len(batches), (), generator=gen))
         self._g_step(batches[pick_a][0], batches[pick_b][1], self.step, out)
 
-    def _g_step(self, real_A, real_B, step, out):
+    def _g_step(self, real_A, real_B, step, out, gen_g=None, g=None):
+        """One generator step; `g` is a forward already made on this batch (shared_forward)."""
         p, m = self.preset, self.model
         _set_requires_grad(self.discriminators, False)
         identity = p.lambda_identity > 0
         with self._autocast():
-            g = self.gpair(real_A, real_B, identity)
-            adv, fm = [], []
-            for D, fake, real in ((m.D_B, g["fake_B"], real_B), (m.D_A, g["fake_A"], real_A)):
+            if g is None:
+                g = self.gpair(real_A, real_B, identity, gen_g)
+            adv, fm, names = [], [], []
+            for name, D, fake, real in (("B", m.D_B, g.get("fake_B"), real_B), ("A", m.D_A, g.get("fake_A"), real_A)):
+                if fake is None:
+                    continue
                 if p.feature_matching_weight > 0:
                     pred, f_fake = D.forward_features(fake)
                     with torch.no_grad():
@@ -384,39 +502,58 @@ class Trainer:
                 else:
                     pred = D(fake)
                 adv.append(losses.adversarial(p.gan_loss, pred.float(), True, p.d_outputs_probabilities))
+                names.append(name)
         rec = lambda x, y: losses.reconstruction(p.recon_loss, x.float(), y.float())
-        out["G_AB"], out["G_BA"] = adv[0].detach(), adv[1].detach()
-        adv_total = p.gan_weight * (adv[0] + adv[1])
+        for name, a in zip(names, adv):
+            out["G_AB" if name == "B" else "G_BA"] = a.detach()
+        adv_total = p.gan_weight * _sum(adv)
         if fm:
-            out["fm_B"], out["fm_A"] = fm[0].detach(), fm[1].detach()
-            adv_total = adv_total + p.feature_matching_weight * (fm[0] + fm[1])
-        cyc_A = rec(g["rec_A"], real_A) * p.lambda_cycle
-        cyc_B = rec(g["rec_B"], real_B) * p.lambda_cycle
-        out["cycle_A"], out["cycle_B"] = cyc_A.detach(), cyc_B.detach()
-        rec_total = cyc_A + cyc_B
+            for name, f in zip(names, fm):
+                out[f"fm_{name}"] = f.detach()
+            adv_total = adv_total + p.feature_matching_weight * _sum(fm)
+        terms = []
+        for name, real in (("A", real_A), ("B", real_B)):
+            if f"rec_{name}" in g:
+                terms.append(rec(g[f"rec_{name}"], real) * p.lambda_cycle)
+                out[f"cycle_{name}"] = terms[-1].detach()
         if identity:
-            idt_A = rec(g["idt_A"], real_A) * p.lambda_cycle * p.lambda_identity
-            idt_B = rec(g["idt_B"], real_B) * p.lambda_cycle * p.lambda_identity
-            out["idt_A"], out["idt_B"] = idt_A.detach(), idt_B.detach()
-            rec_total = rec_total + idt_A + idt_B
+            for name, real in (("A", real_A), ("B", real_B)):
+                if f"idt_{name}" in g:
+                    terms.append(rec(g[f"idt_{name}"], real) * p.lambda_cycle * p.lambda_identity)
+                    out[f"idt_{name}"] = terms[-1].detach()
         rate = losses.recon_rate(p.recon_rate_schedule, step)
-        total = adv_total + rec_total if rate is None else (1 - rate) * adv_total + rate * rec_total
+        if not terms:
+            total = adv_total
+        else:
+            rec_total = _sum(terms)
+            total = adv_total + rec_total if rate is None else (1 - rate) * adv_total + rate * rec_total
+        if "nce" in g:
+            nce = g["nce"]
+            out["nce"] = nce["nce_x"].detach()
+            if nce["nce_y"] is not None:
+                out["nce_idt"] = nce["nce_y"].detach()
+            total = total + nce["total"]
         out["G_total"] = total.detach()
         self.opt_G.zero_grad(set_to_none=True)
+        if self.opt_F is not None:
+            self.opt_F.zero_grad(set_to_none=True)
         total.backward()
         self.opt_G.step()
+        if self.opt_F is not None:
+            self.opt_F.step()
         _set_requires_grad(self.discriminators, True)
-        return g["fake_A"].detach(), g["fake_B"].detach()
+        return tuple(g[k].detach() if k in g else None for k in ("fake_A", "fake_B"))
 
     def _d_step(self, real_A, real_B, fakes, gen, out):
         p = self.preset
-        fake_A = self.pools["A"].query(fakes[0], gen)
-        fake_B = self.pools["B"].query(fakes[1], gen)
+        fake_A = self.pools["A"].query(fakes[0], gen) if fakes[0] is not None else None
+        fake_B = self.pools["B"].query(fakes[1], gen) if fakes[1] is not None else None
         with self._autocast():
             d = self.dpair(real_A, fake_A, real_B, fake_B)
-        out["D_A"], out["D_B"] = d["D_A"].detach(), d["D_B"].detach()
+        for k, v in d.items():
+            out[k] = v.detach()
         self.opt_D.zero_grad(set_to_none=True)
-        (d["D_A"] + d["D_B"]).backward()
+        _sum(list(d.values())).backward()
         self.opt_D.step()
         if p.clip_weights:
             with torch.no_grad():
@@ -432,6 +569,7 @@ class Trainer:
         hooks = hooks or Hooks()
         pending: list[tuple[int, dict]] = []
         t_last, s_last = time.perf_counter(), self.step
+        self._t_start, self._score_seconds = t_last, 0.0
         status = "finished"
         while self.step < c.steps:
             if hooks.should_stop():
@@ -443,7 +581,10 @@ class Trainer:
                 break
             pending.append((self.step + 1, self.train_step()))
             s = self.step
-            due_ckpt = s % c.checkpoint_every == 0 or s == c.steps
+            # A scored step also writes a checkpoint (every rank knows it: DDP's barrier), so the
+            # best-scoring state can be kept.
+            due_score = bool(self.score_every) and (s % self.score_every == 0 or s == c.steps)
+            due_ckpt = s % c.checkpoint_every == 0 or s == c.steps or due_score
             if s % c.log_every == 0 or due_ckpt or s == 1 or hooks.should_stop():
                 now = time.perf_counter()
                 record = self._log(pending, (now - t_last) / max(1, s - s_last))
@@ -452,13 +593,29 @@ class Trainer:
                 hooks.on_log(record)
             if (s == 1 or s % c.sample_every == 0 or s == c.steps) and self.rank == 0:
                 hooks.on_sample(self.write_sample())
+            score = None
+            if due_score and self.scorer is not None:
+                t0 = time.perf_counter()
+                try:
+                    score = self.score()
+                except UserInputError as e:                 # e.g. a testA/ without images: train on, unscored
+                    self.scorer = None
+                    self.log(f"live score off: {e}")
+                t_last += time.perf_counter() - t0          # scoring is not training time: keep it off sec_per_step
+                if score is not None:
+                    hooks.on_score(score)
             if due_ckpt:
-                hooks.on_checkpoint(self.save_checkpoint())
+                path = self.save_checkpoint(score)
+                if score is not None and path is not None:
+                    self._keep_if_best(score, path)
+                hooks.on_checkpoint(path)
         if pending:
             hooks.on_log(self._log(pending, (time.perf_counter() - t_last) / max(1, self.step - s_last)))
         if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
             if self.step > 0:
                 hooks.on_checkpoint(self.save_checkpoint())
+        if self.tb is not None:
+            self.tb.close()
         return status
 
     def _log(self, pending, sec_per_step) -> dict:
@@ -468,7 +625,10 @@ class Trainer:
             vals = torch.stack([d[k].float().cpu() for k in d])
             if not torch.isfinite(vals).all():
                 bad = [k for k in d if not math.isfinite(float(d[k]))]
-                raise Diverged(f"diverged at step {step}: {', '.join(bad)} became NaN/Inf")
+                kept = self.folder.complete_checkpoints()
+                after = (f"the last good checkpoint ({kept[0].name}) is kept" if kept
+                         else "no checkpoint had been written yet")
+                raise Diverged(f"diverged at step {step}: {', '.join(bad)} became NaN/Inf; {after}")
         record = {"step": pending[-1][0]}
         for k in keys:
             vals = [float(d[k]) for _, d in pending if k in d]
@@ -478,29 +638,74 @@ class Trainer:
         record.update({"sec_per_step": sec_per_step, "images_per_s": images / sec_per_step if sec_per_step > 0 else 0.0,
                        "time": time.time()})
         if self.rank == 0:
-            self.folder.append_metrics(record)
+            try:
+                self.folder.append_metrics(record)
+            except WRITE_ERRORS as e:
+                raise write_error(f"the metrics at step {record['step']}", e, self._kept()) from None
         return record
 
+    def _kept(self) -> str:
+        return "the previous checkpoint is kept" if self.folder.complete_checkpoints() else "no checkpoint yet"
+
+    # --- the live score ------------------------------------------------------------------------
+    def score(self) -> dict:
+        """KID (random features) of the current generators on held-out images (train/scoring.py),
+        appended to the run's scores; its cost is measured against the training time so far."""
+        m = self.model
+        t0 = time.perf_counter()
+        m.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):       # the training's random draws stay untouched
+                record = self.scorer.score(m)
+        finally:
+            m.train()
+        dt = time.perf_counter() - t0
+        self._score_seconds += dt
+        wall = time.perf_counter() - self._t_start
+        record = {"step": self.step, **record, "seconds": round(dt, 3),
+                  "fraction_of_wall_time": round(self._score_seconds / wall, 4) if wall > 0 else None,
+                  "time": time.time()}
+        self.folder.append_score(record)
+        return record
+
+    def _keep_if_best(self, score: dict, path: Path) -> None:
+        """RUN/best -> the best-scoring checkpoint (lowest KID), kept whatever --keep says."""
+        if self.best is None or score["score"] < self.best["score"]:
+            self.best = {"step": score["step"], "score": score["score"], "checkpoint": str(path)}
+            self.folder.point_best(path, keep=self.cfg.keep_checkpoints)
+
     # --- samples and checkpoints ---------------------------------------------------------------
+    @property
+    def sample_columns(self) -> tuple[str, ...]:
+        """What each column of a sample grid shows: a one-direction model has no way back, so it
+        shows what it does to a target-domain image (CUT trains that to be the identity)."""
+        if self.model.G_BA is None:
+            return ("real A", "fake B", "real B", "G_AB(real B)")
+        return ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
+
     @torch.no_grad()
-    def sample_columns(self) -> list[torch.Tensor]:
-        """[real A, fake B, rec A, real B, fake A, rec B], each [n, 3, H, W] in [0, 1] on the CPU,
-        translated the way the finished model translates by default (its recipe's test mode)."""
+    def sample_tensors(self) -> list[torch.Tensor]:
+        """The grid's columns (as `sample_columns` names them), each [n, 3, H, W] in [0, 1] on the
+        CPU, translated the way the finished model translates by default (its recipe's test mode)."""
         m, (lo, hi) = self.model, self.preset.value_range
         a, b = (((x - lo) / (hi - lo)).clamp(0, 1) for x in self.samples)
         m.eval()
         try:
             with self._autocast():
-                fb = m.translate_tensor(a, "a2b"); ra = m.translate_tensor(fb, "b2a", seed=1)
-                fa = m.translate_tensor(b, "b2a"); rb = m.translate_tensor(fa, "a2b", seed=1)
+                if m.G_BA is None:
+                    cols = [a, m.translate_tensor(a, "a2b"), b, m.translate_tensor(b, "a2b")]
+                else:
+                    fb = m.translate_tensor(a, "a2b"); ra = m.translate_tensor(fb, "b2a", seed=1)
+                    fa = m.translate_tensor(b, "b2a"); rb = m.translate_tensor(fa, "a2b", seed=1)
+                    cols = [a, fb, ra, b, fa, rb]
         finally:
             m.train()
-        return [c.float().cpu() for c in (a, fb, ra, b, fa, rb)]
+        return [c.float().cpu() for c in cols]
 
     def sample_grid(self, cols: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """[3, H, W] in [0, 1], one row per sample: real A | fake B | rec A | real B | fake A | rec B."""
-        cols = cols or self.sample_columns()
-        tiles = torch.stack(cols, 1).flatten(0, 1)   # sample by sample, 6 each
+        """[3, H, W] in [0, 1], one row per sample, columns as `sample_columns` names them."""
+        cols = cols or self.sample_tensors()
+        tiles = torch.stack(cols, 1).flatten(0, 1)   # sample by sample
         return make_grid(tiles, nrow=len(cols), padding=0)
 
     def sample_scores(self, cols: list[torch.Tensor] | None = None) -> dict | None:
@@ -508,7 +713,11 @@ class Trainer:
         grid rows show one scene in both looks), beside doing nothing; None for other data."""
         if not isinstance(self.data.domain_a, DemoDomain):
             return None
-        a, fb, _, b, fa, _ = cols or self.sample_columns()
+        cols = cols or self.sample_tensors()
+        if self.model.G_BA is None:
+            a, fb, b, _ = cols
+            return {"a2b": float(psnr(fb, b).mean()), "identity": float(psnr(a, b).mean())}
+        a, fb, _, b, fa, _ = cols
         return {"a2b": float(psnr(fb, b).mean()), "b2a": float(psnr(fa, a).mean()),
                 "identity": float(psnr(a, b).mean())}
 
@@ -517,10 +726,17 @@ class Trainer:
         on a demo world its scores go to `last_sample_scores`."""
         path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        cols = self.sample_columns()
-        save_image(self.sample_grid(cols), tmp)
-        os.replace(tmp, path)
+        cols = self.sample_tensors()
+        grid = self.sample_grid(cols)
+        try:
+            save_image(grid, tmp)
+            os.replace(tmp, path)
+        except WRITE_ERRORS as e:
+            tmp.unlink(missing_ok=True)
+            raise write_error(f"the sample grid at step {self.step}", e, self._kept()) from None
         self.last_sample_scores = self.sample_scores(cols)
+        if self.tb is not None:
+            self.tb.sample(self.step, grid)
         return path
 
     def training_state(self) -> tuple[dict, dict]:
@@ -529,6 +745,10 @@ class Trainer:
                 "opt_G": flatten_optimizer("opt_G", self.opt_G.state_dict(), tensors),
                 "opt_D": flatten_optimizer("opt_D", self.opt_D.state_dict(), tensors),
                 "pools": {}}
+        if self.heads is not None:      # PatchNCE's heads and their optimizer: training state only
+            meta["opt_F"] = flatten_optimizer("opt_F", self.opt_F.state_dict(), tensors)
+            for k, v in self.heads.state_dict().items():
+                tensors[f"heads.{k}"] = v.detach().cpu().contiguous()
         for name, pool in self.pools.items():
             meta["pools"][name] = len(pool.images)
             if pool.images:
@@ -538,14 +758,18 @@ class Trainer:
         meta["rng_numpy"] = np.random.get_state()[1][:4].tolist()
         return meta, tensors
 
-    def save_checkpoint(self) -> Path | None:
-        """Rank 0 writes; a model folder that `cyclegan.load_model` opens, plus the training state."""
+    def save_checkpoint(self, score: dict | None = None) -> Path | None:
+        """Rank 0 writes; a model folder that `cyclegan.load_model` opens, plus the training state.
+        A live score of this step goes into the model's provenance."""
         if self.world > 1:
             dist.barrier()
         path = None
         if self.rank == 0:
             meta, tensors = self.training_state()
-            prov = dict(self.model.provenance, step=self.step, steps=self.cfg.steps)
+            prov = {k: v for k, v in self.model.provenance.items() if k != "score"}
+            prov.update(step=self.step, steps=self.cfg.steps)
+            if score is not None:
+                prov["score"] = {k: score[k] for k in score if k.startswith(("metric", "kid", "identity_kid", "n_"))}
             self.model.provenance = prov
 
             def write(tmp: Path):
@@ -554,9 +778,8 @@ class Trainer:
 
             try:
                 path = self.folder.write_checkpoint(self.step, write, keep=self.cfg.keep_checkpoints)
-            except OSError as e:
-                raise UserInputError(f"could not write the checkpoint at step {self.step}: {e.strerror or e} "
-                                     f"(disk full?); the previous checkpoint is kept") from None
+            except WRITE_ERRORS as e:
+                raise write_error(f"the checkpoint at step {self.step}", e, self._kept()) from None
         if self.world > 1:
             dist.barrier()
         return path
@@ -565,7 +788,9 @@ class Trainer:
         for path in self.folder.complete_checkpoints():
             try:
                 self.load_checkpoint(path)
-                self.log(f"resumed from {path} (step {self.step})")
+                if self.rank == 0:     # rows after the checkpoint are retrained: drop them
+                    self.folder.truncate_metrics(self.step)
+                self.log(f"resumed from {path.name} (step {self.step})")
                 return
             except Exception as e:  # any damage: fall back to the previous checkpoint
                 self.log(f"skipping unreadable checkpoint {path.name}: {e}")
@@ -574,10 +799,14 @@ class Trainer:
     def load_checkpoint(self, path: Path):
         meta, tensors = read_state(*RunDir.state_paths(path))
         weights = load_file(str(path / WEIGHTS))
-        load_state(self.model, weights, f"'{path}'")
+        load_state(self.model, weights, f"'{path.name}'")
         self.model.to(self.device).train()
         self.opt_G.load_state_dict(unflatten_optimizer(meta["opt_G"], tensors))
         self.opt_D.load_state_dict(unflatten_optimizer(meta["opt_D"], tensors))
+        if self.heads is not None:
+            self.heads.load_state_dict({k[len("heads."):]: v for k, v in tensors.items() if k.startswith("heads.")})
+            self.heads.to(self.device).train()
+            self.opt_F.load_state_dict(unflatten_optimizer(meta["opt_F"], tensors))
         for name, pool in self.pools.items():
             n = meta["pools"].get(name, 0)
             pool.images = [t.to(self.device) for t in tensors[f"pool.{name}"]] if n else []
@@ -600,4 +829,7 @@ class Hooks:
         pass
 
     def on_checkpoint(self, path: Path | None) -> None:
+        pass
+
+    def on_score(self, record: dict) -> None:
         pass

@@ -1,6 +1,7 @@
 """Form values -> what the library takes: numbers typed into boxes, an uploaded image as Gradio
 hands it over, and the training data the Train tab's choices name."""
 import base64
+import re
 import binascii
 from pathlib import Path
 
@@ -100,14 +101,26 @@ def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
     a zip the visitor uploaded is always fine."""
     data = str(data or "").strip()
     if not data:
-        raise UserInputError("choose the training data: a demo world, a .zip upload or a folder")
+        raise UserInputError("choose the training data: a demo world, a .zip upload, a Hub dataset or a folder")
     if data.startswith("demo:"):
         world = data[5:]
         if world not in demo.world_names():
             raise UserInputError(f"unknown demo world {world!r}; choose one of: "
                                  + ", ".join(f"demo:{w}" for w in demo.world_names()))
         return data, world
+    if data.startswith("hub:"):
+        from cyclegan.hubdata import parse
+        repo, _ = parse(data)
+        return data, repo.split("/")[1]
     if not uploaded and not limits.current().allow_server_paths:
         raise UserInputError("this server does not read training data from its own folders "
                              "(CYCLEGAN_ALLOW_SERVER_PATHS is off): use a demo world or upload a .zip")
     return data, Path(data).stem
+
+
+def md(text) -> str:
+    """`text` shown literally inside Markdown: names from uploads (domains.json, file names) must
+    not become links, images or HTML in every visitor's page. Bare URLs are links in GitHub's
+    Markdown too, so their 'www.', '://' and '@' are escaped as well."""
+    text = re.sub(r"([\\`*_{}\[\]()<>#+!|~:/@&=])", r"\\\1", str(text)).replace("\n", " ")
+    return re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:-1] + "\\.", text)

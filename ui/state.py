@@ -14,7 +14,10 @@ from cyclegan.settings import env_int
 from train.run import RunSlot
 from train.runs import list_runs
 
-ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN"}
+from . import storage, visitor
+from .storage import runs_dir
+
+ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT / FastCUT"}
 ARCH_CHOICES = [(ARCH_TITLES.get(a, a), a) for a in cyclegan.ARCHITECTURES]
 RUNS = RunSlot()                       # one training run per server; every visitor sees it
 DEFAULT_THREADS: int | None = None     # torch's thread count for translating, fixed at launch
@@ -26,10 +29,6 @@ def start() -> None:
     global DEFAULT_THREADS
     DEFAULT_THREADS = torch.get_num_threads()
     accel.warm_up()
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get("CYCLEGAN_RUNS_DIR") or "runs")
 
 
 def device() -> str | None:
@@ -56,12 +55,27 @@ def use_translate_threads() -> None:
 # --- the model catalogue: built-ins, runs with a checkpoint, this session's loads -----------------
 def _label(summary: dict) -> str:
     a, b = summary["domains"]
+    directions = summary.get("config", {}).get("directions") or ["a2b", "b2a"]
+    if list(directions) == ["a2b"]:
+        return f"{a} → {b}"
+    if list(directions) == ["b2a"]:
+        return f"{b} → {a}"
     return f"{a} ↔ {b}"
 
 
+def _best_label(run) -> str:
+    """'<run> — best: step S, KID x' from the checkpoint's own provenance."""
+    prov = run.best_model["provenance"]
+    score = prov.get("score") or {}
+    kids = [v for k, v in score.items() if k.startswith("kid_") and not k.endswith("_std")]
+    kid = f", KID {sum(kids) / len(kids):.4f}" if kids else ""
+    return f"{run.name} — best ({_label(run.best_model)}, step {prov.get('step', '?')}{kid})"
+
+
 def model_entries(loaded: list | None = None) -> list[dict]:
-    """Built-in models, every run in the runs folder with a checkpoint, then this session's own
-    loads: {spec, label, arch}."""
+    """Built-in models, every run in the runs folder with a checkpoint (as `run:NAME`, its
+    best-scoring checkpoint first where it has one: the list names runs, never server paths),
+    then this session's own loads: {spec, label, arch}."""
     out = []
     for name, folder in cyclegan.builtin_models():
         s = cyclegan.summary(folder)
@@ -70,8 +84,10 @@ def model_entries(loaded: list | None = None) -> list[dict]:
             out.append({"spec": f"demo:{name}", "arch": arch,
                         "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {_label(s)}"})
     for run in list_runs(runs_dir()):
+        if run.best is not None:
+            out.append({"spec": f"run:{run.name}@best", "arch": run.best_model["architecture"], "label": _best_label(run)})
         step = run.model["provenance"].get("step")
-        out.append({"spec": str(run.checkpoint), "arch": run.model["architecture"],
+        out.append({"spec": f"run:{run.name}", "arch": run.model["architecture"],
                     "label": f"{run.name} ({_label(run.model)}" + (f", step {step})" if step else ")")})
     known = {e["spec"] for e in out}
     return out + [e for e in (loaded or []) if e["spec"] not in known]
@@ -95,58 +111,91 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+NOT_HERE = ("this server does not load models from its own folders (CYCLEGAN_ALLOW_SERVER_PATHS is off), "
+            "whether or not one exists by that name: pick a listed model, load one below, or give a Hub id "
+            "'owner/name'")
+
+
 class ModelCache:
-    """spec -> loaded model, shared by all visitors. A run's `latest` moves as training goes on,
-    so folders are keyed by where they point and when their weights were written."""
+    """spec -> loaded model, shared by all visitors. What a spec may name is decided here, once,
+    before any file is opened: `demo:NAME`; `run:NAME` (a run in the runs folder; `run:NAME@best` its best-scoring checkpoint); `upload:ID`
+    (files a visitor uploaded, kept in the private folder); a Hub id `owner/name` (always the
+    Hub, as the visitor: anonymous unless signed in); and, where CYCLEGAN_ALLOW_SERVER_PATHS
+    allows, one path on the server (never split at commas). Where paths are not allowed, a path
+    that exists and one that does not get the same message. A run's `latest` moves as training
+    goes on, so folders are keyed by where they point and when their weights were written; Hub
+    loads made with a visitor's token are keyed by that token, so no one else reaches them."""
 
     def __init__(self, size: int = 6):
         self._lock = threading.Lock()
         self._models: OrderedDict = OrderedDict()
         self._size = size
-        self.user_specs: set[str] = set()  # uploads through the "Load a model" box
-        self.hub_specs: set[str] = set()   # Hub ids typed there: always fetched from the Hub,
-        # never read from a same-named folder on the server
 
-    def check_allowed(self, spec: str) -> str:
+    def resolve(self, spec) -> tuple[str, object]:
+        """(kind, what to load): ('demo', spec), ('path', Path), ('files', [Path, ...]), ('hub', id)."""
         spec = str(spec or "").strip()
         if not spec:
             raise UserInputError("choose a model first (or train one in the Train tab, or load one)")
         if spec.startswith("demo:"):
             if not re.fullmatch(r"demo:[\w.-]+", spec) or ".." in spec:
                 raise UserInputError(f"no built-in model {spec!r}")
-            return spec
-        if spec in self.hub_specs or spec in self.user_specs or _inside(Path(spec), runs_dir()):
-            return spec
-        if os.path.exists(spec) or "," in spec:
-            if limits.current().allow_server_paths:
-                return spec
-            raise UserInputError("this server does not load models from its own folders "
-                                 "(CYCLEGAN_ALLOW_SERVER_PATHS is off): pick a listed model or upload one")
+            return "demo", spec
+        if spec.startswith("run:"):
+            name, _, which = spec[4:].partition("@")
+            if which not in ("", "best"):
+                raise UserInputError(f"unknown checkpoint {which!r} in {spec!r}: use run:NAME or run:NAME@best")
+            run = storage.run_folder(name)
+            ckpt = (run.best_checkpoint() if which else run.newest_checkpoint()) if run else None
+            if ckpt is None:
+                what = "a best-scoring checkpoint" if which else "a checkpoint"
+                raise UserInputError(f"no run {name!r} with {what} in this server's runs folder")
+            return "path", ckpt
+        if spec.startswith("upload:"):
+            files = storage.uploaded_files(spec[7:])
+            if not files:
+                raise UserInputError("that uploaded model is no longer kept on this server: upload it again")
+            return ("files", files) if len(files) > 1 else ("path", files[0])
         if hub.is_repo_id(spec):
-            return spec
-        raise UserInputError(f"model not found: {spec!r}")
+            return "hub", spec
+        path = Path(spec).expanduser()
+        if limits.current().allow_server_paths:
+            if not path.exists():
+                raise UserInputError(f"model not found: '{spec}'")
+            return "path", path
+        if _inside(path, runs_dir()) and path.exists():
+            return "path", path
+        raise UserInputError(NOT_HERE)
 
-    def _key(self, spec: str) -> tuple:
-        p = Path(spec)
-        if p.is_dir():
-            real = p.resolve()
+    def check_allowed(self, spec) -> str:
+        self.resolve(spec)
+        return str(spec).strip()
+
+    def _key(self, kind: str, target, token) -> tuple:
+        if kind == "hub":
+            return ("hub", target, visitor.digest(token) if isinstance(token, str) else "anonymous")
+        if kind == "files":
+            return ("files", *map(str, target))
+        if kind == "path" and Path(target).is_dir():
+            real = Path(target).resolve()
             written = max((f.stat().st_mtime_ns for f in real.iterdir() if f.is_file()), default=0)
             return (str(real), written)
-        return (spec,)
+        return (kind, str(target))
 
-    def get(self, spec: str) -> cyclegan.CycleModel:
-        spec = self.check_allowed(spec)
-        key = self._key(spec)
+    def get(self, spec, token: str | bool = False) -> cyclegan.CycleModel:
+        """The model `spec` names; `token` is the visitor's Hub token (False: anonymous)."""
+        kind, target = self.resolve(spec)
+        key = self._key(kind, target, token)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
         # Load outside the lock: a slow Hub download must not hold up everyone else's translations.
-        if spec in self.hub_specs:
-            model = cyclegan.load_from_hub(spec, device=device())
+        if kind == "hub":
+            hint = "sign in with Hugging Face to load your private models" if visitor.login_available() else \
+                "this app loads public Hub models only"
+            model = cyclegan.load_from_hub(target, device=device(), token=token if token else False, private_hint=hint)
         else:
-            paths = [s.strip() for s in spec.split(",")] if "," in spec else spec
-            model = cyclegan.load_model(paths, device=device())
+            model = cyclegan.load_model(target if kind != "files" else list(target), device=device())
         with self._lock:
             self._models[key] = model
             while len(self._models) > self._size:

@@ -13,6 +13,7 @@ CSS = """
 .loss-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 0.85em; padding: 0 8px; }
 .loss-legend i { display: inline-block; width: 14px; height: 3px; margin-right: 5px; vertical-align: middle; }
 #sample-grid img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#webcam-out img { width: 100%; height: 100%; object-fit: contain; }
 """
 LOSS_COLORS = {"D_A": "#4c78a8", "D_B": "#72b7b2", "G_AB": "#f58518", "G_BA": "#eeca3b", "cycle_A": "#e45756",
                "cycle_B": "#ff9da6", "idt_A": "#54a24b", "idt_B": "#88d27a", "fm_A": "#b279a2", "fm_B": "#d6a5c9"}

@@ -1,31 +1,31 @@
 """The Train tab: data, architecture, recipe, scale and a few numbers; Start / Pause / Resume /
-Stop; every second the status, loss chart, sample grid and log of the server's one run; export
-the run as a zip or push its model to the Hub."""
-import logging
+Stop; every second the status, loss chart, live score chart, sample grid and log of the server's
+one run (only the visitor who started it may control it; everyone watches); the export section
+(ui/export.py)."""
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 import cyclegan
 from cyclegan import UserInputError, demo, limits
 
-from . import api, state, style
-from .errors import friendly
+from . import api, export, state, storage, train_charts, visitor
+from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
-log = logging.getLogger("cyclegan.app")
 PRIVATE = dict(api_visibility="private")
-LOSS_SKIP = {"step", "lr", "sec_per_step", "images_per_s", "time", "G_total"}  # G_total would flatten the rest
 SCALES = [("Quick (small nets, fine on a CPU)", "quick"), ("Full (the published nets)", "full")]
 # What each recipe is, named by its source and version (cyclegan/presets.py cites each).
 RECIPE_LABELS = {("cyclegan", "paper"): "Paper (Zhu et al. 2017): ResNet-6 below 256 px, 9 from 256",
-                 ("cyclegan", "code"): "Official code: ResNet-9 at every size",
-                 ("discogan", "code"): "Authors' code (SKTBrain/DiscoGAN)",
+                 ("cyclegan", "code"): "Official code (c05b30e): ResNet-9 at every size",
+                 ("discogan", "code"): "Authors' code (SKTBrain/DiscoGAN, f044178)",
                  ("dualgan", "paper"): "Paper (Yi et al. 2017): WGAN + weight clipping, RMSProp, λ 100",
-                 ("dualgan", "code-2017-04"): "Authors' code, Apr 2017: WGAN + clipping, 3 critic steps, λ 200",
-                 ("dualgan", "code-2017-08"): "Authors' code, Aug 2017: sigmoid cross-entropy, λ 20, RMSProp",
-                 ("dualgan", "code-2020"): "Authors' code, 2020: WGAN-GP, λ 500, global critic, RMSProp"}
+                 ("dualgan", "code-2017-04"): "Authors' code, Apr 2017 (d71400c): WGAN + clipping, 3 critic steps, λ 200",
+                 ("dualgan", "code-2017-08"): "Authors' code, Aug 2017 (3139ecf): sigmoid cross-entropy, λ 20, RMSProp",
+                 ("dualgan", "code-2020"): "Authors' code, 2020 (915116c): WGAN-GP, λ 500, global critic, RMSProp",
+                 ("cut", "cut"): "CUT (Park et al. 2020), authors' code (b3ac297) defaults: PatchNCE λ 1 + identity NCE",
+                 ("cut", "fastcut"): "FastCUT (Park et al. 2020), authors' code (b3ac297) defaults: PatchNCE λ 10, flip-equivariance"}
+TWO_COLUMNS = ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
 
 
 def recipe_choices(arch: str) -> list[tuple[str, str]]:
@@ -40,12 +40,21 @@ def recipe_form(arch, recipe, scale):
     if recipe not in [r for _, r in choices]:
         recipe = cyclegan.DEFAULT_RECIPE.get(arch)
     p = cyclegan.get_preset(arch, recipe, scale)
+    one = len(p.directions) == 1
+    a, b = p.directions[0][0].upper(), p.directions[0][-1].upper()
+    note = (f"**One direction**: {p.title.split(' (')[0]} trains a single generator {a} → {b}, so its model has "
+            f"no {b} → {a} and no round trip. The live score and the samples show {a} → {b} only." if one else "")
     return (p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity,
-            gr.update(choices=choices, value=recipe, visible=len(choices) > 1))
+            gr.update(choices=choices, value=recipe, visible=len(choices) > 1), gr.update(visible=not one),
+            gr.update(value=p.lambda_nce if p.nce_layers else None, visible=bool(p.nce_layers)), note)
 
 
-def status_line(snap: dict | None) -> str:
+def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None = None) -> str:
     if snap is None:
+        if interrupted:
+            return (f"**Interrupted**: run `{interrupted['name']}` stopped when the server restarted. "
+                    + ("Press **Resume** to continue it from its newest checkpoint." if mine else
+                       "The visitor who started it can resume it; you can start a new run."))
         return "**No training run yet.** Choose data and settings, then press **Start**."
     state_ = snap["state"]
     parts = [f"**{state_.capitalize()}**", f"step {snap['step']} / {snap['total']}"]
@@ -55,58 +64,72 @@ def status_line(snap: dict | None) -> str:
         eta = snap["eta_s"]
         parts.append(f"ETA {eta:.0f} s" if eta < 120 else f"ETA {eta / 60:.1f} min")
     parts += [f"device {snap['device']}", f"run `{Path(snap['run_dir']).name}`"]
+    if snap.get("best"):
+        parts.append(train_charts.best_line(snap["best"]))
     line = " · ".join(parts)
     scores = snap.get("sample_scores")
     if scores:
-        line += (f"\n\nSamples against the ground truth: A → B **{scores['a2b']:.1f} dB**, B → A "
-                 f"**{scores['b2a']:.1f} dB** PSNR (doing nothing: {scores['identity']:.1f} dB)")
+        ways = f"A → B **{scores['a2b']:.1f} dB**" + (f", B → A **{scores['b2a']:.1f} dB**" if "b2a" in scores else "")
+        line += f"\n\nSamples against the ground truth: {ways} PSNR (doing nothing: {scores['identity']:.1f} dB)"
+    if state_ in ("starting", "running", "paused", "stopping") and not mine:
+        line += "\n\nAnother visitor started this run: you can watch it; only they can pause, resume or stop it."
     if snap.get("error"):
-        line += f"\n\n⚠️ {snap['error']}"
-    elif state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
+        line += f"\n\n⚠️ {scrub(snap['error'])}"
+    elif snap.get("notice"):
+        line += f"\n\nℹ️ {snap['notice']}"
+    if not snap.get("error") and state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
         line += "\n\n✅ The model is in the **Translate** tab's model list."
     return line
 
 
-def loss_frame(history: list[dict]) -> pd.DataFrame:
-    if len(history) > 400:  # keep the chart light on long runs
-        stride = -(-len(history) // 400)
-        history = history[::stride] + [history[-1]]
-    rows = [(r["step"], k, float(v)) for r in history for k, v in r.items()
-            if k not in LOSS_SKIP and isinstance(v, (int, float))]
-    frame = pd.DataFrame(rows, columns=["step", "loss", "value"])
-    # typed even when empty: the chart picks its axis kinds (numeric or not) from these
-    return frame.astype({"step": "int64", "loss": "string", "value": "float64"})
+def sample_label(columns) -> str:
+    return "Samples: " + " · ".join(columns or TWO_COLUMNS)
 
 
-def _buttons(active: bool, run_state: str | None):
-    return (gr.update(interactive=not active), gr.update(interactive=run_state == "running"),
-            gr.update(interactive=run_state == "paused"), gr.update(interactive=active))
+def _buttons(active: bool, run_state: str | None, mine: bool, resumable: bool):
+    return (gr.update(interactive=not active), gr.update(interactive=run_state == "running" and mine),
+            gr.update(interactive=(run_state == "paused" and mine) or resumable),
+            gr.update(interactive=active and mine))
 
 
-def tick(seen, arch, current_model, loaded):
+def _view(owner):
+    """(the run's snapshot, is it this visitor's, the interrupted run shown when none is active,
+    may this visitor resume that one)."""
+    run = state.RUNS.run
+    snap = run.snapshot() if run is not None else None
+    mine = run is not None and visitor.may_control(run.owner, owner)
+    interrupted = None
+    if run is None or not run.active:
+        found = storage.interrupted_runs(active=None)[:1]
+        interrupted = found[0] if found else None
+    if interrupted is not None:
+        snap = None
+    resumable = interrupted is not None and visitor.may_control(interrupted.get("owner"), owner)
+    return snap, mine or resumable, interrupted, resumable
+
+
+def tick(seen, arch, current_model, loaded, owner):
     """Every second: refresh what changed since this page last looked."""
     seen = dict(seen or {})
-    snap = state.RUNS.snapshot()
+    snap, mine, interrupted, resumable = _view(owner)
     run_id = snap["run_dir"] if snap else None
     if run_id != seen.get("run"):
         seen = {"run": run_id}
-    hist = snap["history"] if snap else []
-    plot = legend = gr.skip()
-    if not hist and seen.get("points") != 0:
-        plot, legend, seen["points"], seen["names"] = None, "", 0, None
-    elif hist and len(hist) != seen.get("points"):
-        plot = loss_frame(hist)
-        seen["points"] = len(hist)
-        names = list(dict.fromkeys(plot["loss"].tolist()))
-        if names != seen.get("names"):
-            # The chart fixes its series when it is drawn; a new color_map makes it redraw.
-            seen["names"] = names
-            colors = style.loss_colors(names)
-            plot, legend = gr.update(value=plot, color_map=colors), style.legend_html(colors)
+    plot, legend = train_charts.update(seen, "loss", snap["history"] if snap else [], train_charts.loss_frame)
+    scores = snap.get("scores", []) if snap else []
+    domains = snap.get("domains") if snap else None
+    score_plot, score_legend = train_charts.update(seen, "score", scores,
+                                                   lambda rows: train_charts.score_frame(rows, domains),
+                                                   train_charts.score_colors)
+    note = gr.skip()
+    if (scores[-1]["step"] if scores else None) != seen.get("score_step"):
+        seen["score_step"] = scores[-1]["step"] if scores else None
+        note = train_charts.score_note(scores[-1] if scores else None)
     sample = gr.skip()
     latest = snap["latest_sample"] if snap else None
     if latest != seen.get("sample"):
-        sample = latest
+        cols = snap.get("sample_columns") if snap else None
+        sample = gr.update(value=latest, label=sample_label(cols))
         seen["sample"] = latest
     models = gr.skip()
     ckpt = snap["latest_checkpoint"] if snap else None
@@ -116,17 +139,27 @@ def tick(seen, arch, current_model, loaded):
             models = refresh_models(arch, current_model, loaded)
     run_state = snap["state"] if snap else None
     buttons = (gr.skip(),) * 4
-    if run_state != seen.get("state"):
-        seen["state"] = run_state
-        buttons = _buttons(bool(snap) and run_state in ("starting", "running", "paused", "stopping"), run_state)
-    log_text = "\n".join(reversed(snap["log"][-20:])) if snap else ""
-    return (status_line(snap), plot, legend, sample, log_text, models, *buttons, seen)
+    key = [run_state, mine, resumable]
+    if key != seen.get("buttons"):
+        seen["buttons"] = key
+        buttons = _buttons(bool(snap) and run_state in ("starting", "running", "paused", "stopping"), run_state,
+                           mine, resumable)
+    log_text = scrub("\n".join(reversed(snap["log"][-20:]))) if snap else ""
+    export.prune_exports()   # zips fetched through the API go a couple of minutes later
+    return (status_line(snap, mine, interrupted), plot, legend, sample, log_text, models, *buttons, seen,
+            score_plot, score_legend, note)
 
 
 @friendly
-def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i):
+def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
+             hub_data, tensorboard, lam_nce, score_every, owner, oauth_token: gr.OAuthToken | None = None):
     if source == "demo":
         data = f"demo:{world}"
+    elif source == "hub":
+        data = (hub_data or "").strip().removeprefix("hub:")
+        if not data:
+            raise UserInputError("type the id of a Hugging Face dataset, like huggan/horse2zebra")
+        data = "hub:" + data
     elif source == "zip":
         if not zip_file:
             raise UserInputError("upload a .zip with trainA/ and trainB/ (or A/ and B/) folders first")
@@ -136,15 +169,27 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
         if not data:
             raise UserInputError("type the path of a folder on the server that holds trainA/ and trainB/")
     recipe = recipe if recipe in cyclegan.RECIPES.get(arch, {}) else None
-    api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i, uploaded=source == "zip")
-    # Clear the last run's chart and sample grid at once; the timer fills in the new run's.
-    return status_line(state.RUNS.snapshot()), None, "", None, {}
+    p = cyclegan.get_preset(arch, recipe, scale)
+    if len(p.directions) == 1:      # the cycle boxes are hidden for a one-direction architecture
+        lam_c = lam_i = None
+    run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
+                             uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner),
+                             log="tensorboard" if tensorboard else None, hub_token=visitor.read_token(oauth_token),
+                             lambda_nce=lam_nce if p.nce_layers else None, score_every=score_every)
+    # Clear the last run's charts and sample grid at once; the timer fills in the new run's.
+    return status_line(run.snapshot()), None, "", None, {}, None, "", train_charts.score_note(None)
 
 
 def _control(action: str):
     @friendly
-    def handler():
+    def handler(owner):
+        run = state.RUNS.run
+        if action == "resume" and (run is None or not run.active):
+            found = storage.interrupted_runs(active=None)[:1]
+            if found:   # the server restarted under this run: continue it from its checkpoint
+                return status_line(api.resume_interrupted(found[0]["name"], owner).snapshot())
         run = state.RUNS.current()
+        visitor.check_control(run.owner, owner, action)
         getattr(run, action)()
         return status_line(run.snapshot())
     handler.__name__ = f"ui_{action}"
@@ -154,39 +199,11 @@ def _control(action: str):
 ui_pause, ui_resume, ui_stop = _control("pause"), _control("resume"), _control("stop")
 
 
-@friendly
-def download_run():
-    """The run's newest model (generators only), sample grids and metrics as one zip; load_model reads it."""
-    snap = state.RUNS.snapshot()
-    if not snap or not snap.get("latest_checkpoint"):
-        raise UserInputError("no checkpoint yet: a run writes one every few steps and when stopped")
-    return str(state.RUNS.current().folder.export_zip())   # gr.File takes a str, not a Path
-
-
-def push_run(repo_id, token, private):
-    """The token goes straight to huggingface_hub; it is never logged, echoed or kept."""
-    try:
-        status = state.RUNS.status()
-        if not status.get("latest_checkpoint"):
-            raise UserInputError("no checkpoint yet: train (or stop a run) first")
-        repo_id = (repo_id or "").strip()
-        if not repo_id:
-            raise UserInputError("give a Hub repository id like 'your-name/day2night'")
-        model = cyclegan.load_model(status["latest_checkpoint"])
-        url = cyclegan.push_to_hub(model, repo_id, token=(token or "").strip() or None, private=bool(private))
-        return f"Pushed to [{url}]({url})"
-    except UserInputError as e:
-        raise gr.Error(str(e), print_exception=False) from None
-    except Exception as e:  # no traceback: locals and messages could carry the token
-        log.error("push to the Hub failed: %s", type(e).__name__)
-        raise gr.Error("push to the Hub failed (internal error)", print_exception=False) from None
-
-
 def create() -> dict:
     lim = limits.current()
     p0 = cyclegan.get_preset("cyclegan", None, "quick")
     worlds = [(f"{w} ({' ↔ '.join(demo.domains(w))})", w) for w in demo.world_names()]
-    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip")]
+    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip"), ("Hugging Face dataset", "hub")]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
     c = {}
@@ -198,11 +215,15 @@ def create() -> dict:
                 c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                    visible=False, height=130)
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
+                c["hub_data"] = gr.Textbox(label="Hugging Face dataset", placeholder="huggan/horse2zebra", visible=False,
+                                           elem_id="hub-data", info="public: image folders (trainA/ trainB/) or "
+                                           "parquet with two image columns or a two-value label")
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
                                           label="Recipe", visible=len(recipe_choices("cyclegan")) > 1, elem_id="recipe",
                                           info="how the architecture is trained: its paper, or its authors' code")
                 c["scale"] = gr.Radio(SCALES, value="quick", label="Scale", elem_id="scale")
+                c["one_way"] = gr.Markdown("", elem_id="one-direction-note")
                 with gr.Row():
                     c["size"] = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16,
                                           maximum=lim.max_train_size, min_width=90)
@@ -213,9 +234,17 @@ def create() -> dict:
                     with gr.Row():
                         c["lr_g"] = gr.Number(p0.lr_g, label="lr_g (generators)")
                         c["lr_d"] = gr.Number(p0.lr_d, label="lr_d (discriminators)")
-                    with gr.Row():
+                    with gr.Row() as c["cycle_row"]:    # hidden for a one-direction architecture
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
                         c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
+                    c["lam_nce"] = gr.Number(None, label="lambda_NCE (PatchNCE weight)", visible=False)
+                    c["score_every"] = gr.Number(None, label="Score every (steps)", precision=0, minimum=0,
+                                                 elem_id="score-every",
+                                                 info="KID (random features) on held-out images; empty: at "
+                                                      "each checkpoint (every 200 steps, or half a short run); "
+                                                      "0: off")
+                    c["tensorboard"] = gr.Checkbox(False, label="TensorBoard log (beside the run's metrics)",
+                                                   elem_id="tensorboard")
                 with gr.Row():
                     c["start"] = gr.Button("Start", variant="primary", min_width=70)
                     c["pause"] = gr.Button("Pause", interactive=False, min_width=70)
@@ -228,22 +257,17 @@ def create() -> dict:
                 c["chart"] = gr.LinePlot(None, x="step", y="value", color="loss", colors_in_legend=[], label="Losses",
                                          elem_id="loss-chart", x_title="step", y_title="loss", height=300)
                 c["legend"] = gr.HTML("", elem_id="loss-legend")
-                c["sample"] = gr.Image(label="Samples: real A · fake B · rec A · real B · fake A · rec B",
+                c["score_chart"] = gr.LinePlot(None, x="step", y="value", color="series", colors_in_legend=[],
+                                               label=train_charts.SCORE_TITLE, elem_id="score-chart", x_title="step",
+                                               y_title="KID", height=220)
+                c["score_legend"] = gr.HTML("", elem_id="score-legend")
+                c["score_note"] = gr.Markdown(train_charts.score_note(None), elem_id="score-note")
+                c["sample"] = gr.Image(label=sample_label(None),
                                        elem_id="sample-grid", type="filepath", interactive=False, height=300,
                                        buttons=["download", "fullscreen"])
                 c["log"] = gr.Textbox(label="Log (newest first)", lines=8, max_lines=8, interactive=False,
                                       autoscroll=False)
-                with gr.Accordion("Export the model", open=False):
-                    gr.Markdown("The newest checkpoint as a model folder, with the sample grids and "
-                                "metrics; `cyclegan.load_model` and **Load a model** read the zip as it is.")
-                    c["dl_btn"] = gr.Button("Download run (.zip)")
-                    c["dl_file"] = gr.File(label="Run zip", interactive=False, visible=False, height=80, elem_id="run-zip")
-                    with gr.Row():
-                        c["repo"] = gr.Textbox(label="Hub repository", placeholder="your-name/day2night")
-                        c["token"] = gr.Textbox(label="Hub token (write access)", type="password", placeholder="hf_...")
-                        c["private"] = gr.Checkbox(True, label="Private")
-                    c["push_btn"] = gr.Button("Push to the Hub")
-                    c["push_msg"] = gr.Markdown("")
+                c["export"] = export.create()
         c["seen"] = gr.State({})          # what this page has shown of the run (see tick)
     return c
 
@@ -251,19 +275,23 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     c, t = shared["train"], shared["translate"]
     c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
-                                  gr.update(visible=s == "folder")), c["source"], [c["world"], c["zip"], c["folder"]],
-                       **PRIVATE)
+                                  gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
+                       [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
-          [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"]], **PRIVATE)
-    chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"]]
-    c["start"].click(ui_start, [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size",
-                                               "steps", "batch", "lr_g", "lr_d", "lam_c", "lam_i")], chart, **PRIVATE)
-    c["pause"].click(ui_pause, None, c["status"], **PRIVATE)
-    c["resume"].click(ui_resume, None, c["status"], **PRIVATE)
-    c["stop"].click(ui_stop, None, c["status"], **PRIVATE)
-    gr.Timer(1.0).tick(tick, [c["seen"], t["arch"], t["model"], t["loaded"]],
+          [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
+           c["lam_nce"], c["one_way"]], **PRIVATE)
+    chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"], c["score_chart"], c["score_legend"],
+             c["score_note"]]
+    owner = shared["owner"]
+    form = [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size", "steps", "batch",
+                           "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard", "lam_nce", "score_every")]
+    c["start"].click(ui_start, [*form, owner], chart, **PRIVATE)
+    c["pause"].click(ui_pause, owner, c["status"], **PRIVATE)
+    c["resume"].click(ui_resume, owner, c["status"], **PRIVATE)
+    c["stop"].click(ui_stop, owner, c["status"], **PRIVATE)
+    gr.Timer(1.0).tick(tick, [c["seen"], t["arch"], t["model"], t["loaded"], owner],
                        [c["status"], c["chart"], c["legend"], c["sample"], c["log"], t["model"],
-                        c["start"], c["pause"], c["resume"], c["stop"], c["seen"]],
+                        c["start"], c["pause"], c["resume"], c["stop"], c["seen"], c["score_chart"],
+                        c["score_legend"], c["score_note"]],
                        show_progress="hidden", concurrency_limit=None, **PRIVATE)
-    c["dl_btn"].click(lambda: gr.update(value=download_run(), visible=True), None, c["dl_file"], **PRIVATE)
-    c["push_btn"].click(push_run, [c["repo"], c["token"], c["private"]], c["push_msg"], **PRIVATE)
+    export.wire(c["export"])

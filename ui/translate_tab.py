@@ -14,8 +14,10 @@ from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import forms, state
+from . import batch, forms, state, storage, visitor
+from .files import output_png
 from .errors import friendly
+from .widgets import any_model
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
@@ -37,67 +39,89 @@ def example_images() -> list[str]:
     return list(_examples)
 
 
-def _png(img) -> str:
-    """Each result in its own new file: Gradio 6 rewrites its shared cache file for equal PIL
-    results in place, so identical concurrent requests could read a half-written image.
-    Files older than 15 minutes are cleared as new ones arrive."""
-    folder = Path(tempfile.gettempdir()) / f"cyclegan-outputs-{os.getpid()}"
-    folder.mkdir(exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*.png"):
-        try:
-            if now - old.stat().st_mtime > 900:
-                old.unlink()
-        except OSError:
-            pass
-    fd, path = tempfile.mkstemp(suffix=".png", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        img.save(f, format="PNG")
-    return path
+def mean_abs_error(a, b) -> float:
+    """Mean absolute difference of two same-sized RGB images, in 0..1, a band of rows at a time
+    (a 40-megapixel image as float32 at once would take half a gigabyte per copy)."""
+    x, y = np.asarray(a), np.asarray(b)
+    total, step = 0.0, max(1, 4_000_000 // max(1, x.shape[1] * 3))
+    for i in range(0, x.shape[0], step):
+        total += float(np.abs(x[i:i + step].astype(np.int16) - y[i:i + step].astype(np.int16)).sum())
+    return total / (x.size * 255.0)
 
 
 @friendly
-def translate(image, model_spec, direction, size=None, sample=None, seed=None, batch_stats=None):
-    """Translation, round trip (A→B→A when the model has both directions) and its error.
-    sample / batch_stats: None = the model's recipe default; seed: the sample's seed (0 if empty)."""
+def translate(image, model_spec, direction, size=None, sample=None, seed=None, batch_stats=None,
+              oauth_token: gr.OAuthToken | None = None):
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN);
+    also the round trip (A→B→A when the model has both directions) and its error. The work is
+    bounded by the server's limits (pixels, time).
+
+    Args:
+        image: the image to translate; the result has its size
+        model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
+        direction: a2b or b2a (for the built-in models, a2b is day → night)
+        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+        sample: translate with decoder dropout on, as a sample (DualGAN); empty = the model's recipe default
+        seed: the sample's seed (empty = 0); the same seed gives the same sample
+        batch_stats: BatchNorm uses the translated image's own statistics (DiscoGAN); empty = the recipe default
+    Returns:
+        the translation (PNG), the round trip (PNG; none for a one-way model), a message with the round-trip error
+    """
     img = forms.open_upload(image)
     state.use_translate_threads()
-    model = state.MODELS.get(model_spec)
+    model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     direction = check_direction(direction or model.directions[0])
     work = forms.work_size(size, model)
     mode = forms.inference_mode(model, sample, seed, batch_stats)
+    seconds = limits.current().max_translate_seconds
+    deadline = time.monotonic() + seconds if seconds else None
     label = model.direction_label(direction)
     back = "b2a" if direction == "a2b" else "a2b"
     how = forms.mode_note(model, mode)
     if back not in model.directions:
-        fake = model.translate(img, direction, work_size=work, **mode)
-        return _png(fake), None, f"Translated {label}{how}. No round trip: this model only translates {label}."
-    fake, rec = model.round_trip(img, direction, work_size=work, **mode)
-    err = float(np.abs(np.asarray(img, np.float32) - np.asarray(rec, np.float32)).mean() / 255.0)
+        fake = model.translate(img, direction, work_size=work, deadline=deadline, **mode)
+        return output_png(fake), None, f"Translated {forms.md(label)}{how}. No round trip: this model only translates {forms.md(label)}."
+    fake, rec = model.round_trip(img, direction, work_size=work, deadline=deadline, **mode)
+    err = mean_abs_error(img, rec)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return _png(fake), _png(rec), (f"Translated {label}{how}. Round trip {trip}: mean absolute error **{err:.4f}** "
-                                   "(pixel values 0–1; 0 = perfect reconstruction).")
+    return output_png(fake), output_png(rec), (f"Translated {forms.md(label)}{how}. Round trip {forms.md(trip)}: "
+                                               f"mean absolute error **{err:.4f}** (pixel values 0–1; 0 = perfect "
+                                               "reconstruction).")
+
+
+@friendly
+def before_after(image, translated):
+    """The slider: the input as the net saw it (EXIF-rotated, RGB) against the translation."""
+    out = forms.upload_path(translated)
+    return (forms.open_upload(image), out) if out else None
 
 
 def model_facts(model) -> str:
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
-    a, b = model.domains
-    return (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
-            f"{params / 1e6:.2f} M generator parameters")
+    a, b = (forms.md(d) for d in model.domains)
+    facts = (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+             f"{params / 1e6:.2f} M generator parameters")
+    if model.one_direction:
+        only = forms.md(model.direction_label(model.directions[0]))
+        back = forms.md(model.direction_label("b2a" if model.directions[0] == "a2b" else "a2b"))
+        facts += f"\n\nOne direction only: **{only}**. It has no {back} generator, so no round trip."
+    return facts
 
 
 @friendly
-def select_model(model_spec):
-    """The direction buttons, the processing size and the inference switches (shown only where the
-    model has them, set to its recipe's default) follow the chosen model."""
+def select_model(model_spec, oauth_token: gr.OAuthToken | None = None):
+    """The direction buttons, the processing size, the round-trip pane (hidden for a one-direction
+    model: it has no way back) and the inference switches (shown only where the model has them,
+    set to its recipe's default) follow the chosen model."""
     if not model_spec:
         return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
-                "No model selected: train one in the **Train** tab or load one below.",
+                "No model selected: train one in the **Train** tab or load one below.", gr.update(visible=True),
                 gr.update(value=False, visible=False), gr.update(visible=False), gr.update(value=False, visible=False))
-    model = state.MODELS.get(model_spec)
+    model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     choices = [(model.direction_label(d), d) for d in model.directions]
     defaults = model.inference_defaults()
     return (gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model),
+            gr.update(visible=not model.one_direction),
             gr.update(value=defaults["sample"], visible=model.can_sample),
             gr.update(visible=model.can_sample),
             gr.update(value=defaults["batch_stats"], visible=model.has_batch_stats))
@@ -121,38 +145,42 @@ def filter_models(arch, current, loaded):
 
 
 @friendly
-def load_user_model(hub_id="", files=None, loaded=None):
-    """A Hub id or an upload (.zip of a model folder, .safetensors, one or two official .pth)."""
+def load_user_model(hub_id="", files=None, loaded=None, oauth_token: gr.OAuthToken | None = None):
+    """A Hub id (read as the visitor: anonymous unless signed in) or an upload (.zip of a model
+    folder, .safetensors, one or two official .pth), which is moved to the private folder and
+    named `upload:ID`: no server path reaches the page."""
     if isinstance(files, str):
         files = [files]
-    files = [f for f in (files or []) if f]
+    files = [forms.upload_path(f) for f in (files or []) if f]
     hub_id = (hub_id or "").strip()
+    token = visitor.read_token(oauth_token)
     if files:
         limit = limits.current().max_upload_mb
         for f in files:
             if os.path.getsize(f) > limit * 1_000_000:
                 raise UserInputError(f"'{Path(f).name}' is larger than this server's limit of {limit} MB "
                                      "(CYCLEGAN_MAX_UPLOAD_MB)")
-        spec = ",".join(str(f) for f in files)
         shown = ", ".join(Path(f).name for f in files)
+        kept = storage.keep_upload(files, "model")
+        spec = f"upload:{kept.name}"
+        try:
+            model = state.MODELS.get(spec)
+        except BaseException:
+            storage.remove_upload(kept)
+            raise
+        storage.prune_uploads()
     elif hub_id:
         if not hub.is_repo_id(hub_id):
             raise UserInputError(f"'{hub_id}' is not a Hub model id (expected 'owner/name')")
         spec, shown = hub_id, hub_id
+        model = state.MODELS.get(spec, token=token)
     else:
         raise UserInputError("give a Hub id, or upload a model (.zip, .safetensors or .pth)")
-    specs = state.MODELS.user_specs if files else state.MODELS.hub_specs
-    specs.add(spec)
-    try:
-        model = state.MODELS.get(spec)
-    except UserInputError:
-        specs.discard(spec)
-        raise
     arch = model.architecture
     a, b = model.domains
     entry = {"spec": spec, "arch": arch, "label": f"loaded: {shown} ({a} ↔ {b})"}
     loaded = [e for e in (loaded or []) if e["spec"] != spec] + [entry]
-    return arch, spec, loaded, f"Loaded **{shown}**: {model_facts(model)}"
+    return arch, spec, loaded, f"Loaded **{forms.md(shown)}**: {model_facts(model)}"
 
 
 def check_upload(image):
@@ -176,9 +204,10 @@ def create() -> dict:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=280):
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value=first_arch, label="Architecture", elem_id="arch")
-                c["model"] = gr.Dropdown(first_choices, value=first_choices[0][1] if first_choices else None,
-                                         label="Model", elem_id="model", allow_custom_value=True, filterable=True,
-                                         info="" if first_choices else "no model yet: train one or load one below")
+                c["model"] = any_model(gr.Dropdown(
+                    first_choices, value=first_choices[0][1] if first_choices else None, label="Model", elem_id="model",
+                    allow_custom_value=True, filterable=True,
+                    info="" if first_choices else "no model yet: train one or load one below"))
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
                 c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
@@ -205,11 +234,15 @@ def create() -> dict:
                                       sources=["upload", "clipboard", "webcam"], height=340)
                 gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
             with gr.Column(scale=5, min_width=300):
-                shown = dict(type="pil", format="png", interactive=False, height=340,
+                c["slider"] = gr.ImageSlider(label="Before / after (drag the line)", elem_id="before-after", type="pil",
+                                             format="png", interactive=False, height=340, buttons=["fullscreen"])
+                shown = dict(type="pil", format="png", interactive=False, height=200,
                              buttons=["download", "fullscreen"])  # download gives the PNG
-                c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
-                c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
+                with gr.Row():
+                    c["out"] = gr.Image(label="Translation", elem_id="translation", **shown)
+                    c["trip"] = gr.Image(label="Round trip", elem_id="round-trip", **shown)
                 c["trip_msg"] = gr.Markdown("", label="round_trip_error", elem_id="round-trip-msg")
+        c["batch"] = batch.create()
         c["loaded"] = gr.State([])        # this visitor's loaded models: {spec, label, arch}
     return c
 
@@ -219,14 +252,17 @@ def wire(shared: dict) -> None:
     arch, model, loaded, direction = c["arch"], c["model"], c["loaded"], c["direction"]
     # The image reaches our handlers unprocessed (preprocess=False): gr.Image would open it with
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
+    # Translating and loading share the CPU: CYCLEGAN_TRANSLATE_CONCURRENCY of them at once.
+    work = dict(concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")
     c["go"].click(translate, [c["image"], model, direction, c["size"], c["sample"], c["seed"], c["batch_stats"]],
-                  [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False)
+                  [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False, **work).success(
+        before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    picked = [direction, c["size"], c["model_info"], c["sample"], c["seed"], c["batch_stats"]]
+    picked = [direction, c["size"], c["model_info"], c["trip"], c["sample"], c["seed"], c["batch_stats"]]
     model.change(select_model, model, picked, **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
-                        api_name="load_model").success(filter_models, [arch, model, loaded], model, **PRIVATE)
+                        api_name="load_model", **work).success(filter_models, [arch, model, loaded], model, **PRIVATE)
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
         select_model, model, picked, **PRIVATE)

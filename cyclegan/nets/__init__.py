@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
+from .cut import CutDiscriminator, CutGenerator
 from .discogan import DiscoDiscriminator, DiscoGenerator
 from .dualgan import DualCritic, DualGlobalCritic, DualLinearCritic, DualUnetGenerator, levels_for
 from .patchgan import PatchDiscriminator
@@ -19,6 +20,8 @@ FAMILIES: dict[str, type[nn.Module]] = {
     "dual_critic": DualCritic,
     "dual_global_critic": DualGlobalCritic,
     "dual_linear_critic": DualLinearCritic,
+    "cut_resnet": CutGenerator,
+    "cut_patchgan": CutDiscriminator,
 }
 
 

@@ -162,6 +162,7 @@ class CutDiscriminator(nn.Module):
                    instance_norm(ndf * mult), nn.LeakyReLU(0.2, True),
                    nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
+        self.min_side = _smallest_side(n_layers, antialias)
         xavier_init_(self, init_gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +170,23 @@ class CutDiscriminator(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.model(x), []
+
+
+def _smallest_side(n_layers: int, antialias: bool) -> int:
+    """The smallest image side that leaves this discriminator a score map of at least 1×1
+    (24 px anti-aliased with 3 layers, 12 with 2): each 4×4 conv with padding 1 takes n to n-1
+    at stride 1 (n//2 at stride 2), each blur-pool n to ceil(n/2) and needs n >= 2."""
+    def out(n: int) -> int:
+        for _ in range(n_layers):
+            if antialias:
+                n -= 1
+                if n < 2:
+                    return 0
+                n = (n + 1) // 2
+            else:
+                n //= 2
+        return n - 2
+    return next(s for s in range(1, 1 << 16) if out(s) >= 1)
 
 
 class PatchHeads(nn.Module):
