@@ -143,7 +143,9 @@ class Preset:
 # --- CycleGAN: Zhu et al. 2017 and the authors' official PyTorch code ---------------------------------
 # The paper trains a ResNet of 6 blocks on 128 px images and of 9 on 256 px and up (its appendix);
 # the official code (junyanz/pytorch-CycleGAN-and-pix2pix, options/base_options.py at c05b30e:
-# --netG resnet_9blocks) builds 9 at every size. Everything else is the same in both.
+# --netG resnet_9blocks) builds 9 at every size. Everything else is the same in both: the official
+# code's defaults, identity weight 0.5 included (the paper brings in the identity loss for its
+# painting -> photo results; the code turns it on for every dataset).
 CYCLEGAN = Preset(
     architecture="cyclegan", recipe="paper", scale="full", title="CycleGAN, as the paper (Zhu et al. 2017)",
     generator=NetSpec("resnet", {"ngf": 64, "n_blocks": 9, "dropout": False, "upsample": "deconv"}),

@@ -83,9 +83,11 @@ def test_translate_as_a_sample(client, tiny_models, photo):
     fixed, msg = run(False, 1)
     assert "sample" not in msg and np.array_equal(fixed, run(False, 7)[0]) and not np.array_equal(fixed, s1)
     picked = translate_tab.select_model(spec)
-    assert picked[3]["value"] is True and picked[3]["visible"] is True and picked[5]["visible"] is False
+    # (direction, size, facts, round-trip pane, sample, seed, batch statistics)
+    assert picked[3]["visible"] is True and picked[4]["value"] is True and picked[4]["visible"] is True
+    assert picked[6]["visible"] is False
     picked = translate_tab.select_model(str(tiny_models["discogan"]))
-    assert picked[3]["visible"] is False and picked[5] == {"value": False, "visible": True, "__type__": "update"}
+    assert picked[4]["visible"] is False and picked[6] == {"value": False, "visible": True, "__type__": "update"}
     with pytest.raises(Exception, match="decoder dropout"):
         client.predict(handle_file(str(photo)), str(tiny_models["cyclegan"]), "a2b", None, True, 0, False,
                        api_name="/translate")

@@ -23,7 +23,10 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
-MIN_STEPS = {"dualgan": 250, "discogan": 1000}   # where bench.learning measured ≥ +8 dB both ways (README)
+# Steps before the grid is judged: DualGAN's default is +13.6 / +9.3 dB at 250 (README: "Learning
+# per CPU-minute"); DiscoGAN's quick default is only +11.1 / +4.3 dB at 1,000 steps there, so its
+# half of the test below is expected to fail until a DiscoGAN default learns night → day faster.
+MIN_STEPS = {"dualgan": 250, "discogan": 1000}
 
 pytestmark = [
     pytest.mark.browser,
