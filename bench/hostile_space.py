@@ -89,8 +89,17 @@ class App:
     def file_data(self, path: Path) -> dict:
         return {"path": self.upload(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
-    def call(self, api_name: str, *data, timeout: float = 300) -> tuple[bool, object]:
-        """A named endpoint over plain HTTP: (ok, result or error message)."""
+    def cpu_seconds(self) -> float:
+        """CPU time the app's process has used (user + system), from /proc."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def call(self, api_name: str, *data, timeout: float = 300, pad: bool = True) -> tuple[bool, object]:
+        """A named endpoint over plain HTTP: (ok, result or error message). Gradio's plain API
+        wants every parameter, so missing trailing ones are sent as None (their default), as
+        gradio_client does; `pad=False` sends exactly `data`."""
+        n = next((len(d["inputs"]) for d in self.config["dependencies"] if d.get("api_name") == api_name), 0)
+        data = data + (None,) * max(0, n - len(data)) if pad else data
         r = httpx.post(self.url + f"gradio_api/call/{api_name}", json={"data": list(data)}, timeout=60)
         if r.status_code != 200:
             return False, f"HTTP {r.status_code}: {r.text[:300]}"
@@ -256,11 +265,13 @@ def run(quick: bool) -> dict:
         for w, h in ((1, 100_000), (100_000, 1), (1, 4_000_000)):
             strip = work / f"strip{w}x{h}.png"
             Image.new("RGB", (w, h), (90, 90, 90)).save(strip)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), app.cpu_seconds()
             ok, out = app.call("translate", app.file_data(strip), "demo:cyclegan", "a2b", None, timeout=600)
-            dt = time.perf_counter() - t0
-            verdict_ok = ok and dt <= (5 if max(w, h) <= 100_000 else 60)
-            judge.record("images", f"strip_{w}x{h}", "well" if verdict_ok else "failure", f"{dt:.1f} s, ok={ok}")
+            dt, cpu = time.perf_counter() - t0, app.cpu_seconds() - cpu0
+            # wall time, or on a shared machine the app's CPU time (the prober's translations included)
+            verdict_ok = ok and min(dt, cpu) <= (5 if max(w, h) <= 100_000 else 60)
+            judge.record("images", f"strip_{w}x{h}", "well" if verdict_ok else "failure",
+                         f"{dt:.1f} s wall, {cpu:.1f} s app CPU, ok={ok}")
 
     # --- model files through /load_model ---------------------------------------------------------------
     with group("model files (/load_model)"):
@@ -283,8 +294,9 @@ def run(quick: bool) -> dict:
                 continue
             path = build(case)
             app.wait_idle()
-            ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "cyclegan", None, "quick", 32, 2,
-                                          1, None, None, None, None, "", False, owner])
+            ok, out = app.event("Start", ["zip", "daynight", app.file_data(path), "", "horse2zebra", "cyclegan", None,
+                                          "quick", 32, 2, 1, None, None, None, None, "", False, None, None, None,
+                                          owner])
             if ok:
                 s = app.wait_idle()
                 ok, out = s.get("state") == "finished", s.get("error") or s
@@ -341,8 +353,8 @@ def run(quick: bool) -> dict:
         fd = app.file_data(z)
         owner = "browser-" + uuid.uuid4().hex
         app.wait_idle()
-        ok, out = app.event("Start", ["zip", "daynight", fd, "", "cyclegan", None, "quick", 32, 400, 1,
-                                      None, None, None, None, "", False, owner])
+        ok, out = app.event("Start", ["zip", "daynight", fd, "", "horse2zebra", "cyclegan", None, "quick", 32, 400, 1,
+                                      None, None, None, None, "", False, None, None, None, owner])
         code = httpx.get(app.url + f"gradio_api/file={fd['path']}").status_code
         judge.record("privacy", "fetch_others_dataset_upload", "well" if code in (403, 404) else "failure", code)
         st = app.status()
@@ -390,11 +402,41 @@ def run(quick: bool) -> dict:
             try:
                 ok, out = app.event("Start", ["demo", "daynight", None, "", "cyclegan", None, "quick", 32, 10, 1,
                                               form["lr_g"], form["lr_d"], form["lam_c"], form["lam_i"], "", False,
-                                              "b-" + "q" * 30])
+                                              None, None, "b-" + "q" * 30])
             except httpx.HTTPStatusError as e:   # not even valid JSON (NaN): refused at the door
                 ok, out = False, f"HTTP {e.response.status_code}: must be a number (refused by the request parser)"
             judge.message("train", name, ok, out, "must be a number")
             app.wait_idle()
+
+    # --- the live score and CUT (issue #15's additions) ---------------------------------------------------------
+    with group("live score and CUT (/train_start)"):
+        app.wait_idle()
+        ok, out = app.call("train_start", "demo:daynight", "cyclegan", "quick", 32, 5000, 1, None, pad=False)
+        judge.message("score", "pre_score_every_7_argument_http_call", ok, out, "score_every")
+        for name, every, expect in (("score_every_step", 1, "CYCLEGAN_MAX_LIVE_SCORES"),
+                                    ("score_every_10_of_5000", 10, "score every 100 steps or more"),
+                                    ("score_every_negative", -1, "score"),
+                                    ("score_every_huge", 10**12, None)):
+            ok, out = app.call("train_start", "demo:daynight", "cyclegan", "quick", 32, 5000 if every != 10**12 else 4,
+                               1, None, every)
+            if every == 10**12:   # larger than the run: scored once, at its end
+                judge.message("score", name, ok, out, None, expect_ok=True)
+                app.wait_idle()
+            else:
+                judge.message("score", name, ok, out, expect)
+        ok, out = app.call("train_start", "demo:daynight", "cut", "quick", 32, 4, 1, "fastcut", 2)
+        judge.message("score", "cut_run_starts", ok, out, None, expect_ok=True)
+        st = app.wait_idle()
+        judge.record("score", "status_best_is_a_name", "well" if st.get("best") == f"run:{st.get('run')}@best"
+                     and str(work) not in json.dumps(st) else "failure", json.dumps(st.get("best_score"))[:200])
+        if st.get("best"):
+            ok, out = app.call("translate", app.file_data(photo), st["best"], "a2b", None)
+            judge.message("score", "translate_with_run_best", ok, out, None, expect_ok=True)
+        for name, spec, expect in (("best_dotdot_checkpoint", f"run:{st.get('run')}@../../etc", "unknown checkpoint"),
+                                   ("best_dotdot_run", "run:../../etc@best", "no run"),
+                                   ("best_of_missing_run", "run:nope@best", "no run")):
+            ok, out = app.call("translate", app.file_data(photo), spec, "a2b", None)
+            judge.message("score", name, ok, out, expect)
 
     # --- floods ---------------------------------------------------------------------------------------------------
     with group("floods (stops, queue)"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import accel, hub, limits, onnxrt
+from . import accel, hub, limits, onnxrt, vintage, zoo
 from .archive import safe_extract_zip
 from .errors import UserInputError
 from .model import DIRECTIONS, CycleModel
@@ -125,8 +125,14 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"- Directions: {', '.join(model.direction_label(d) for d in model.directions)}"
              + (" only: one generator, so no way back and no round trip" if model.one_direction else ""),
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
+             f"- Training: {model.trained_on()}",
              f"- Translates by default: {_translates(model)}",
              f"- Parameters: {params}"]
+    prov = cfg.get("provenance") or {}
+    if prov.get("source") and (prov.get("licence") or prov.get("zoo")):
+        lines.append(f"- Source: {prov.get('url') or prov['source']}"
+                     + (f"; licence {prov['licence']}" if prov.get("licence") else "")
+                     + (f"; authors {prov['authors']}" if prov.get("authors") else ""))
     heads = model.info().get("parameters_training_only")
     if heads:
         lines.append("- Trained with (not part of this model): "
@@ -295,9 +301,11 @@ def load_safetensors_file(path: Path) -> CycleModel:
 
 # --- the one entry point ---------------------------------------------------------------------
 def load_model(spec, device: str | torch.device | None = None) -> CycleModel:
-    """A model folder; `demo:<name>`; a Hub id `owner/name`; an official `.pth` (or two, as a
-    list or 'a.pth,b.pth'); a self-describing `.safetensors`; a zipped model folder. Ready to
-    translate: the CPU inference accelerator (cyclegan/accel.py) is applied here."""
+    """A model folder; `demo:<name>` (a built-in, `demo:vintage` for real photos); `official:NAME`
+    (the CycleGAN authors' model zoo, downloaded once into a cache: cyclegan/zoo.py); a Hub id
+    `owner/name`; an official or community `.pth` (or two, as a list or 'a.pth,b.pth'); a
+    self-describing `.safetensors`; a zipped model folder. Ready to translate: the CPU inference
+    accelerator (cyclegan/accel.py) is applied here."""
     return _ready(_load(spec), device)
 
 
@@ -351,11 +359,15 @@ def _load(spec) -> CycleModel:
     spec = str(spec).strip()
     if not spec:
         raise UserInputError("no model given")
+    if spec.lower().startswith("official:"):
+        return zoo.load_official_model(zoo.parse_spec(spec))
     if spec.startswith("demo:"):
         builtin = dict(builtin_models())
+        if spec[5:] == vintage.NAME:
+            return vintage.vintage_model()
         if spec[5:] not in builtin:
-            raise UserInputError(f"no built-in model {spec!r}; built-in models: "
-                                 f"{', '.join('demo:' + k for k in builtin) or 'none'}")
+            names = ([f"demo:{vintage.NAME}"] if vintage.available() else []) + [f"demo:{k}" for k in builtin]
+            raise UserInputError(f"no built-in model {spec!r}; built-in models: {', '.join(names) or 'none'}")
         return load_folder(builtin[spec[5:]])
     if "," in spec and not os.path.exists(spec):
         return load_official([s.strip() for s in spec.split(",") if s.strip()])
@@ -383,7 +395,8 @@ def _load_path(path: Path, spec: str, hub_ok: bool = True) -> CycleModel:
         raise UserInputError(f"file not found: '{spec}'")
     if hub.is_repo_id(spec):
         return _from_hub(spec)
-    raise UserInputError(f"model not found: '{spec}' is neither a file, a folder, 'demo:<name>' nor a Hub id 'owner/name'")
+    raise UserInputError(f"model not found: '{spec}' is neither a file, a folder, 'demo:<name>', 'official:<name>' "
+                         "nor a Hub id 'owner/name'")
 
 
 def load_zip(path: Path) -> CycleModel:

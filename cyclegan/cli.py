@@ -137,6 +137,15 @@ def _demo_export(args) -> int:
     return 0
 
 
+def _photos_build(args) -> int:
+    from . import photos
+    manifest = photos.build(args.dir, n=args.n, size=args.size, n_test=args.n_test, test_size=args.test_size,
+                            seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"dir": args.dir, "train_per_domain": manifest["n_train_per_domain"],
+                      "test_pairs": manifest["n_test"], "sources": [s["name"] for s in manifest["sources"]]}))
+    return 0
+
+
 def _demo_grid(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -169,7 +178,10 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     t.add_argument("inputs", nargs="+", help="input image(s)")
     t.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
     t.add_argument("--max-side", type=_count(1), default=1024, help="larger images run as blended tiles")
-    t.add_argument("--work-size", type=_count(1), default=None, help="run the net at this short side, then scale back")
+    t.add_argument("--work-size", type=_count(0), default=None,
+                   help="short side the net runs at, the result scaled back to the image's size (default, or "
+                        "0: automatic, the image's own size with its short side capped at 512 px on a CPU, 1024 "
+                        "on a GPU; the image's own short side gives its full resolution however large)")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
     _add_mode_flags(t)
     t.set_defaults(func=_translate)
@@ -222,6 +234,19 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     g.add_argument("--size", type=_count(1), default=128)
     g.add_argument("-o", "--output", required=True, help="PNG file to write")
     g.set_defaults(func=_demo_grid)
+
+    ph = sub.add_parser("photos", help="the real-photo dataset (photo ↔ vintage)").add_subparsers(
+        dest="photos_command", required=True)
+    b = ph.add_parser("build", help="build photo ↔ vintage from scikit-image's public-domain/CC0 photos "
+                      "(needs scikit-image and vintagify)")
+    b.add_argument("dir", help="output folder (new or empty)")
+    b.add_argument("--n", type=_count(1), default=500, help="training crops per domain")
+    b.add_argument("--size", type=_count(16), default=64, help="side of the training crops in pixels (the smallest "
+                   "crop is taken at 1:1, larger ones shrunk to it)")
+    b.add_argument("--n-test", type=_count(0), default=8, help="paired test crops per photo")
+    b.add_argument("--test-size", type=_count(16), default=128, help="side of the test crops (native resolution)")
+    b.add_argument("--seed", type=_count(0), default=0)
+    b.set_defaults(func=_photos_build)
     return ap
 
 

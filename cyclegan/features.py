@@ -157,15 +157,13 @@ def load_inception(weights_path):
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserInputError(f"cannot read '{path.name}' as PyTorch weights (only plain tensors are "
-                             f"accepted): {str(e).strip().splitlines()[0][:200]}") from None
+    """The same readers as a model's weights: safetensors, or torch.load(weights_only=True) with
+    its refusals worded the same (a pickle carrying code is named as such)."""
+    from cyclegan.weights import read_pth, read_safetensors
+    if path.suffix.lower() == ".safetensors":
+        state, _ = read_safetensors(path)
+    else:
+        state = read_pth(path)
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserInputError(f"'{path.name}' holds no state dict of tensors; expected {INCEPTION_FILE} "
                              f"from {INCEPTION_URL}")

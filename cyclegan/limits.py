@@ -24,6 +24,7 @@ Space: 2 cores, 16 GB) and the visitors are strangers. 0 means "no limit" where 
 | `CYCLEGAN_MAX_RUNS`               | 0 (none)         | 20           | run folders in the app's runs folder            |
 | `CYCLEGAN_MAX_RUNS_MB`            | 0 (none)         | 5000         | size of the app's runs folder                   |
 | `CYCLEGAN_RUN_TTL_HOURS`          | 0 (none)         | 24           | how long a visitor's finished run stays listed  |
+| `CYCLEGAN_MAX_LIVE_SCORES`        | 0 (none)         | 50           | live scores of one run started in the app       |
 | `CYCLEGAN_MAX_STOP_WAIT_S`        | 600              | 60           | how long /train_stop may wait                   |
 | `CYCLEGAN_QUEUE_SIZE`             | 0 (none)         | 32           | requests waiting in the app's queue             |
 | `CYCLEGAN_TRANSLATE_CONCURRENCY`  | 2                | 1            | translations (and model loads) at once          |
@@ -34,6 +35,8 @@ Space: 2 cores, 16 GB) and the visitors are strangers. 0 means "no limit" where 
 | `CYCLEGAN_MAX_VIDEO_SIDE`         | 1920             | 1280         | longer side of a video's frames, in px          |
 | `CYCLEGAN_MAX_STREAM_SECONDS`     | 600              | 120          | one webcam stream (then press again)            |
 | `CYCLEGAN_MAX_BATCH_IMAGES`       | 100              | 20           | images translated in one batch                  |
+| `CYCLEGAN_ZOO_MAX_MODEL_MB`       | 200              | 200          | one `official:` model download (cyclegan/zoo.py)|
+| `CYCLEGAN_ZOO_MAX_DATASET_MB`     | 2000             | 1000         | one `official:` dataset download (zoo.py)       |
 
 Numbers may use `_` separators (`40_000_000`) or exponents (`2e9`); they must be whole. Booleans
 accept true/false, 1/0, yes/no, on/off. An empty variable counts as unset.
@@ -73,6 +76,7 @@ class Limits:
     max_runs: int                   # 0: none
     max_runs_mb: int                # 0: none
     run_ttl_hours: int              # 0: none
+    max_live_scores: int            # 0: none
     max_stop_wait_s: int
     queue_size: int                 # 0: none
     translate_concurrency: int
@@ -109,6 +113,7 @@ def current() -> Limits:
         max_runs=env_int("CYCLEGAN_MAX_RUNS", pick(0, 20), lo=0),
         max_runs_mb=env_int("CYCLEGAN_MAX_RUNS_MB", pick(0, 5000), lo=0),
         run_ttl_hours=env_int("CYCLEGAN_RUN_TTL_HOURS", pick(0, 24), lo=0),
+        max_live_scores=env_int("CYCLEGAN_MAX_LIVE_SCORES", pick(0, 50), lo=0),
         max_stop_wait_s=env_int("CYCLEGAN_MAX_STOP_WAIT_S", pick(600, 60), lo=0),
         queue_size=env_int("CYCLEGAN_QUEUE_SIZE", pick(0, 32), lo=0),
         translate_concurrency=env_int("CYCLEGAN_TRANSLATE_CONCURRENCY", pick(2, 1)),

@@ -15,9 +15,10 @@ from .nets import build_net, count_parameters, min_side, size_multiple
 from .presets import Preset
 from .sampling import batch_statistics, has_batchnorm, has_decoder_dropout, stochastic
 from .settings import whole_number
-from .translate import DEFAULT_MAX_SIDE, plan_size, run_generator
+from .translate import DEFAULT_MAX_SIDE, plan_size, run_generator, work_side
 
 DIRECTIONS = ("a2b", "b2a")
+WORLD_WORDS = {"demo:daynight": "day ↔ night", "demo:summerwinter": "summer ↔ winter"}
 
 
 def check_direction(direction: str) -> str:
@@ -95,6 +96,31 @@ class CycleModel(nn.Module):
                                  f"(load both generators, e.g. G_A and G_B, for both directions)")
         return g
 
+    def trained_on(self) -> str:
+        """What the model was trained on (data, resolution), so what it can be expected to know, in
+        one line from its provenance: the app shows it beside the model, the model card repeats it."""
+        prov = self.provenance or {}
+        a, b = self.domains
+        size = self.image_size
+        if prov.get("trained_on"):                       # stated by whoever made it (vintagify, our photo models)
+            text = str(prov["trained_on"])
+        elif prov.get("zoo"):
+            text = (f"trained by the CycleGAN authors on their {a} ↔ {b} images at 256 px "
+                    f"({prov['zoo']})")
+        elif str(prov.get("data", "")).startswith("demo:"):
+            world = WORLD_WORDS.get(prov["data"], prov["data"])
+            return (f"trained at {size} px on the procedural {world} world only (drawn hills, trees, houses): it "
+                    f"knows only that world, not photos")
+        elif prov.get("data"):
+            text = f"trained on {prov['data']} at {size} px"
+        elif prov.get("source") == "official CycleGAN checkpoint":
+            text = f"from a CycleGAN checkpoint ({', '.join(prov.get('files', []))}); its training data are not recorded"
+        else:
+            text = f"{a} ↔ {b}, {size} px; its training data are not recorded"
+        if len(self.directions) == 1:
+            text += f"; only {self.direction_label(self.directions[0])} exists"
+        return text
+
     def info(self) -> dict:
         nets = {name: count_parameters(net) for name, net in
                 (("G_AB", self.G_AB), ("G_BA", self.G_BA), ("D_A", self.D_A), ("D_B", self.D_B)) if net is not None}
@@ -109,7 +135,8 @@ class CycleModel(nn.Module):
                     "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
                     "one_direction": self.one_direction,
                     "image_size": self.image_size, "value_range": list(self.value_range),
-                    "translates": self.inference_defaults(), "provenance": self.provenance})
+                    "trained_on": self.trained_on(), "translates": self.inference_defaults(),
+                    "provenance": self.provenance})
         return out
 
     # --- how it translates: the recipe's defaults, each switchable per call --------------------
@@ -175,10 +202,12 @@ class CycleModel(nn.Module):
                   work_size: int | None = None, deadline: float | None = None, *, sample: bool | None = None,
                   seed: int = 0, batch_stats: bool | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
-        `work_size` runs the net at that short side (e.g. the training size) and scales back;
-        the work is bounded by the limits (see translate.plan_size), and a time.monotonic()
-        `deadline` stops it between tiles with a message. `sample`, `seed`, `batch_stats`: see
-        `inference` (None: the recipe's default)."""
+        `work_size`: the short side the net runs at, the result scaled back. None or 0 (the
+        default): automatic, the image's own size with its short side capped at 512 px on a CPU
+        (1024 on a GPU); N: N pixels (the training size, or the image's own short side for its
+        full resolution). The work is bounded by the limits (see translate.plan_size), and a
+        time.monotonic() `deadline` stops it between tiles with a message. `sample`, `seed`,
+        `batch_stats`: see `inference` (None: the recipe's default)."""
         return self._translate_pil(self._open(image), direction, max_side, work_size, deadline,
                                    dict(sample=sample, seed=seed, batch_stats=batch_stats))
 
@@ -205,9 +234,8 @@ class CycleModel(nn.Module):
         g = self.generator(direction)
         max_side = _check_max_side(max_side)
         size = img.size
-        if work_size:
-            work_size = whole_number(work_size, "work_size (pixels)", 1)
-        plan = plan_size(size, work_size, size_multiple(g), min_side(g), max_side)
+        side = work_side(size, work_size, self._device().type)
+        plan = plan_size(size, side, size_multiple(g), min_side(g), max_side)
         if plan != size:
             img = img.resize(plan, Image.Resampling.BICUBIC)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())

@@ -1,12 +1,14 @@
 """Checkpoints in other projects' layouts -> our nets: the official CycleGAN `.pth` files (one
-generator per file, keys of one `nn.Sequential`), read with weights_only and converted at this
-boundary and nowhere else (their G_A is our G_AB). The architecture is read from the keys."""
+generator per file, keys of one `nn.Sequential`) and the community ResNet layouts layouts.py
+reads from tensor shapes (PyTorch-GAN, aitorzip, affine instance norm), read with weights_only
+and converted at this boundary and nowhere else (their G_A is our G_AB)."""
 import re
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from . import layouts
 from .errors import UserInputError
 from .model import CycleModel
 from .presets import PRESETS, NetSpec
@@ -49,6 +51,19 @@ def infer_official_generator(sd: dict, name: str) -> NetSpec:
     raise UserInputError(f"'{name}' is not a CycleGAN generator: it looks like {found}; expected the official "
                          "layout ('model.1.weight', 'model.10.conv_block.1.weight', ... for resnet_6/9blocks, "
                          "'model.model.0.weight' for unet_128/256)")
+
+
+def _community_resnet(sd: dict, name: str) -> tuple[NetSpec, dict]:
+    """The official ResNet and the community layouts (layouts.py): the spec and our keys. A file
+    holding another of our nets says which; anything else gets layouts.py's account of how far
+    its shapes matched."""
+    try:
+        return layouts.convert(sd, name)
+    except UserInputError:
+        found = detect_net(sd)
+        if found is None or "ResNet generator" in found:      # a damaged one: say how far it matched
+            raise
+        raise UserInputError(f"'{name}' is not a CycleGAN generator: it looks like {found}; {layouts.EXPECTED}") from None
 
 
 _PAIR = re.compile(r"(?:^|_)([a-z]+)2([a-z]+)(?:_|$)")
@@ -101,7 +116,11 @@ def official_model(items: list[tuple[dict, str]]) -> CycleModel:
     specs = []
     for (sd, name), direction in zip(items, directions):
         sd = clean_official_state(sd)
-        specs.append(infer_official_generator(sd, Path(name).name))
+        if "model.model.0.weight" in sd:                  # the official U-Net: its own keys
+            spec = infer_official_generator(sd, Path(name).name)
+        else:                                              # any ResNet layout, read from its shapes
+            spec, sd = _community_resnet(sd, Path(name).name)
+        specs.append(spec)
         by_dir[direction] = sd
     if len(specs) == 2 and specs[0] != specs[1]:
         raise UserInputError(f"the two files are different generators ({specs[0].family} {specs[0].kwargs} "

@@ -62,7 +62,10 @@ def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = No
     fake, real = fake.detach().double().cpu(), real.detach().double().cpu()
     with warnings.catch_warnings():  # "KID will save all extracted features in buffer": we know
         warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=passthrough, subsets=subsets, subset_size=subset_size)
+        # sync_on_compute off: features are all here; under torchrun only rank 0 scores, and a
+        # gather across ranks would wait forever for the others
+        kid = KernelInceptionDistance(feature=passthrough, subsets=subsets, subset_size=subset_size,
+                                      sync_on_compute=False)
     kid.update(real, real=True)
     kid.update(fake, real=False)
     with torch.random.fork_rng(devices=[]):
@@ -70,7 +73,7 @@ def kid_fid(fake: torch.Tensor, real: torch.Tensor, subset_size: int | None = No
         kid_mean, kid_std = kid.compute()
     out = {"kid": float(kid_mean), "kid_std": float(kid_std), "subset_size": subset_size, "subsets": subsets}
     if fid:
-        metric = FrechetInceptionDistance(feature=passthrough)
+        metric = FrechetInceptionDistance(feature=passthrough, sync_on_compute=False)
         metric.update(real, real=True)
         metric.update(fake, real=False)
         out["fid"] = float(metric.compute())

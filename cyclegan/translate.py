@@ -9,8 +9,14 @@ from PIL import Image
 
 from . import limits
 from .errors import UserInputError
+from .settings import whole_number
 
 DEFAULT_MAX_SIDE = 1024
+# The processing size when none is asked for: the image's own resolution, but a short side of at
+# most this many pixels (512 on a CPU: a full-width ResNet-9 takes about 2 s there; a GPU has room
+# for 1024). Larger photos are shrunk for the net and the result scaled back to their size.
+DEFAULT_WORK_SIDE = {"cpu": 512}
+GPU_WORK_SIDE = 1024
 
 
 def padded_side(side: int, multiple: int, min_side: int = 1) -> int:
@@ -123,6 +129,22 @@ def run_generator(net, x: torch.Tensor, multiple: int, max_side: int = DEFAULT_M
     side = max(int(max_side), _min_side(net))
     return run_tiled(net, x, multiple, tile=tile, overlap=overlap if overlap is not None else side // 8,
                      deadline=deadline)
+
+
+def default_work_side(device_type: str = "cpu") -> int:
+    return DEFAULT_WORK_SIDE.get(device_type, GPU_WORK_SIDE)
+
+
+def work_side(image_size: tuple[int, int], work_size, device_type: str = "cpu") -> int | None:
+    """The short side the net runs at, or None for the image as it is. One convention for the
+    library, the CLI and the app: None or 0 = automatic (the image's own size, its short side
+    capped at `default_work_side`; 0 because a form's number box cannot be empty); N = a short
+    side of N (the image's own short side = its full resolution, within the work limit of plan_size)."""
+    n = 0 if work_size is None else whole_number(work_size, "processing size (pixels; 0 = automatic)", 0)
+    if n:
+        return n
+    cap = default_work_side(device_type)
+    return cap if min(image_size) > cap else None
 
 
 def work_pixels(w: int, h: int, multiple: int, min_side: int, max_side: int | None) -> int:

@@ -79,7 +79,7 @@ def provenance(dist: md.Distribution, sha256: str, layout: str) -> dict:
             "licence": meta.get("License") or "MIT",
             "authors": meta.get("Author") or "",
             "directions": "only A→B (modern → vintage) is published; the package ships no B→A generator",
-            "trained_on": "real photos, 512×512 centre crops, by the vintagify authors",
+            "trained_on": "trained by the vintagify authors on real photos (512×512 centre crops)",
             "layout": layout, "sha256": sha256}
 
 

@@ -61,12 +61,42 @@ def _pth_refusal(path: Path, text: str) -> UserInputError:
     with open(path, "rb") as f:
         head = f.read(2)
     if op and head[:1] == b"\x80" and head[1:2] in (b"\x04", b"\x05"):   # a protocol 4/5 pickle
+        named = _pickle_globals(path)
+        if named:
+            return UserInputError(f"'{path.name}' refused: this file would run code when loaded (it names "
+                                  f"{named[0]}); only plain state dicts are read, never code")
         return UserInputError(f"'{path.name}' refused: it is a pickle the safe loader does not read (pickle opcode "
                                f"{op.group(1)}); only plain state dicts saved by torch.save are read, never code")
     reason = "not a PyTorch state dict" if "Weights only load failed" in text else (
         text.splitlines()[0][:200] if text else "unreadable")
     return UserInputError(f"'{path.name}' is not a readable PyTorch checkpoint ({reason}); "
                           "it may be truncated or corrupt")
+
+
+def _pickle_globals(path: Path, max_ops: int = 1_000_000) -> list[str]:
+    """The callables a raw protocol 4/5 pickle names (GLOBAL, STACK_GLOBAL), read with
+    pickletools, which only parses. torch's safe loader stops at such a pickle's first FRAME
+    opcode, before it sees what the file would call."""
+    import pickletools
+    found, strings, memo = [], [], {}
+    try:
+        with open(path, "rb") as f:
+            for i, (op, arg, _) in enumerate(pickletools.genops(f)):
+                if i >= max_ops or op.name == "STOP":
+                    break
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(arg)
+                elif op.name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif op.name in ("BINGET", "LONG_BINGET", "GET") and isinstance(memo.get(arg), str):
+                    strings.append(memo[arg])
+                elif op.name == "GLOBAL":
+                    found.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL":
+                    found.append(".".join(strings[-2:]) if len(strings) >= 2 else "a callable")
+    except Exception:  # noqa: BLE001 - a malformed pickle: what was found so far is the answer
+        pass
+    return found
 
 
 def check_finite(tensors: dict, what: str) -> None:

@@ -41,7 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import limits
+from .archive import safe_extract_zip
 from .errors import UserInputError
+from .official import load_official
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu"
 CHUNK = 64 * 1024
@@ -149,7 +152,9 @@ def settings() -> Settings:
     offline = next((v for v in ("CYCLEGAN_OFFLINE", "HF_HUB_OFFLINE") if _truthy(v)), None)
     return Settings(base_url=base, cache=cache_dir(), timeout=_positive("CYCLEGAN_ZOO_TIMEOUT", 30.0),
                     max_model_bytes=int(_positive("CYCLEGAN_ZOO_MAX_MODEL_MB", 200) * 1e6),
-                    max_dataset_bytes=int(_positive("CYCLEGAN_ZOO_MAX_DATASET_MB", 2000) * 1e6),
+                    # on a Space the same default as a Hub dataset's (limits.py): its disk is shared
+                    max_dataset_bytes=int(_positive("CYCLEGAN_ZOO_MAX_DATASET_MB",
+                                                    1000 if limits.current().hosted else 2000) * 1e6),
                     offline_var=offline)
 
 
@@ -164,6 +169,15 @@ def _check_name(name: str, known: tuple[str, ...], kind: str) -> str:
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise UserInputError(f"unknown official CycleGAN {kind} {str(name)!r}{hint}; the official {kind}s are: "
                          f"{', '.join(known)}")
+
+
+def model_name(name) -> str:
+    """An official model name, checked (with a close spelling suggested); makes no request."""
+    return _check_name(name, MODEL_NAMES, "model")
+
+
+def dataset_name(name) -> str:
+    return _check_name(name, DATASET_NAMES, "dataset")
 
 
 def parse_spec(spec) -> str | None:
@@ -410,13 +424,6 @@ def fetch_dataset_zip(name: str, progress: Progress | None = None, cancel=None) 
     return _fetch(name, "dataset", dataset_zip_path(name), dataset_url(name), s.max_dataset_bytes, progress, cancel)
 
 
-def _safe_extract_zip():
-    try:
-        from .archive import safe_extract_zip      # where the refactor moves it
-    except ImportError:
-        from .data import safe_extract_zip
-    return safe_extract_zip
-
 
 def fetch_dataset(name: str, progress: Progress | None = None, cancel=None) -> Path:
     """The official dataset unpacked in the cache (a folder with trainA/ trainB/ testA/ testB/),
@@ -432,7 +439,7 @@ def fetch_dataset(name: str, progress: Progress | None = None, cancel=None) -> P
     kept = f"the downloaded zip stays at {zpath}: delete it to download it again"
     try:
         try:
-            root = Path(_safe_extract_zip()(zpath, work))
+            root = Path(safe_extract_zip(zpath, work))
         except UserInputError as e:
             raise UserInputError(f"{e} ({kept})") from None
         if not any((root / s).is_dir() for s in SPLITS):
@@ -452,20 +459,12 @@ def fetch_dataset(name: str, progress: Progress | None = None, cancel=None) -> P
 
 
 # --- hooks for loaders and interfaces ----------------------------------------------------------------
-def _load_official():
-    try:
-        from .official import load_official      # where the refactor moves it
-    except ImportError:
-        from .checkpoints import load_official
-    return load_official
-
-
 def load_official_model(name: str, progress: Progress | None = None, cancel=None):
     """`official:NAME` as a one-direction CycleModel (the authors publish each direction as its own
     file): A→B with the name's domains, e.g. horse → zebra."""
     name = _check_name(name, MODEL_NAMES, "model")
     path = fetch_model(name, progress, cancel)
-    model = _load_official()([str(path)])
+    model = load_official([str(path)])
     model.domains = MODEL_DOMAINS[name]
     model.provenance = {**model.provenance, "zoo": f"official:{name}",
                         "url": f"{settings().base_url}/cyclegan/pretrained_models/{name}.pth",
@@ -491,7 +490,7 @@ def tqdm_progress(bar) -> Progress:
 
 
 __all__ = ["MODEL_NAMES", "MODEL_DOMAINS", "DATASET_NAMES", "DATASET_DOMAINS", "DownloadCancelled",
-           "settings", "parse_spec", "model_url", "dataset_url", "model_path", "dataset_dir", "is_cached",
+           "settings", "parse_spec", "model_name", "dataset_name", "model_url", "dataset_url", "model_path", "dataset_dir", "is_cached",
            "model_choices", "fetch_model", "fetch_dataset", "fetch_dataset_zip", "load_official_model",
            "dataset_from_spec",
            "tqdm_progress", "verify"]

@@ -21,8 +21,9 @@ from ui import api, export, state, train_tab, translate_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
 DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
-ENDPOINTS = {"/translate", "/load_model", "/translate_image", "/translate_batch", "/live_frame", "/translate_video",
-             "/train_start", "/train_status", "/train_stop", "/train_pause", "/train_resume", "/download_run"}
+ENDPOINTS = {"/translate", "/load_model", "/load_official", "/cancel_download", "/translate_image", "/translate_batch",
+             "/live_frame", "/translate_video", "/train_start", "/train_status", "/train_stop", "/train_pause",
+             "/train_resume", "/download_run"}
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -83,11 +84,11 @@ def test_translate_as_a_sample(client, tiny_models, photo):
     fixed, msg = run(False, 1)
     assert "sample" not in msg and np.array_equal(fixed, run(False, 7)[0]) and not np.array_equal(fixed, s1)
     picked = translate_tab.select_model(spec)
-    # (direction, size, facts, round-trip pane, sample, seed, batch statistics)
-    assert picked[3]["visible"] is True and picked[4]["value"] is True and picked[4]["visible"] is True
-    assert picked[6]["visible"] is False
+    # (direction, facts, round-trip pane, sample, seed, batch statistics)
+    assert picked[2]["visible"] is True and picked[3]["value"] is True and picked[3]["visible"] is True
+    assert picked[5]["visible"] is False
     picked = translate_tab.select_model(str(tiny_models["discogan"]))
-    assert picked[4]["visible"] is False and picked[6] == {"value": False, "visible": True, "__type__": "update"}
+    assert picked[3]["visible"] is False and picked[5] == {"value": False, "visible": True, "__type__": "update"}
     with pytest.raises(Exception, match="decoder dropout"):
         client.predict(handle_file(str(photo)), str(tiny_models["cyclegan"]), "a2b", None, True, 0, False,
                        api_name="/translate")
@@ -160,7 +161,7 @@ def test_the_named_endpoints(client):
     api_info = client.view_api(return_format="dict", print_info=False)
     assert set(api_info["named_endpoints"]) == ENDPOINTS
     start = [p["parameter_name"] for p in api_info["named_endpoints"]["/train_start"]["parameters"]]
-    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every"]
+    assert start == ["data", "arch", "scale", "size", "steps", "batch", "recipe", "score_every", "init"]
     assert len(api_info["named_endpoints"]["/train_status"]["returns"]) == 2
     assert not api_info["unnamed_endpoints"]
 

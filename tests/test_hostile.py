@@ -896,6 +896,19 @@ def test_domain_names_cannot_become_markdown(client, app_model, tmp_path):
     assert r"\[click\]\(https\:\/\/evil.example\/x\)" in msg
 
 
+def test_domain_names_in_the_score_legend_are_text(tmp_path):
+    """The Train tab's score legend is HTML that every visitor's page shows, and its series are
+    the run's domain names, which an uploaded dataset's domains.json chooses (any printable text,
+    tags included): they arrive escaped, so no element or handler of the visitor's reaches the page."""
+    from ui import train_charts
+    evil = ('<img src=x onerror="alert(1)">', "<script>alert(2)</script>")
+    scores = [{"step": 2, "kid_a2b": 0.1, "identity_kid_a2b": 0.2, "kid_b2a": 0.3, "identity_kid_b2a": 0.4}]
+    _, legend = train_charts.update({}, "score", scores, lambda rows: train_charts.score_frame(rows, evil),
+                                    train_charts.score_colors)
+    assert "<img" not in legend and "<script" not in legend and "onerror=\"" not in legend, legend
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; → &lt;script&gt;" in legend, legend
+
+
 def test_queue_full_says_busy(tmp_path, monkeypatch):
     """A CPU Space's queue is bounded (CYCLEGAN_QUEUE_SIZE): a request past it is told the app is
     busy at once, instead of waiting behind everyone."""

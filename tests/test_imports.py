@@ -108,7 +108,7 @@ def test_importing_the_app_writes_nothing(tmp_path):
                         "if d.api_name and d.api_visibility == 'public'))"],
                        cwd=copy, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.strip().splitlines()[-1] == str(sorted(["translate", "load_model", "translate_image", "translate_batch",
+    assert r.stdout.strip().splitlines()[-1] == str(sorted(["translate", "load_model", "load_official", "cancel_download", "translate_image", "translate_batch",
                                                             "live_frame", "translate_video", "train_start", "train_status",
                                                             "train_stop", "train_pause", "train_resume", "download_run"]))
     after = sorted(p.relative_to(copy) for p in copy.rglob("*"))

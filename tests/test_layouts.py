@@ -297,11 +297,42 @@ def test_vintage_model_round_trips_through_our_format(tmp_path):
     """Saved as a cyclegan-studio folder it loads again with its options and gives the same numbers
     (what fine-tuning from it and the model card need)."""
     from cyclegan import load_model, save_model
-    from cyclegan.vintage import vintage_model
-    model = vintage_model()
+    model = load_model("demo:vintage")     # through load_model, as `again` is: both run the CPU accelerator
     again = load_model(save_model(model, tmp_path / "vintage"))
     assert again.preset.generator.kwargs["norm_affine"] is True
     assert again.domains == ("modern", "vintage") and again.directions == ("a2b",)
     assert again.provenance["licence"] == "MIT"
     x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(4))
     assert torch.equal(again.translate_tensor(x, "a2b"), model.translate_tensor(x, "a2b"))
+
+
+@pytest.mark.parametrize("name", [*LAYOUTS, "official"])
+def test_load_model_reads_each_layout_end_to_end(tmp_path, name):
+    """The file as a user has it, through the one entry point (`load_model`, the CLI and the app's
+    upload use it): a one-direction model whose translation equals the reference module's."""
+    from cyclegan import load_model
+    if name == "official":
+        torch.manual_seed(0)
+        ref = ResnetGenerator(ngf=8, n_blocks=3).eval()        # the authors' keys: model.1, model.10.conv_block.1
+    else:
+        ref = reference(name, n_blocks=3)
+    torch.save(ref.state_dict(), tmp_path / "horse2zebra.pth")
+    model = load_model(str(tmp_path / "horse2zebra.pth"))
+    assert model.directions == ("a2b",) and model.domains == ("horse", "zebra")
+    assert model.preset.generator.kwargs["ngf"] == 8 and model.preset.generator.kwargs["n_blocks"] == 3
+    x = torch.rand(1, 3, 44, 60, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = (ref(x * 2 - 1) + 1) / 2
+    got = model.translate_tensor(x, "a2b")
+    assert got.shape == x.shape
+    assert torch.allclose(got, want.clamp(0, 1), atol=1e-5), float((got - want).abs().max())
+
+
+def test_load_model_of_a_file_that_is_no_generator_says_what_it_found(tmp_path):
+    from cyclegan import load_model
+    sd = reference("aitorzip", n_blocks=2).state_dict()
+    sd.pop("model.26.weight" if "model.26.weight" in sd else sorted(sd, key=layouts._natural)[-2])
+    torch.save(sd, tmp_path / "broken.pth")
+    with pytest.raises(UserInputError, match=r"'broken.pth' is not a CycleGAN generator .*recognised input conv 7×7 "
+                                             r"3→8.*2 residual blocks"):
+        load_model(str(tmp_path / "broken.pth"))

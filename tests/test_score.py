@@ -3,6 +3,8 @@ data, folders and zips, and the `score` CLI functions (called in-process)."""
 import argparse
 import json
 import math
+import pickle
+import re
 import zipfile
 
 import pytest
@@ -303,6 +305,59 @@ def test_cli_user_mistakes(argv, message):
     assert message in str(e.value)
 
 
+class _Touches:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_cli_inception_weights_that_carry_code_are_one_line_and_never_run(tmp_path, protocol):
+    """--inception-weights goes through the model loader's reader: torch.load(weights_only=True),
+    a pickle that would call something named as such (protocol 4 too, which the safe loader
+    cannot parse), no warning text, one `error:` line, exit 2, and the call never made."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    victim = tmp_path / "ran.txt"
+    evil = tmp_path / "weights.pth"
+    evil.write_bytes(pickle.dumps({"w": _Touches(str(victim))}, protocol=protocol))
+    p = subprocess.run([sys.executable, "-m", "cyclegan", "score", "--model", "demo:cyclegan", "--features",
+                        "inception", "--inception-weights", str(evil)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 2 and p.stdout == "", (p.returncode, p.stdout)
+    lines = p.stderr.strip().splitlines()
+    if "torch-fidelity" in p.stderr:
+        pytest.skip("torch-fidelity is not installed: the weights are never read")
+    assert len(lines) == 1 and lines[0].startswith("error: 'weights.pth' refused: this file would run code"), lines
+    assert "open" in lines[0] and not victim.exists()
+
+
+def test_cli_bad_data_and_models_are_one_message(tmp_path):
+    """Folders that are missing, empty or one-sided, a file that is no dataset, a model that is
+    not there: each a UserInputError naming the problem (the CLI prints it as one `error:` line)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one" / "trainA").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("hi")
+    for argv, message in ((["--data", str(tmp_path / "nope")], "data not found"),
+                          (["--data", str(tmp_path / "empty")], "no trainA/ and trainB/ folders"),
+                          (["--data", str(tmp_path / "one")], "found folders: trainA/"),
+                          (["--data", str(tmp_path / "notes.txt")], "'notes.txt' is neither a folder nor a .zip"),
+                          (["--n", "-5"], "--n must be at least 2"), (["--size", "0"], "--size must be at least 8"),
+                          (["--size", "99999"], "--size must be at most 2048"),
+                          (["--n", "2000000"], "n can be at most 500000 for demo data")):
+        with pytest.raises(UserInputError, match=re.escape(message)):
+            run(["--model", "demo:cyclegan", *argv])
+    with pytest.raises(UserInputError, match="file not found"):
+        run(["--model", str(tmp_path / "missing.safetensors")])
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserInputError, match="'junk.pth' is not a readable PyTorch checkpoint"):
+        run(["--model", str(tmp_path / "junk.pth")])
+
+
 def test_cli_missing_direction(tmp_path):
     model = cyclegan.load_model("demo:cyclegan")
     model.G_BA = None
@@ -348,7 +403,11 @@ def test_inception_refuses_files_that_are_not_its_weights(tmp_path):
         feats.load_inception(wrong)
     pickled = tmp_path / "pickled.pth"
     torch.save({"w": Image.new("RGB", (1, 1))}, pickled)  # an arbitrary object: weights_only refuses it
-    with pytest.raises(UserInputError, match="cannot read 'pickled.pth' as PyTorch weights"):
+    with pytest.raises(UserInputError, match="'pickled.pth' refused: this file would run code when loaded"):
         feats.load_inception(pickled)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(UserInputError, match="'broken.safetensors' is not a readable safetensors file"):
+        feats.load_inception(broken)
     with pytest.raises(UserInputError, match="never downloads them"):
         score_model(Identity(), "demo:daynight", n=4, features="inception")

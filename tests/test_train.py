@@ -178,6 +178,23 @@ def test_nan_stops_the_run_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(p).all() for p in m.parameters())
 
 
+def test_nan_before_any_checkpoint_says_none_was_kept(tmp_path):
+    """Issue #11: 'diverged' used to promise a last good checkpoint when none existed."""
+    ref = []
+
+    class Poison(Hooks):
+        def wait_if_paused(self):
+            with torch.no_grad():
+                next(ref[0].model.G_AB.parameters()).fill_(float("nan"))
+
+    ref.append(Trainer(cfg(tmp_path, steps=20, checkpoint_every=10, log_every=1)))
+    with pytest.raises(Diverged) as e:
+        ref[0].train(Poison())
+    assert "diverged at step 1" in str(e.value) and "no checkpoint had been written yet" in str(e.value)
+    assert "is kept" not in str(e.value)
+    assert not ref[0].folder.complete_checkpoints()
+
+
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="multiple of 256"):
         Trainer(TrainConfig(arch="dualgan", scale="full", size=300, out=str(tmp_path / "x")))
@@ -408,3 +425,6 @@ def test_torchrun_cli(tmp_path):
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("finished at step 2") == 1
+    # rank 0 scored alone (the metric must not wait for the other rank) and kept its best
+    scores = [json.loads(line) for line in (tmp_path / "t" / "scores.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in scores] == [2] and (tmp_path / "t" / "best").exists()

@@ -171,3 +171,50 @@ def test_translate_does_not_track_gradients():
     model = tiny()
     y = model.translate_tensor(torch.rand(1, 3, 16, 16, requires_grad=True), "a2b")
     assert not y.requires_grad
+
+
+def seen_sizes(model, image, **kw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(the output's size, the (H, W) the generator was run at)."""
+    seen = []
+    hook = model.G_AB.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        out = model.translate(image, "a2b", max_side=4096, **kw)
+    finally:
+        hook.remove()
+    return out.size, seen[0]
+
+
+def test_the_processing_size_convention():
+    """None or 0: automatic, the photo's own size with its short side capped at 512 px (on a
+    CPU); N: a short side of N (its own short side: full resolution however large). The output
+    keeps the photo's size every time."""
+    from cyclegan.translate import work_side
+    model = tiny()                                            # trained at 32 px: not what it runs at
+    big, small = rgb(900, 600), rgb(300, 200)
+    assert seen_sizes(model, small) == ((300, 200), (200, 300))
+    assert seen_sizes(model, big) == ((900, 600), (512, 768))
+    assert seen_sizes(model, big, work_size=0) == ((900, 600), (512, 768))
+    assert seen_sizes(model, big, work_size=600) == ((900, 600), (600, 900))
+    assert seen_sizes(model, big, work_size=64) == ((900, 600), (64, 96))
+    assert work_side((2000, 1500), None, "cuda") == 1024 and work_side((900, 600), None, "cuda") is None
+    with pytest.raises(UserInputError, match="0 = automatic"):
+        model.translate(small, "a2b", work_size=-1)
+
+
+def test_cli_and_app_read_the_processing_size_the_same_way(tmp_path, capsys):
+    from cyclegan import cli, save_model
+    from ui import forms
+    folder = save_model(tiny(), tmp_path / "m")
+    rgb(40, 30).save(tmp_path / "in.png")
+    for size in ("0", "16"):
+        assert cli.main(["translate", "--model", str(folder), str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"),
+                         "--work-size", size]) == 0
+    assert Image.open(tmp_path / "o.png").size == (40, 30)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["translate", "--model", str(folder), str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"),
+                  "--work-size", "-1"])
+    assert e.value.code == 2 and "error: argument --work-size" in capsys.readouterr().err
+    assert forms.work_size(None) is None and forms.work_size("") is None
+    assert forms.work_size(0) is None and forms.work_size(256.0) == 256
+    with pytest.raises(UserInputError, match=r"0 \(automatic: your image's own size, short side at most 512 px\) or 8\.\.4096"):
+        forms.work_size(4)

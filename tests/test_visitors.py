@@ -8,6 +8,7 @@ header of every request, while HF_TOKEN holds a fake token of the server's owner
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sys
@@ -82,6 +83,27 @@ def test_hub_loads_are_anonymous_unless_signed_in(app_server, client, fake_hub, 
     assert done["success"], done
 
 
+def test_push_with_an_empty_token_sends_nothing_to_the_hub(app_server, client, fake_hub, monkeypatch):
+    """Issue #11 fault 1: the page's Push with the token box empty once went out with the server's
+    HF_TOKEN. Against a fake Hub that records every request's Authorization header: no request
+    at all without a visitor credential; a signed-in visitor's push carries only their token."""
+    url, app, runs = app_server
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    stop_any_run()
+    client.predict("demo:daynight", "cyclegan", "quick", 32, 2, 1, api_name="/train_start")
+    wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
+    fake_hub.requests.clear()
+    for typed in ("", "  "):
+        done, raw = ui_call(url, app, "push_run", ["visitor/day2night", typed, True])
+        assert done["success"] is False and "needs your Hugging Face token" in done["output"]["error"]
+        assert OWNER_TOKEN not in raw
+    assert fake_hub.requests == []                      # the Hub was never asked, with any token
+    done, raw = ui_call(url, app, "push_run", ["visitor/day2night", "", True], oauth_token=VISITOR_TOKEN)
+    assert fake_hub.requests, "the signed-in push never reached the Hub"
+    assert {r.authorization for r in fake_hub.requests} == {f"Bearer {VISITOR_TOKEN}"}
+    assert VISITOR_TOKEN not in raw and OWNER_TOKEN not in raw
+
+
 def _upload(url: str, path: Path) -> str:
     with open(path, "rb") as f:
         return httpx.post(url + "gradio_api/upload", files=[("files", (path.name, f))]).json()[0]
@@ -119,6 +141,27 @@ def test_only_the_owner_or_the_admin_controls_a_run(app_server, client, long_run
     assert other.predict("admin-" + "z" * 30, api_name="/train_pause")["state"] == "paused"
     assert client.predict(token, api_name="/train_resume")["state"] == "running"
     assert client.predict(30, token, api_name="/train_stop")["state"] == "stopped"
+
+
+def test_a_visitor_cannot_make_the_live_score_run_every_step(app_server, client, monkeypatch):
+    """/train_start's score_every=1 would score (a generator and a feature pass over 100 held-out
+    images, plus a checkpoint) after every step: on a Space a run is scored at most
+    CYCLEGAN_MAX_LIVE_SCORES times, and the message says which interval would do."""
+    stop_any_run()
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    for every in (1, 10):
+        msg = _error(lambda e=every: client.predict("demo:daynight", "cyclegan", "quick", 32, 5000, 1, None, e,
+                                                    api_name="/train_start"))
+        assert "at most 50 times (CYCLEGAN_MAX_LIVE_SCORES): score every 100 steps or more" in msg, msg
+    assert state.RUNS.run is None or not state.RUNS.run.active
+    api.check_live_scores(5000, None, 200)     # the default (each checkpoint) and 0 (off) stay allowed
+    api.check_live_scores(5000, 0, 200)
+    api.check_live_scores(5000, 100, 200)
+    monkeypatch.setenv("CYCLEGAN_MAX_LIVE_SCORES", "0")   # 0: no limit, as on one's own machine
+    api.check_live_scores(5000, 1, 200)
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("CYCLEGAN_MAX_LIVE_SCORES")
+    api.check_live_scores(5000, 1, 200)
 
 
 def test_waiting_stop_calls_cannot_starve_the_server(app_server, client, monkeypatch):
@@ -172,14 +215,15 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     stop_any_run()
     z = tmp_path / "my-photos.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        for name, data in data_files().items():
+        for name, data in data_files(6, 6).items():   # enough images a side for the live score
             zf.writestr(name, data)
     cached = _upload(url, z)
     assert _fetch(url, cached) == 200
     owner = visitor.ensure_owner(None)
     zip_value = {"path": cached, "orig_name": z.name, "meta": {"_type": "gradio.FileData"}}
-    done, raw = ui_call(url, app, "ui_start", ["zip", "daynight", zip_value, "", "cyclegan", None, "quick", 32, 6, 1,
-                                               None, None, None, None, "", False, owner])
+    # the Train form's inputs in order (train_tab.wire), then the owner
+    done, raw = ui_call(url, app, "ui_start", ["zip", "daynight", zip_value, "", "horse2zebra", "cyclegan", None, "quick",
+                                               32, 6, 1, None, None, None, None, "", False, None, None, "", owner])
     assert done["success"], done
     assert _fetch(url, cached) in (403, 404) and not Path(cached).exists()
     run = state.RUNS.run
@@ -189,6 +233,7 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     wait_status(client, lambda s, _: s["state"] not in ("starting", "running"))
     status = client.predict(api_name="/train_status")[0]
     assert status["state"] == "finished", status
+    assert status["score"] and status["best"] == f"run:{status['run']}@best", status   # scored: its text is checked too
     text = json.dumps(status) + raw + json.dumps(state.model_choices("cyclegan"))
     for root in (str(tmp_path), str(storage.private_dir()), str(runs), "/tmp/"):
         assert root not in text, f"{root} named in what visitors read"
@@ -242,6 +287,24 @@ def test_comma_spec_opens_no_file_and_paths_get_one_message(app_server, client, 
                                                               None, api_name="/translate"))
 
 
+def test_run_best_spec_stays_inside_its_run_folder(tmp_path, monkeypatch):
+    """run:NAME@best follows the run's best.txt only to a checkpoint inside that run's folder:
+    a best.txt naming '../other/...' loads nothing, and the message is the plain 'no run' one."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("CYCLEGAN_RUNS_DIR", str(runs))
+    monkeypatch.setenv("CYCLEGAN_PRIVATE_DIR", str(tmp_path / "private"))
+    cyclegan.save_model(tiny_model(), runs / "other" / "checkpoints" / "step_000002")
+    cyclegan.save_model(tiny_model(), runs / "mine" / "checkpoints" / "step_000004")
+    (runs / "mine" / "best.txt").write_text("checkpoints/step_000004")
+    assert state.ModelCache().resolve("run:mine@best") == ("path", runs / "mine" / "checkpoints" / "step_000004")
+    (runs / "mine" / "best.txt").write_text("../other/checkpoints/step_000002")
+    with pytest.raises(cyclegan.UserInputError, match="no run 'mine' with a best-scoring checkpoint"):
+        state.ModelCache().resolve("run:mine@best")
+    for spec in ("run:../other@best", "run:mine@../../etc", "run:mine@latest"):
+        with pytest.raises(cyclegan.UserInputError, match="no run|unknown checkpoint"):
+            state.ModelCache().resolve(spec)
+
+
 # === the runs folder: caps, oldest first, and the runs that were already there ===================
 def test_runs_folder_caps_remove_oldest_visitor_runs(app_server, client, monkeypatch):
     url, app, runs = app_server
@@ -260,6 +323,106 @@ def test_runs_folder_caps_remove_oldest_visitor_runs(app_server, client, monkeyp
     assert keeper.name in left and names[-1] in left and names[-2] in left
     assert names[0] not in left and not any(v in left for v in visitor_runs)    # oldest first
     assert storage.read_record(names[0]) is None
+
+
+def test_runs_folder_size_and_age_caps(tmp_path, monkeypatch):
+    """CYCLEGAN_MAX_RUNS_MB and CYCLEGAN_RUN_TTL_HOURS: visitors' ended runs past the age go, then
+    the oldest until the folder is under its size; the owner's own runs (no record) and the
+    active run stay; when only those are left over the cap, a new run is refused in one line."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("CYCLEGAN_RUNS_DIR", str(runs))
+    monkeypatch.setenv("CYCLEGAN_PRIVATE_DIR", str(tmp_path / "private"))
+    for k in ("SPACE_ID", "CYCLEGAN_MAX_RUNS", "CYCLEGAN_MAX_RUNS_MB", "CYCLEGAN_RUN_TTL_HOURS"):
+        monkeypatch.delenv(k, raising=False)
+
+    def run(name, mb, ended_hours_ago=None):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "blob").write_bytes(b"\0" * int(mb * 1e6))
+        if ended_hours_ago is not None:
+            storage.write_record(name, owner="x", ended="finished", ended_at=time.time() - ended_hours_ago * 3600)
+
+    run("owners", 1.0)                      # already there: never a visitor's
+    run("old", 1.0, ended_hours_ago=30)
+    run("mid", 1.0, ended_hours_ago=3)
+    run("new", 1.0, ended_hours_ago=1)
+    run("active", 1.0)
+    storage.write_record("active", owner="x", ended=None)
+    storage.enforce_caps(active="active")
+    assert {p.name for p in runs.iterdir()} == {"owners", "old", "mid", "new", "active"}   # no caps set: all stay
+    monkeypatch.setenv("CYCLEGAN_RUN_TTL_HOURS", "24")
+    storage.enforce_caps(active="active")
+    assert not (runs / "old").exists() and storage.read_record("old") is None
+    monkeypatch.setenv("CYCLEGAN_MAX_RUNS_MB", "3")         # 4 MB left: the oldest visitor runs go first
+    storage.enforce_caps(active="active")
+    assert {p.name for p in runs.iterdir()} == {"owners", "active"}
+    assert storage.folder_mb(runs) < 3
+    monkeypatch.setenv("CYCLEGAN_MAX_RUNS_MB", "1")
+    with pytest.raises(cyclegan.UserInputError, match=r"^the runs folder is full \(2 MB, .*CYCLEGAN_MAX_RUNS_MB"):
+        storage.enforce_caps(active="active")
+    assert {p.name for p in runs.iterdir()} == {"owners", "active"}
+
+
+def test_readme_limits_table_matches_the_code(monkeypatch):
+    """Every setting cyclegan/limits.py reads is a row of README's Limits table, and the row's
+    local and Space defaults are the values limits.current() gives without and with SPACE_ID."""
+    from cyclegan import limits
+    from conftest import ROOT
+    code = re.findall(r'env_(?:int|bool)\("(CYCLEGAN_\w+)", *([^\n]*)', (ROOT / "cyclegan/limits.py").read_text())
+    rows = {m[0]: (m[1].strip(), m[2].strip()) for m in
+            re.findall(r"^\| `(CYCLEGAN_\w+)` \|([^|]*)\|([^|]*)\|", (ROOT / "README.md").read_text(), re.M)}
+    for k in [k for k in os.environ if k.startswith("CYCLEGAN_")] + ["SPACE_ID"]:
+        monkeypatch.delenv(k, raising=False)
+    local = limits.current()
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    space = limits.current()
+
+    def value(text: str):
+        text = text.replace(",", "").replace(" (none)", "")
+        if text in ("true", "false"):
+            return text == "true"
+        if text == "the machine's memory":
+            return limits.machine_memory_mb()
+        if text.endswith(" GiB"):
+            return int(text[:-4]) * limits.GiB
+        return int(text)
+
+    assert len(code) >= 25
+    for var, _ in code:
+        assert var in rows, f"{var} is not in README's Limits table"
+        field = var[len("CYCLEGAN_"):].lower()
+        assert (value(rows[var][0]), value(rows[var][1])) == (getattr(local, field), getattr(space, field)), var
+
+
+def test_gradio_cache_is_cleaned_at_the_configured_age(monkeypatch):
+    """Gradio's cache (uploads, results) never grows without bound: the page sets delete_cache
+    from CYCLEGAN_CACHE_MINUTES (60 on a Space), checked at most every 10 minutes."""
+    import ui
+    monkeypatch.delenv("CYCLEGAN_CACHE_MINUTES", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    assert ui.build().delete_cache == (600, 3600)
+    monkeypatch.setenv("CYCLEGAN_CACHE_MINUTES", "5")
+    assert ui.build().delete_cache == (300, 300)
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("CYCLEGAN_CACHE_MINUTES")
+    assert ui.build().delete_cache == (600, 1440 * 60)
+
+
+def test_a_run_that_just_finished_is_never_shown_as_interrupted(app_server, client):
+    """Between a run's finishing (the slot's state) and its end being recorded (on_end, after the
+    data's clean-up) the status once said 'the server restarted under this run' (seen by the
+    hostile table as state 'interrupted' right after a Start). The slot's own run never is."""
+    stop_any_run()
+    owner = visitor.ensure_owner(None)
+    run = api.start_training("demo:daynight", "cyclegan", "quick", 32, 2, 1, owner_secret=owner)
+    run.join(120)
+    storage.write_record(run.folder.name, ended=None)          # the end not recorded yet
+    try:
+        status = client.predict(api_name="/train_status")[0]
+        assert status["state"] == "finished" and status["run"] == run.folder.name, status
+        out = train_tab.tick({}, "cyclegan", None, [], owner)
+        assert "Interrupted" not in out[0] and "Finished" in out[0], out[0]
+    finally:
+        storage.end_run(run.folder.name, "finished")
 
 
 def test_interrupted_run_is_shown_and_its_owner_resumes_it(app_server, client):

@@ -25,7 +25,8 @@ DATASET = "/cyclegan/datasets/{}.zip"
 
 class Server:
     """routes: path -> (behaviour, body); behaviour is 'ok', 'no_length' (stream, then close),
-    'truncate' (promise all, send half), 'stall_headers' or 'stall_body' (wait until released)."""
+    'truncate' (promise all, send half), 'stall_headers' or 'stall_body' (wait until released),
+    'slow' (all of it, 8 KB every 20 ms, until released: then the rest at once)."""
 
     def __init__(self):
         self.routes: dict[str, tuple[str, bytes]] = {}
@@ -61,6 +62,15 @@ class Server:
                     self.wfile.write(body[:1000])
                     self.wfile.flush()
                     outer.release.wait(10)
+                elif how == "slow":
+                    for i in range(0, len(body), 8192):
+                        try:
+                            self.wfile.write(body[i:i + 8192])
+                            self.wfile.flush()
+                        except OSError:          # the client hung up (a cancelled download)
+                            return
+                        if not outer.release.is_set():
+                            time.sleep(0.02)
                 else:
                     self.wfile.write(body)
                 self.close_connection = True

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm import tqdm
 
+from cyclegan import zoo
 from cyclegan.cli import OneLineParser, run_main
 from cyclegan.errors import UserInputError, short_name
 
@@ -83,14 +84,37 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in given.items() if k in fields})
 
 
+def download_bar(show: bool = True):
+    """A progress callback for the downloads before training (official: data, --init models):
+    one tqdm bar in bytes per download."""
+    bars: list = []
+
+    def update(done: int, total: int | None) -> None:
+        if not bars or done < bars[-1].n:
+            if bars:
+                bars[-1].close()
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, desc="downloading", disable=not show,
+                             dynamic_ncols=True))
+        zoo.tqdm_progress(bars[-1])(done, total)
+    update.close = lambda: [b.close() for b in bars]
+    return update
+
+
 def main(argv=None, prog: str = "python -m train") -> int:
     args = build_parser(prog).parse_args(argv)
     return run_main(_train, args)
 
 
 def _train(args) -> int:
-    cfg = config_from_args(args)
-    trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+    downloads = download_bar(not args.quiet)
+    try:
+        cfg = config_from_args(args)
+        trainer = Trainer(cfg, resume=args.resume, log=lambda m: print(m, file=sys.stderr), progress=downloads)
+    except KeyboardInterrupt:
+        print("error: interrupted (nothing of an unfinished download is kept)", file=sys.stderr)
+        return 130
+    finally:
+        downloads.close()
     show = trainer.rank == 0 and not args.quiet
 
     class Bar(Hooks):

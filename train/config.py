@@ -8,7 +8,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from cyclegan import limits
+from cyclegan import limits, zoo
 from cyclegan.errors import UserInputError
 from cyclegan.nets import size_rules
 from cyclegan.presets import ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, Preset, check_names, get_preset
@@ -34,7 +34,12 @@ def _recipes_help() -> str:
 class TrainConfig:
     data: str = field(default="demo:daynight", metadata=_flag(
         "folder with trainA/ trainB/ (or A/ B/), a .zip of one, hub:OWNER/NAME (a Hugging Face dataset: image "
-        "folders or parquet) or demo:NAME (built-in: demo:daynight, demo:summerwinter)"))
+        "folders or parquet), demo:NAME (built-in: demo:daynight, demo:summerwinter), or official:NAME (the "
+        "CycleGAN authors' datasets, downloaded once into the cache, e.g. official:horse2zebra)"))
+    init: str | None = field(default=None, metadata=_flag(
+        "start from a trained model instead of random weights (fine-tuning): demo:NAME, official:NAME, a Hub id, "
+        "a model folder or file, or a run's checkpoint; its generators (and discriminators, if it has them) "
+        "initialise the run's and its nets replace the preset's (train/finetune.py)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
         f"how the architecture is trained, its paper's recipe or a version of its authors' code (default: "
@@ -102,6 +107,11 @@ class TrainConfig:
 
     def _validate(self) -> None:
         check_names(self.arch, self.recipe, self.scale)
+        for name, kind in ((self.data, "dataset"), (self.init, "model")):   # official names: no request
+            if isinstance(name, str) and zoo.parse_spec(name) is not None:
+                (zoo.dataset_name if kind == "dataset" else zoo.model_name)(zoo.parse_spec(name))
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
+            raise UserInputError("--init needs a model (demo:NAME, official:NAME, a Hub id, a folder or file)")
         if str(self.data).startswith("hub:"):
             from cyclegan.hubdata import parse
             parse(self.data)

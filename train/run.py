@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from cyclegan.errors import UserInputError, os_reason, short_name, write_error
+from cyclegan.zoo import DownloadCancelled
 
 from .config import TrainConfig
 from .runs import RunDir
@@ -25,14 +26,17 @@ class Run:
     Errors end the run in state 'error' or 'diverged' with a message; they never escape the thread."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, data_source: str | None = None,
-                 workdir: str | None = None, owner: str | None = None, max_minutes: float = 0, on_end=None):
+                 workdir: str | None = None, owner: str | None = None, max_minutes: float = 0, on_end=None,
+                 init_source=None):
         """`data_source` and `workdir` go to the Trainer (where the data really is, where a zip
         is unpacked); `owner` is an opaque id of who may control the run (the app keeps a hash
         there); after `max_minutes` of wall time (0: no limit) the run stops with a checkpoint;
-        `on_end(run)` is called once the thread is done, whatever happened."""
+        `on_end(run)` is called once the thread is done, whatever happened. `init_source` is what
+        the Trainer starts from instead of loading cfg.init itself (the app's resolved model)."""
         self.cfg = cfg
         self.resume_requested = resume
         self.data_source, self.workdir, self.owner = data_source, workdir, owner
+        self.init_source = init_source
         self.max_minutes, self.on_end = float(max_minutes or 0), on_end
         self.notice: str | None = None     # why a run stopped when nobody pressed Stop
         self._lock = threading.Lock()
@@ -127,6 +131,16 @@ class Run:
                     "started_at": self.started_at, "finished_at": self.finished_at, "notice": self.notice,
                     "log": list(self.log_lines[-50:])}
 
+    def _download_note(self, done: int, total: int | None) -> None:
+        """Downloads before training (official: data, --init) in the log, every few seconds; Stop cancels them."""
+        now = time.monotonic()
+        if done and total != done and now - getattr(self, "_last_download_note", 0.0) < 2.0:
+            return
+        self._last_download_note = now
+        of = f" of {total / 1e6:,.1f} MB" if total else " MB"
+        with self._lock:
+            self._note(f"downloading: {done / 1e6:,.1f}{of}")
+
     def _note(self, msg: str) -> None:
         self.log_lines.append(f"{time.strftime('%H:%M:%S')} {msg}")
 
@@ -190,7 +204,8 @@ class Run:
             with self._lock:
                 self._note(f"preparing {self.cfg.preset().key} on {self.cfg.data}")
             trainer = Trainer(self.cfg, resume=self.resume_requested, log=lambda m: self._note(m),
-                              data_source=self.data_source, workdir=self.workdir)
+                              data_source=self.data_source, workdir=self.workdir, init_source=self.init_source,
+                              progress=self._download_note, cancel=self._stop)
             with self._lock:
                 self._trainer = trainer
                 self.device = str(trainer.device)
@@ -211,6 +226,10 @@ class Run:
             with self._lock:
                 self.state, self.error = "diverged", str(e)
                 self._note(self.error)
+        except DownloadCancelled:
+            with self._lock:
+                self.state = "stopped"
+                self._note("stopped while downloading; nothing of the download was kept")
         except (UserInputError, *WRITE_ERRORS) as e:    # what a person can act on, in one line
             if isinstance(e, UserInputError):
                 msg = str(e)

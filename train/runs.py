@@ -243,7 +243,8 @@ class RunDir:
         note = self.path / txt
         if note.is_file():
             target = self.path / note.read_text().strip()
-            if (target / WEIGHTS).is_file():
+            # a name inside this run folder only (the app serves what it leads to by run:NAME)
+            if target.resolve().is_relative_to(self.path.resolve()) and (target / WEIGHTS).is_file():
                 return target
         return None
 

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torchvision.utils import make_grid, save_image
 
-from cyclegan import losses
+from cyclegan import losses, zoo
 from cyclegan.checkpoints import WEIGHTS, save_model
 from cyclegan.data import DemoDomain, open_unpaired, without_crop
 from cyclegan.errors import UserInputError, write_error
@@ -28,6 +28,7 @@ from cyclegan.optim import TFRMSprop
 from cyclegan.presets import Preset
 from cyclegan.weights import load_state
 
+from . import finetune
 from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
@@ -232,10 +233,14 @@ class Trainer:
     what makes stopping and resuming give the same weights as training in one go."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, log=None, data_source: str | None = None,
-                 workdir: str | os.PathLike | None = None):
+                 workdir: str | os.PathLike | None = None, progress=None, cancel=None, init_source=None):
         """`data_source` opens the data from another place than cfg.data says (the app keeps an
         uploaded zip privately and records only 'upload:NAME' in the config); `workdir` is where
-        a zip is unpacked (default RUN/data)."""
+        a zip is unpacked (default RUN/data). `progress(done_bytes, total)` and `cancel` (an Event
+        or a callable) serve the downloads an `official:` dataset or `--init` model may need
+        before training (cyclegan/zoo.py). `init_source` (a loaded CycleModel, or a path) is what
+        cfg.init names, already resolved by a caller that must not let the library open the
+        spec itself (the app: its allow-list and the visitor's Hub token)."""
         self.log = log or (lambda msg: None)
         self.folder = RunDir(cfg.out)
         self.run_dir = self.folder.path
@@ -243,7 +248,16 @@ class Trainer:
         if saved:
             cfg = resumed(saved, cfg.to_dict())
         self.cfg = cfg
-        self.preset = p = cfg.preset()
+        p = cfg.preset()
+        init_model, self.init_nets = None, None
+        if saved and saved.get("init_nets"):        # a fine-tuning run resumed: the nets it started with
+            self.init_nets = saved["init_nets"]
+            p = finetune.fit(p, p.architecture, self.init_nets, cfg.init)
+        elif cfg.init:
+            init_model = finetune.load_init(cfg.init, progress, cancel, source=init_source)
+            self.init_nets = finetune.nets_of(init_model)
+            p = finetune.fit(p, init_model.architecture, self.init_nets, cfg.init)
+        self.preset = p
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = self._setup_device()
@@ -256,6 +270,8 @@ class Trainer:
         if data_source is None and str(cfg.data).startswith("upload:"):
             raise UserInputError(f"this run was trained on an upload ({cfg.data[7:]}) that the app kept for it; "
                                  "resume it in the app, or start a new run with --data")
+        if data_source is None:     # official:NAME -> its folder in the cache, downloaded once
+            data_source = zoo.dataset_from_spec(cfg.data, progress, cancel)
         self.data = open_unpaired(data_source or cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
                                   value_range=p.value_range, workdir=workdir or self.folder.data_dir,
                                   hub_cache_only=cfg.hub_cache_only)
@@ -268,6 +284,11 @@ class Trainer:
             for net in (model.G_AB, model.G_BA, model.D_A, model.D_B, self.heads):
                 if net is not None:
                     init_net(net, p)
+        if init_model is not None:
+            done = finetune.copy_weights(model, init_model)
+            fresh = [n for n in ("G_AB", "G_BA", "D_A", "D_B") if n not in done and getattr(model, n) is not None]
+            self.log(f"initialised {', '.join(done)} from {cfg.init}" + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
+            model.provenance["init"] = cfg.init
         self.model = model.to(self.device).train()
         # channels_last only on CUDA: on CPU, NCHW convs measured faster (`python -m bench ablate
         # --variants cl_cpu`) and group norm is exact there.
@@ -302,7 +323,7 @@ class Trainer:
         if self.rank == 0:
             try:
                 self.folder.create()
-                self.folder.write_config(self.cfg.to_dict())
+                self.folder.write_config({**self.cfg.to_dict(), **({"init_nets": self.init_nets} if self.init_nets else {})})
             except WRITE_ERRORS as e:
                 raise write_error("the run's config.json", e) from None
             if cfg.log == "tensorboard":

@@ -30,7 +30,7 @@ def _ended(run) -> None:
     storage.end_run(run.folder.name, run.state)
 
 
-def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume: bool = False):
+def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume: bool = False, init_source=None):
     """Into the server's one run slot, with its private record, data folder and time limit.
     The runs folder's caps are enforced first (finished visitor runs go, oldest first)."""
     name = RunDir(cfg.out).name
@@ -42,19 +42,24 @@ def _launch(cfg: TrainConfig, owner_secret: str, data_source: str | None, resume
 
     return state.RUNS.start(cfg, before=before, resume=resume, data_source=data_source,
                             workdir=str(storage.data_dir(name)), owner=owner,
-                            max_minutes=limits.current().max_run_minutes, on_end=_ended)
+                            max_minutes=limits.current().max_run_minutes, on_end=_ended, init_source=init_source)
 
 
 def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None, lr_d=None,
                    lambda_cycle=None, lambda_identity=None, uploaded: bool = False, owner_secret: str | None = None,
-                   log: str | None = None, hub_token: str | bool = False, lambda_nce=None, score_every=None):
+                   log: str | None = None, hub_token: str | bool = False, lambda_nce=None, score_every=None,
+                   init=None):
     """Form values -> a TrainConfig (checked when it is made) -> the server's one run slot.
     An uploaded zip is moved to the private folder first and recorded as 'upload:NAME'. A Hub
     dataset is fetched here, with the visitor's token (a signed-in one) or anonymously, never the
     server's, pinned to its commit; the run then reads it from the cache only. Logging, sampling,
     checkpointing and the live score are spaced to the run's length (the score at each checkpoint
-    unless `score_every` says otherwise; 0 = off)."""
+    unless `score_every` says otherwise; 0 = off). `init` (a model to fine-tune from) passes
+    the same allow-list as the Translate tab's models (state.init_source)."""
     data, name = forms.data_spec(data, uploaded)
+    init = str(init or "").strip() or None
+    if init is not None:
+        init = state.MODELS.check_allowed(init)
     steps = forms.opt_int(steps, "steps")
     if steps is None:
         raise UserInputError("give the number of training steps")
@@ -65,7 +70,7 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
         data_source = str(next(kept.iterdir()))
         data = f"upload:{Path(data_source).name}"
     try:
-        cfg = TrainConfig(data=data, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
+        cfg = TrainConfig(data=data, init=init, arch=arch, recipe=recipe or None, scale=str(scale or "quick"),
                           size=forms.opt_int(size, "image size"), steps=steps, batch=forms.opt_int(batch, "batch"),
                           out=str(new_run_dir(storage.runs_dir(), arch, name).path), threads=state.train_threads(),
                           sample_every=max(1, min(50, steps // 10)), checkpoint_every=max(1, min(200, steps // 2)),
@@ -75,13 +80,29 @@ def start_training(data, arch, scale, size, steps, batch, recipe=None, lr_g=None
                           lambda_identity=forms.opt_float(lambda_identity, "lambda_identity"), log=log or "jsonl",
                           hub_cache_only=data.startswith("hub:"), lambda_nce=forms.opt_float(lambda_nce, "lambda_nce"),
                           score_every=forms.opt_int(score_every, "score every (steps)"))   # None: each checkpoint
+        check_live_scores(cfg.steps, cfg.score_every, cfg.checkpoint_every)
         if data.startswith("hub:"):                      # after every other check: a download is slow
             _, pinned = hubdata.fetch(data, token=hub_token or False)
             cfg = dataclasses.replace(cfg, data="hub:" + pinned)
-        return _launch(cfg, owner_secret or visitor.new_owner_token(), data_source)
+        init_source = state.init_source(init, hub_token) if init else None
+        return _launch(cfg, owner_secret or visitor.new_owner_token(), data_source, init_source=init_source)
     except BaseException:
         storage.remove_upload(kept)
         raise
+
+
+def check_live_scores(steps: int, score_every: int | None, checkpoint_every: int) -> None:
+    """A live score costs a generator and a feature pass over its held-out images and forces a
+    checkpoint, so a run scored every step would spend its slot (and the disk) on scoring: the
+    number of scores one run may take is a server setting (CYCLEGAN_MAX_LIVE_SCORES)."""
+    cap = limits.current().max_live_scores
+    every = checkpoint_every if score_every is None else score_every
+    if not cap or not every or steps // every <= cap:
+        return
+    least = -(-steps // cap)
+    raise UserInputError(f"score every {every} steps would score {steps // every} times in {steps} steps; this "
+                         f"server scores a run at most {cap} times (CYCLEGAN_MAX_LIVE_SCORES): score every "
+                         f"{least} steps or more, or 0 for no live score")
 
 
 def resume_interrupted(run_name: str, owner_secret) -> object:
@@ -109,7 +130,8 @@ def public_status(run=None) -> dict:
     path (`model` is 'run:NAME' and `best` 'run:NAME@best', which /translate accepts)."""
     server_view = run is None       # the server's slot, not one given run: an interrupted run shows
     run = run if run is not None else state.RUNS.run
-    interrupted = storage.interrupted_runs(active=None)[:1] if server_view and (run is None or not run.active) else []
+    found = state.interrupted_run() if server_view and (run is None or not run.active) else None
+    interrupted = [found] if found else []
     if run is None or interrupted:
         out = {"state": "idle", "step": 0, "total": 0, "losses": {}, "latest_sample": None,
                "latest_checkpoint": None, "model": None, "best": None, "score": None, "run": None,
@@ -137,14 +159,17 @@ def public_status(run=None) -> dict:
 @friendly
 def train_start(data: str = "demo:daynight", arch: str = "cyclegan", scale: str = "quick", size: int | None = None,
                 steps: int = 300, batch: int | None = None, recipe: str | None = None,
-                score_every: int | None = None) -> dict:
+                score_every: int | None = None, init: str | None = None) -> dict:
     """Start a training run (one per server): data is demo:<world>, hub:owner/name (a public Hugging
-    Face dataset), a .zip or a folder on the server; arch cyclegan | discogan | dualgan | cut;
-    scale quick | full; recipe None = the default (cut: cut | fastcut); score_every: steps
-    between live scores (None: at each checkpoint, every 200 steps or half the run; 0: off).
+    Face dataset), official:<name> (the CycleGAN authors' datasets, downloaded once), a .zip or a
+    folder on the server; arch cyclegan | discogan | dualgan | cut; scale quick | full; recipe
+    None = the default (cut: cut | fastcut); score_every: steps between live scores (None: at each
+    checkpoint, every 200 steps or half the run; 0: off); init None = random weights, or a model
+    to fine-tune from (a model spec as /translate takes: demo:, official:, run:, upload:, a Hub id).
     The result's `owner_token` is what /train_stop, /train_pause and /train_resume need."""
     token = visitor.new_owner_token()
-    run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token, score_every=score_every)
+    run = start_training(data, arch, scale, size, steps, batch, recipe, owner_secret=token, score_every=score_every,
+                         init=init)
     return {**public_status(run), "owner_token": token}
 
 
@@ -195,9 +220,9 @@ def train_resume(owner_token: str | None = None) -> dict:
     names it as `interrupted`) from its newest checkpoint; only with the run's owner_token."""
     run = state.RUNS.run
     if run is None or not run.active:
-        found = storage.interrupted_runs(active=None)[:1]
+        found = state.interrupted_run()
         if found:
-            return public_status(resume_interrupted(found[0]["name"], owner_token))
+            return public_status(resume_interrupted(found["name"], owner_token))
     run = _owned_run(owner_token, "resume")
     run.resume()
     return public_status(run)
@@ -219,7 +244,8 @@ def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direc
         image: the image to translate; the result has its size
         model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
         direction: a2b or b2a (for the built-in models, a2b is day → night)
-        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+        size: short side in pixels the net runs at; empty or 0 = automatic (the image's own size,
+            short side at most 512 px on a CPU)
     Returns:
         the translated image (PNG)
     """
@@ -232,7 +258,7 @@ def translate_image(image: gr.FileData, model_spec: str = "demo:cyclegan", direc
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     direction = check_direction(direction or model.directions[0])
     seconds = limits.current().max_translate_seconds
-    fake = model.translate(img, direction, work_size=forms.work_size(size, model),
+    fake = model.translate(img, direction, work_size=forms.work_size(size),
                            deadline=time.monotonic() + seconds if seconds else None)
     return gr.FileData(path=output_png(fake), mime_type="image/png")
 

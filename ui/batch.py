@@ -40,7 +40,7 @@ def translate_batch(gallery, model_spec, direction, size=None, progress=gr.Progr
     state.use_translate_threads()
     model = state.MODELS.get(model_spec)
     direction = check_direction(direction or model.directions[0])
-    work = forms.work_size(size, model)
+    work = forms.work_size(size)
     shown, skipped, names = [], [], set()
     zip_path = output_path(".zip", f"translations-{direction}.zip")
     t0 = time.perf_counter()

@@ -5,7 +5,7 @@ import re
 import binascii
 from pathlib import Path
 
-from cyclegan import UserInputError, demo, limits
+from cyclegan import UserInputError, demo, limits, zoo
 from cyclegan.images import open_image
 from cyclegan.settings import whole_number
 
@@ -26,16 +26,17 @@ def opt_float(value, name: str) -> float | None:
         raise UserInputError(f"{name} must be a number, got {value!r}") from None
 
 
-def work_size(size, model) -> int | None:
-    """The processing size box: empty = the model's training size, 0 = native resolution."""
+def work_size(size) -> int | None:
+    """The processing size box, read as the library reads work_size: 0 or empty = automatic (the
+    image's own size, short side capped at 512 px on a CPU; a number box shows and sends 0 when
+    empty), N = N pixels."""
     if size is None or size == "":
-        return model.image_size
-    size = whole_number(size, "processing size (pixels)")
-    if size == 0:
         return None
-    if not 8 <= size <= MAX_WORK_SIZE:
-        raise UserInputError(f"processing size must be 0 (native resolution) or 8..{MAX_WORK_SIZE} px, got {size}")
-    return size
+    size = whole_number(size, "processing size (pixels; 0 = automatic)", 0)
+    if size and not 8 <= size <= MAX_WORK_SIZE:
+        raise UserInputError(f"processing size must be 0 (automatic: your image's own size, short side at most "
+                             f"512 px) or 8..{MAX_WORK_SIZE} px, got {size}")
+    return size or None
 
 
 SAMPLE_INFO = ("DualGAN's decoder dropout stays on, as in every version of its authors' code: each seed "
@@ -98,10 +99,13 @@ def open_upload(payload):
 
 def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
     """(what TrainConfig reads, a short name for the run folder). Server paths only where allowed;
-    a zip the visitor uploaded is always fine."""
+    a zip the visitor uploaded and the official datasets (public files) are always fine."""
     data = str(data or "").strip()
     if not data:
         raise UserInputError("choose the training data: a demo world, a .zip upload, a Hub dataset or a folder")
+    if data.lower().startswith("official:"):      # a public download, capped by CYCLEGAN_ZOO_MAX_DATASET_MB
+        name = zoo.dataset_name(zoo.parse_spec(data))
+        return f"official:{name}", name
     if data.startswith("demo:"):
         world = data[5:]
         if world not in demo.world_names():

@@ -33,7 +33,7 @@ def _fixed_size(size, model) -> int | None:
     """The processing size chosen, None for auto (0 = the frame's own size)."""
     if size in (None, "", "auto"):
         return None
-    return forms.work_size(size, model) or 0
+    return forms.work_size(size) or 0
 
 
 def _auto_side(side: int, net_s: float) -> int:

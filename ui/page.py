@@ -21,7 +21,8 @@ def build() -> gr.Blocks:
     # Gradio's cache (uploads, results) is cleaned of files older than CYCLEGAN_CACHE_MINUTES.
     with gr.Blocks(title="CycleGAN Studio", delete_cache=(min(age, 600), age)) as page:
         gr.Markdown("# CycleGAN Studio\nUnpaired image-to-image translation with **CycleGAN**, **DiscoGAN**, "
-                    "**DualGAN** and **CUT**: translate with a built-in or your own model, or train a new one.",
+                    "**DualGAN** and **CUT**: give a photo a vintage look with the built-in model, load one of the "
+                    "CycleGAN authors' models or your own, or train (or fine-tune) a new one.",
                     elem_classes="app-header")
         owner = visitor.owner_state()   # this browser's random id: whose run is whose
         with gr.Tabs():

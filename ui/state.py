@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import cyclegan
-from cyclegan import UserInputError, accel, hub, limits
+from cyclegan import UserInputError, accel, builtins, hub, limits, zoo
 from cyclegan.settings import env_int
 from train.run import RunSlot
 from train.runs import list_runs
@@ -20,6 +20,14 @@ from .storage import runs_dir
 ARCH_TITLES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT / FastCUT"}
 ARCH_CHOICES = [(ARCH_TITLES.get(a, a), a) for a in cyclegan.ARCHITECTURES]
 RUNS = RunSlot()                       # one training run per server; every visitor sees it
+
+
+def interrupted_run() -> dict | None:
+    """The newest run the server stopped under (started here, never ended). The slot's own run
+    is never one: between finishing and recording its end it would otherwise look interrupted."""
+    run = RUNS.run
+    found = storage.interrupted_runs(active=run.folder.name if run is not None else None)
+    return found[0] if found else None
 DEFAULT_THREADS: int | None = None     # torch's thread count for translating, fixed at launch
 
 
@@ -73,16 +81,24 @@ def _best_label(run) -> str:
 
 
 def model_entries(loaded: list | None = None) -> list[dict]:
-    """Built-in models, every run in the runs folder with a checkpoint (as `run:NAME`, its
-    best-scoring checkpoint first where it has one: the list names runs, never server paths),
-    then this session's own loads: {spec, label, arch}."""
+    """Built-in models (real-photo ones first), official zoo models already in the cache, every
+    run in the runs folder with a checkpoint (as `run:NAME`, its best-scoring checkpoint first
+    where it has one: the list names runs, never server paths), then this session's own loads:
+    {spec, label, arch}."""
     out = []
-    for name, folder in cyclegan.builtin_models():
-        s = cyclegan.summary(folder)
-        if s:
-            arch = s["architecture"]
-            out.append({"spec": f"demo:{name}", "arch": arch,
-                        "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {_label(s)}"})
+    for e in builtins.catalogue():
+        arch, (a, b) = e["architecture"], e["domains"]
+        what = "real photos" if e["real_photos"] else "drawn world"
+        arrow = f"{a} → {b}" if list(e["directions"]) == ["a2b"] else f"{a} ↔ {b}"
+        out.append({"spec": e["spec"], "arch": arch,
+                    "label": f"built-in: {ARCH_TITLES.get(arch, arch)} {arrow} ({what})"})
+    for name, (a, b) in zoo.MODEL_DOMAINS.items():
+        try:
+            cached = zoo.is_cached(name)
+        except UserInputError:         # a malformed zoo setting: the zoo box reports it when used
+            break
+        if cached:
+            out.append({"spec": f"official:{name}", "arch": "cyclegan", "label": f"official: {name} ({a} → {b})"})
     for run in list_runs(runs_dir()):
         if run.best is not None:
             out.append({"spec": f"run:{run.name}@best", "arch": run.best_model["architecture"], "label": _best_label(run)})
@@ -112,13 +128,14 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 NOT_HERE = ("this server does not load models from its own folders (CYCLEGAN_ALLOW_SERVER_PATHS is off), "
-            "whether or not one exists by that name: pick a listed model, load one below, or give a Hub id "
-            "'owner/name'")
+            "whether or not one exists by that name: pick a listed model, load one below (or official:NAME), or "
+            "give a Hub id 'owner/name'")
 
 
 class ModelCache:
     """spec -> loaded model, shared by all visitors. What a spec may name is decided here, once,
-    before any file is opened: `demo:NAME`; `run:NAME` (a run in the runs folder; `run:NAME@best` its best-scoring checkpoint); `upload:ID`
+    before any file is opened: `demo:NAME`; `official:NAME` (the authors' zoo, a capped public
+    download); `run:NAME` (a run in the runs folder; `run:NAME@best` its best-scoring checkpoint); `upload:ID`
     (files a visitor uploaded, kept in the private folder); a Hub id `owner/name` (always the
     Hub, as the visitor: anonymous unless signed in); and, where CYCLEGAN_ALLOW_SERVER_PATHS
     allows, one path on the server (never split at commas). Where paths are not allowed, a path
@@ -140,6 +157,10 @@ class ModelCache:
             if not re.fullmatch(r"demo:[\w.-]+", spec) or ".." in spec:
                 raise UserInputError(f"no built-in model {spec!r}")
             return "demo", spec
+        if spec.lower().startswith("official:"):
+            # public files from the authors' server (or CYCLEGAN_ZOO_URL), size-capped by
+            # CYCLEGAN_ZOO_MAX_MODEL_MB: fine on a Space too. The name is checked before any request.
+            return "official", f"official:{zoo.model_name(zoo.parse_spec(spec))}"
         if spec.startswith("run:"):
             name, _, which = spec[4:].partition("@")
             if which not in ("", "best"):
@@ -204,3 +225,45 @@ class ModelCache:
 
 
 MODELS = ModelCache()
+
+
+def init_source(spec: str, token: str | bool = False):
+    """What a run started from this app fine-tunes from (train --init), through the same
+    allow-list as translating: None for demo:/official: (the trainer opens those itself, an
+    official download with progress and the run's Stop), else the model loaded here, so that
+    run:NAME, upload:ID and Hub ids (read as the visitor, never with the server's token) never
+    reach the library as a spec it would open on its own terms."""
+    kind, _ = MODELS.resolve(spec)
+    if kind in ("demo", "official"):
+        return None
+    return MODELS.get(spec, token=token)
+
+
+class Downloads:
+    """Each visitor's download in progress, by session: the flag its Cancel button sets. Gradio
+    cannot stop a handler's thread, so the download itself checks the flag between chunks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._flags: dict[str, threading.Event] = {}
+
+    def begin(self, session: str) -> threading.Event:
+        flag = threading.Event()
+        with self._lock:
+            self._flags[session] = flag
+        return flag
+
+    def end(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+    def cancel(self, session: str) -> bool:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+
+DOWNLOADS = Downloads()

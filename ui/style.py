@@ -1,4 +1,6 @@
 """How the page looks: theme, CSS, and the loss chart's colours."""
+import html
+
 import gradio as gr
 
 THEME = gr.themes.Default(
@@ -26,6 +28,8 @@ def loss_colors(names: list[str]) -> dict[str, str]:
 
 
 def legend_html(colors: dict[str, str]) -> str:
-    """Our own legend: the chart's built-in one is cut off below the plot in this Gradio."""
-    keys = "".join(f'<span><i style="background:{c}"></i>{n}</span>' for n, c in colors.items())
+    """Our own legend: the chart's built-in one is cut off below the plot in this Gradio. Series
+    names can be a visitor's domain names (the score chart), so they are escaped."""
+    keys = "".join(f'<span><i style="background:{html.escape(c)}"></i>{html.escape(n)}</span>'
+                   for n, c in colors.items())
     return f'<div class="loss-legend">{keys}</div>' if keys else ""

@@ -7,9 +7,9 @@ from pathlib import Path
 import gradio as gr
 
 import cyclegan
-from cyclegan import UserInputError, demo, limits
+from cyclegan import UserInputError, demo, limits, zoo
 
-from . import api, export, state, storage, train_charts, visitor
+from . import api, export, state, train_charts, visitor
 from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
@@ -43,7 +43,7 @@ def recipe_form(arch, recipe, scale):
     one = len(p.directions) == 1
     a, b = p.directions[0][0].upper(), p.directions[0][-1].upper()
     note = (f"**One direction**: {p.title.split(' (')[0]} trains a single generator {a} → {b}, so its model has "
-            f"no {b} → {a} and no round trip. The live score and the samples show {a} → {b} only." if one else "")
+            f"no {b} → {a} and no round trip. The live score and the sample grids show {a} → {b} only." if one else "")
     return (p.image_size, p.batch_size, p.lr_g, p.lr_d, p.lambda_cycle, p.lambda_identity,
             gr.update(choices=choices, value=recipe, visible=len(choices) > 1), gr.update(visible=not one),
             gr.update(value=p.lambda_nce if p.nce_layers else None, visible=bool(p.nce_layers)), note)
@@ -100,8 +100,7 @@ def _view(owner):
     mine = run is not None and visitor.may_control(run.owner, owner)
     interrupted = None
     if run is None or not run.active:
-        found = storage.interrupted_runs(active=None)[:1]
-        interrupted = found[0] if found else None
+        interrupted = state.interrupted_run()
     if interrupted is not None:
         snap = None
     resumable = interrupted is not None and visitor.may_control(interrupted.get("owner"), owner)
@@ -150,11 +149,32 @@ def tick(seen, arch, current_model, loaded, owner):
             score_plot, score_legend, note)
 
 
+SCRATCH = ("Random weights (train from scratch)", "")
+
+
+def init_choices(arch: str) -> list[tuple[str, str]]:
+    """What a run of `arch` can start from: its built-in and trained models, and for CycleGAN the
+    official zoo (downloaded when the run starts); any other spec can be typed (a Hub id, a file)."""
+    own = [(label, spec) for label, spec in state.model_choices(arch) if not spec.startswith("official:")]
+    zoo_models = [(f"official: {label}", spec) for label, spec in zoo.model_choices()] if arch == "cyclegan" else []
+    return [SCRATCH, *own, *zoo_models]
+
+
+def init_form(arch, current):
+    choices = init_choices(arch)
+    return gr.update(choices=choices, value=current if current in [v for _, v in choices] else "")
+
+
 @friendly
-def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c, lam_i,
-             hub_data, tensorboard, lam_nce, score_every, owner, oauth_token: gr.OAuthToken | None = None):
+def ui_start(source, world, zip_file, folder, official, arch, recipe, scale, size, steps, batch, lr_g, lr_d, lam_c,
+             lam_i, hub_data, tensorboard, lam_nce, score_every, init, owner,
+             oauth_token: gr.OAuthToken | None = None):
     if source == "demo":
         data = f"demo:{world}"
+    elif source == "official":
+        if not official:
+            raise UserInputError("choose one of the official datasets first")
+        data = f"official:{official}"
     elif source == "hub":
         data = (hub_data or "").strip().removeprefix("hub:")
         if not data:
@@ -172,10 +192,11 @@ def ui_start(source, world, zip_file, folder, arch, recipe, scale, size, steps, 
     p = cyclegan.get_preset(arch, recipe, scale)
     if len(p.directions) == 1:      # the cycle boxes are hidden for a one-direction architecture
         lam_c = lam_i = None
+    token = visitor.read_token(oauth_token)
     run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
                              uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner),
-                             log="tensorboard" if tensorboard else None, hub_token=visitor.read_token(oauth_token),
-                             lambda_nce=lam_nce if p.nce_layers else None, score_every=score_every)
+                             log="tensorboard" if tensorboard else None, hub_token=token,
+                             lambda_nce=lam_nce if p.nce_layers else None, score_every=score_every, init=init)
     # Clear the last run's charts and sample grid at once; the timer fills in the new run's.
     return status_line(run.snapshot()), None, "", None, {}, None, "", train_charts.score_note(None)
 
@@ -185,9 +206,9 @@ def _control(action: str):
     def handler(owner):
         run = state.RUNS.run
         if action == "resume" and (run is None or not run.active):
-            found = storage.interrupted_runs(active=None)[:1]
+            found = state.interrupted_run()
             if found:   # the server restarted under this run: continue it from its checkpoint
-                return status_line(api.resume_interrupted(found[0]["name"], owner).snapshot())
+                return status_line(api.resume_interrupted(found["name"], owner).snapshot())
         run = state.RUNS.current()
         visitor.check_control(run.owner, owner, action)
         getattr(run, action)()
@@ -203,15 +224,20 @@ def create() -> dict:
     lim = limits.current()
     p0 = cyclegan.get_preset("cyclegan", None, "quick")
     worlds = [(f"{w} ({' ↔ '.join(demo.domains(w))})", w) for w in demo.world_names()]
-    sources = [("Built-in demo world", "demo"), ("Upload a .zip", "zip"), ("Hugging Face dataset", "hub")]
+    sources = [("Built-in demo world", "demo"), ("Official CycleGAN dataset", "official"), ("Upload a .zip", "zip"),
+               ("Hugging Face dataset", "hub")]
+    official = [(f"{n} ({a} ↔ {b})", n) for n, (a, b) in zoo.DATASET_DOMAINS.items()]
     if lim.allow_server_paths:
         sources.append(("Folder on the server", "folder"))
     c = {}
-    with gr.Tab("Train", id="train"):
+    with gr.Tab("Train", id="train") as c["tab"]:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
                 c["source"] = gr.Radio(sources, value="demo", label="Training data")
                 c["world"] = gr.Dropdown(worlds, value=worlds[0][1], label="Demo world", elem_id="world")
+                c["official"] = gr.Dropdown(official, value="horse2zebra", label="Official dataset", visible=False,
+                                            elem_id="official-data", info="the CycleGAN authors' datasets, downloaded "
+                                            "once into the cache when the run starts (Stop cancels the download)")
                 c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
                                    visible=False, height=130)
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
@@ -224,6 +250,10 @@ def create() -> dict:
                                           info="how the architecture is trained: its paper, or its authors' code")
                 c["scale"] = gr.Radio(SCALES, value="quick", label="Scale", elem_id="scale")
                 c["one_way"] = gr.Markdown("", elem_id="one-direction-note")
+                c["init"] = gr.Dropdown(init_choices("cyclegan"), value="", label="Start from", elem_id="init",
+                                        allow_custom_value=True, filterable=True,
+                                        info="a trained model to fine-tune (its nets replace the scale's; a "
+                                             "one-direction model gives G_AB only), or type a Hub id")
                 with gr.Row():
                     c["size"] = gr.Number(p0.image_size, label="Image size", precision=0, minimum=16,
                                           maximum=lim.max_train_size, min_width=90)
@@ -274,17 +304,21 @@ def create() -> dict:
 
 def wire(shared: dict) -> None:
     c, t = shared["train"], shared["translate"]
-    c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "zip"),
-                                  gr.update(visible=s == "folder"), gr.update(visible=s == "hub")), c["source"],
-                       [c["world"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
+    c["source"].change(lambda s: (gr.update(visible=s == "demo"), gr.update(visible=s == "official"),
+                                  gr.update(visible=s == "zip"), gr.update(visible=s == "folder"),
+                                  gr.update(visible=s == "hub")), c["source"],
+                       [c["world"], c["official"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
+    c["arch"].change(init_form, [c["arch"], c["init"]], c["init"], **PRIVATE)
+    c["tab"].select(init_form, [c["arch"], c["init"]], c["init"], **PRIVATE)     # new runs to start from
     gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
           [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
            c["lam_nce"], c["one_way"]], **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"], c["score_chart"], c["score_legend"],
              c["score_note"]]
     owner = shared["owner"]
-    form = [c[k] for k in ("source", "world", "zip", "folder", "arch", "recipe", "scale", "size", "steps", "batch",
-                           "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard", "lam_nce", "score_every")]
+    form = [c[k] for k in ("source", "world", "zip", "folder", "official", "arch", "recipe", "scale", "size", "steps",
+                           "batch", "lr_g", "lr_d", "lam_c", "lam_i", "hub_data", "tensorboard", "lam_nce",
+                           "score_every", "init")]
     c["start"].click(ui_start, [*form, owner], chart, **PRIVATE)
     c["pause"].click(ui_pause, owner, c["status"], **PRIVATE)
     c["resume"].click(ui_resume, owner, c["status"], **PRIVATE)

@@ -14,20 +14,26 @@ from cyclegan import UserInputError, demo, hub, limits
 from cyclegan.images import check_image
 from cyclegan.model import check_direction
 
-from . import batch, forms, state, storage, visitor
+from . import batch, forms, state, storage, visitor, zoo_box
 from .files import output_png
 from .errors import friendly
 from .widgets import any_model
 
 GENERIC_DIRECTIONS = [("A → B", "a2b"), ("B → A", "b2a")]
 PRIVATE = dict(api_visibility="private")
+PHOTOS = Path(__file__).parent / "examples"      # public-domain / CC0 photos: docs/photos.md
 _examples: list[str] = []
 
 
+def example_photos() -> list[str]:
+    return [str(p) for p in sorted(PHOTOS.glob("*.jpg"))]
+
+
 def example_images() -> list[str]:
-    """Two scenes of each demo world in both looks, rendered once per process into a temporary
-    folder (removed at exit): nothing is written next to the app."""
+    """The shipped real photos, then two scenes of each demo world in both looks, rendered once
+    per process into a temporary folder (removed at exit): nothing is written next to the app."""
     if not _examples:
+        _examples.extend(example_photos())
         folder = Path(tempfile.mkdtemp(prefix="cyclegan-examples-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         for world in demo.world_names():
@@ -58,9 +64,11 @@ def translate(image, model_spec, direction, size=None, sample=None, seed=None, b
 
     Args:
         image: the image to translate; the result has its size
-        model_spec: demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), a Hub id owner/name, or train_status's model
+        model_spec: demo:vintage (real photos, photo → vintage), demo:cyclegan, demo:discogan, demo:dualgan
+            (day ↔ night), official:NAME, a Hub id owner/name, or train_status's model
         direction: a2b or b2a (for the built-in models, a2b is day → night)
-        size: short side in pixels the net runs at; empty = the model's training size, 0 = native resolution
+        size: short side in pixels the net runs at; empty or 0 = automatic (the image's own size,
+            short side at most 512 px on a CPU)
         sample: translate with decoder dropout on, as a sample (DualGAN); empty = the model's recipe default
         seed: the sample's seed (empty = 0); the same seed gives the same sample
         batch_stats: BatchNorm uses the translated image's own statistics (DiscoGAN); empty = the recipe default
@@ -71,7 +79,7 @@ def translate(image, model_spec, direction, size=None, sample=None, seed=None, b
     state.use_translate_threads()
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     direction = check_direction(direction or model.directions[0])
-    work = forms.work_size(size, model)
+    work = forms.work_size(size)
     mode = forms.inference_mode(model, sample, seed, batch_stats)
     seconds = limits.current().max_translate_seconds
     deadline = time.monotonic() + seconds if seconds else None
@@ -97,30 +105,44 @@ def before_after(image, translated):
 
 
 def model_facts(model) -> str:
+    """What the model is and what it was trained on (so what it can be expected to know)."""
     params = sum(model.info()["parameters"].get(k, 0) for k in ("G_AB", "G_BA"))
     a, b = (forms.md(d) for d in model.domains)
-    facts = (f"**{model.preset.title}** · {a} ↔ {b} · trained at {model.image_size} px · "
+    pair = forms.md(model.direction_label(model.directions[0])) if model.one_direction else f"{a} ↔ {b}"
+    facts = (f"**{model.preset.title}** · {pair} · trained at {model.image_size} px · "
              f"{params / 1e6:.2f} M generator parameters")
+    lines = [facts, forms.md(model.trained_on()[:1].upper() + model.trained_on()[1:]) + "."]
+    prov = model.provenance or {}
+    if prov.get("licence") or prov.get("zoo"):
+        source = prov.get("url") or prov.get("source", "")
+        lines.append(f"Source: {forms.md(source)}"
+                     + (f" · licence {forms.md(prov['licence'])}" if prov.get("licence") else "")
+                     + (f" · {forms.md(prov['authors'])}" if prov.get("authors") else ""))
     if model.one_direction:
         only = forms.md(model.direction_label(model.directions[0]))
         back = forms.md(model.direction_label("b2a" if model.directions[0] == "a2b" else "a2b"))
-        facts += f"\n\nOne direction only: **{only}**. It has no {back} generator, so no round trip."
-    return facts
+        lines.append(f"One direction only: **{only}**. It has no {back} generator, so no round trip.")
+    return "\n\n".join(lines)
 
 
 @friendly
 def select_model(model_spec, oauth_token: gr.OAuthToken | None = None):
-    """The direction buttons, the processing size, the round-trip pane (hidden for a one-direction
-    model: it has no way back) and the inference switches (shown only where the model has them,
-    set to its recipe's default) follow the chosen model."""
+    """The direction buttons, the round-trip pane and the inference switches follow the chosen
+    model: both directions are shown with its domain names, and one the model lacks is greyed out
+    (the toggle is fixed to the one it has; a one-direction model has no way back, so the
+    round-trip pane is hidden); the sample / seed / batch-statistics switches show only where the
+    model has them, set to its recipe's default. The processing size stays as it is: 0 = automatic
+    suits every model."""
     if not model_spec:
-        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b"), gr.update(value=None),
+        return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b", interactive=True, info=""),
                 "No model selected: train one in the **Train** tab or load one below.", gr.update(visible=True),
                 gr.update(value=False, visible=False), gr.update(visible=False), gr.update(value=False, visible=False))
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
-    choices = [(model.direction_label(d), d) for d in model.directions]
+    choices = [(model.direction_label(d), d) for d in ("a2b", "b2a")]
+    have = model.directions
+    only = None if len(have) > 1 else f"this model only translates {model.direction_label(have[0])}"
     defaults = model.inference_defaults()
-    return (gr.update(choices=choices, value=choices[0][1]), gr.update(value=model.image_size), model_facts(model),
+    return (gr.update(choices=choices, value=have[0], interactive=len(have) > 1, info=only or ""), model_facts(model),
             gr.update(visible=not model.one_direction),
             gr.update(value=defaults["sample"], visible=model.can_sample),
             gr.update(visible=model.can_sample),
@@ -210,9 +232,11 @@ def create() -> dict:
                     info="" if first_choices else "no model yet: train one or load one below"))
                 c["model_info"] = gr.Markdown("")
                 c["direction"] = gr.Radio(GENERIC_DIRECTIONS, value="a2b", label="Direction", elem_id="direction")
-                c["size"] = gr.Number(None, label="Processing size (px)", precision=0, minimum=0,
+                c["size"] = gr.Number(0, label="Processing size (px)", precision=0, minimum=0, elem_id="work-size",
                                       info="Short side the net runs at; the output keeps your image's size. "
-                                           "Default: the model's training size. 0 = native resolution.")
+                                           "0 = automatic: your image's own size, short side capped at 512 px "
+                                           "on a CPU. Or a number: your image's short side for its full "
+                                           "resolution, or the model's training size.")
                 with gr.Row():
                     c["sample"] = gr.Checkbox(False, label="sample (stochastic, as the authors)", visible=False,
                                               elem_id="sample", info=forms.SAMPLE_INFO)
@@ -222,8 +246,10 @@ def create() -> dict:
                                                elem_id="batch-stats", info=forms.BATCH_STATS_INFO)
                 c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
                 with gr.Accordion("Load a model", open=False):
-                    gr.Markdown("A Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
-                                "file, or official CycleGAN `.pth` generators (one, or G_A + G_B).")
+                    c.update(zoo_box.create())
+                    gr.Markdown("Or a Hugging Face Hub id, or upload a zipped model folder, a `.safetensors` "
+                                "file, or CycleGAN `.pth` generators (official or community layouts; one, or "
+                                "G_A + G_B).")
                     c["hub_id"] = gr.Textbox(label="Hub model id", placeholder="owner/name")
                     c["upload"] = gr.File(label="Model file(s)", file_count="multiple",
                                           file_types=[".zip", ".safetensors", ".pth", ".pt"], height=130)
@@ -232,7 +258,8 @@ def create() -> dict:
             with gr.Column(scale=5, min_width=300):
                 c["image"] = gr.Image(label="Input image", elem_id="input-image", type="filepath",
                                       sources=["upload", "clipboard", "webcam"], height=340)
-                gr.Examples(example_images(), inputs=[c["image"]], label="Examples (demo worlds)", examples_per_page=8)
+                gr.Examples(example_images(), inputs=[c["image"]], examples_per_page=8, elem_id="examples",
+                            label="Examples: public-domain / CC0 photos, then the demo worlds")
             with gr.Column(scale=5, min_width=300):
                 c["slider"] = gr.ImageSlider(label="Before / after (drag the line)", elem_id="before-after", type="pil",
                                              format="png", interactive=False, height=340, buttons=["fullscreen"])
@@ -258,11 +285,12 @@ def wire(shared: dict) -> None:
                   [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False, **work).success(
         before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    picked = [direction, c["size"], c["model_info"], c["trip"], c["sample"], c["seed"], c["batch_stats"]]
+    picked = [direction, c["model_info"], c["trip"], c["sample"], c["seed"], c["batch_stats"]]
     model.change(select_model, model, picked, **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
                         api_name="load_model", **work).success(filter_models, [arch, model, loaded], model, **PRIVATE)
+    zoo_box.wire(c, lambda event: event.success(filter_models, [arch, model, loaded], model, **PRIVATE))
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
         select_model, model, picked, **PRIVATE)
