@@ -1,18 +1,39 @@
-"""How fast click-to-train shows learning: trains the app's default (quick scale, demo data)
-and scores the model against the demo world's ground truth at given wall-clock minutes.
-Scoring time is kept off the clock. Prints one JSON object.
+"""How fast click-to-train shows learning: trains the app's default for each architecture (its
+default recipe, quick scale, demo data, 64 px) and scores the model against the demo world's
+ground truth in both directions at given training minutes and/or steps, beside doing nothing
+(identity). Scoring time is kept off the clock. Prints one JSON object per architecture.
 
-    python -m bench.learning --arch cyclegan --minutes 1 2 5 --threads 2
+    python -m bench.learning --minutes 1 2 5 --threads 2                  # every architecture
+    python -m bench.learning --arch dualgan --steps 500 1000 2000 --threads 1
+    python -m bench.learning --arch dualgan --recipe paper --minutes 2 --set lr_g=1e-4
+
+Wall-clock minutes depend on the machine and on what else runs on it; steps do not: report both.
 """
 import argparse
+import dataclasses
 import json
+import os
+import sys
 import tempfile
 import time
 
 import torch
 
 from cyclegan.evaluate import evaluate
+from cyclegan.presets import ARCHITECTURES, apply_change
 from train import TrainConfig, Trainer
+
+
+@dataclasses.dataclass(frozen=True)
+class _Changed(TrainConfig):
+    """A TrainConfig whose preset carries extra changes (`--set`), for trying quick-scale numbers."""
+    changes: tuple = ()
+
+    def preset(self):
+        p = super().preset()
+        for name, value in self.changes:
+            p = apply_change(p, name, value)
+        return p
 
 
 class Clock:
@@ -31,47 +52,96 @@ class Clock:
             self.first_sample_s = self.now()
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__)
-    ap.add_argument("--arch", default="cyclegan")
-    ap.add_argument("--recipe", default=None)
-    ap.add_argument("--data", default="demo:daynight")
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5])
-    ap.add_argument("--n", type=int, default=100, help="test pairs scored at each point")
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_set(items) -> tuple:
+    out = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set needs FIELD=VALUE, got {item!r}")
+        value = _value(value)
+        out.append((name, tuple(tuple(v) if isinstance(v, list) else v for v in value)
+                    if isinstance(value, list) else value))
+    return tuple(out)
+
+
+def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, minutes=(), steps=(), n=100,
+          threads=None, seed=0, changes=()) -> dict:
+    """Train one architecture and score it at each mark (minutes of training, or steps)."""
     with tempfile.TemporaryDirectory() as tmp:
         t_start = time.perf_counter()
-        cfg = TrainConfig(data=args.data, arch=args.arch, recipe=args.recipe, scale="quick", size=args.size, batch=args.batch,
-                          steps=10**6, out=f"{tmp}/run", seed=args.seed, log_every=10, sample_every=50,
-                          checkpoint_every=10**6, threads=args.threads)
+        cfg = _Changed(data=data, arch=arch, recipe=recipe, scale="quick", size=size, batch=batch,
+                       steps=10**6, out=os.path.join(tmp, "run"), seed=seed, log_every=10, sample_every=50,
+                       checkpoint_every=10**6, threads=threads, changes=changes)
         trainer = Trainer(cfg)
         clock = Clock()
         setup_s = time.perf_counter() - t_start
+        minute_marks, step_marks = sorted(minutes), sorted(steps)
         points = []
-        marks = sorted(args.minutes)
-        while marks:
+        while minute_marks or step_marks:
             trainer.train_step()
             if trainer.step == 1:
                 trainer.write_sample()
                 clock.on_sample(None)
-            if clock.now() >= marks[0] * 60:
-                t_eval = time.perf_counter()
-                model = trainer.model
-                model.eval()
-                score = evaluate(model, args.data, n=args.n, size=args.size)
-                model.train()
-                points.append({"minutes": marks.pop(0), "step": trainer.step,
-                               "a2b_psnr": score["a2b"]["psnr"], "b2a_psnr": score["b2a"]["psnr"],
-                               "identity_psnr": score["identity"]["a2b"]["psnr"]})
-                clock.paused += time.perf_counter() - t_eval
-    print(json.dumps({"arch": args.arch, "size": args.size, "threads": torch.get_num_threads(),
-                      "setup_s": setup_s, "first_sample_s": clock.first_sample_s, "points": points}))
+            hit = []
+            while minute_marks and clock.now() >= minute_marks[0] * 60:
+                hit.append(("minutes", minute_marks.pop(0)))
+            while step_marks and trainer.step >= step_marks[0]:
+                hit.append(("steps", step_marks.pop(0)))
+            if not hit:
+                continue
+            t_eval = time.perf_counter()
+            model = trainer.model
+            model.eval()
+            score = evaluate(model, data, n=n, size=size)
+            model.train()
+            ident = score["identity"]
+            for kind, mark in hit:
+                points.append({"mark": f"{mark:g} {'min' if kind == 'minutes' else 'steps'}", "step": trainer.step,
+                               "train_s": round(clock.now(), 1),
+                               "a2b_psnr": round(score["a2b"]["psnr"], 2), "b2a_psnr": round(score["b2a"]["psnr"], 2),
+                               "a2b_gain_db": round(score["a2b"]["psnr"] - ident["a2b"]["psnr"], 2),
+                               "b2a_gain_db": round(score["b2a"]["psnr"] - ident["b2a"]["psnr"], 2)})
+            print(json.dumps(points[-1]), file=sys.stderr, flush=True)     # progress, as it comes
+            clock.paused += time.perf_counter() - t_eval
+        p = trainer.preset
+    return {"arch": arch, "recipe": p.recipe, "key": p.key, "batch": p.batch_size, "size": size,
+            "threads": torch.get_num_threads(), "changes": [list(c) for c in changes],
+            "load": os.getloadavg()[0], "setup_s": round(setup_s, 2),
+            "first_sample_s": round(clock.first_sample_s, 2), "identity_psnr": round(ident["a2b"]["psnr"], 2),
+            "points": points}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.learning", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", nargs="+", default=list(ARCHITECTURES), help="architectures (default: all)")
+    ap.add_argument("--recipe", default=None, help="a recipe (default: each architecture's default)")
+    ap.add_argument("--data", default="demo:daynight")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--minutes", type=float, nargs="*", default=[], help="score after these minutes of training")
+    ap.add_argument("--steps", type=int, nargs="*", default=[], help="score after these steps")
+    ap.add_argument("--n", type=int, default=100, help="test pairs scored at each point")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="change the preset, e.g. --set lr_g=1e-4 --set generator.ngf=24 (repeatable)")
+    args = ap.parse_args(argv)
+    if not args.minutes and not args.steps:
+        args.minutes = [1, 2, 5]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    changes = _parse_set(args.set)
+    for arch in args.arch:
+        print(json.dumps(learn(arch, args.recipe, args.data, args.size, args.batch, args.minutes, args.steps,
+                               args.n, args.threads, args.seed, changes)), flush=True)
     return 0
 
 

@@ -126,6 +126,7 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              + (" only: one generator, so no way back and no round trip" if model.one_direction else ""),
              f"- Training image size: {model.image_size} px; values in {list(model.value_range)}",
              f"- Training: {model.trained_on()}",
+             f"- Translates by default: {_translates(model)}",
              f"- Parameters: {params}"]
     prov = cfg.get("provenance") or {}
     if prov.get("source") and (prov.get("licence") or prov.get("zoo")):
@@ -141,6 +142,18 @@ def model_card(model: CycleModel, cfg: dict) -> str:
     lines += ["", "## Use", "", "```python", "import cyclegan", 'model = cyclegan.load_model("<this folder or hub id>")',
               'model.translate("photo.jpg", "a2b").save("out.png")', "```", ""]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)))
+
+
+def _translates(model: CycleModel) -> str:
+    d = model.inference_defaults()
+    if d["sample"]:
+        return ("as a sample: decoder dropout on, masks from a seed (default 0), as the authors' code "
+                "translates; `sample=False` for a fixed output")
+    if d["batch_stats"]:
+        return "with the statistics of the batch being translated, as the authors' code"
+    if model.has_batch_stats:
+        return "with BatchNorm's running statistics (`batch_stats=True`: the batch's own, as the authors' code)"
+    return "deterministically" + ("; `sample=True, seed=N` for samples (test-time dropout)" if model.can_sample else "")
 
 
 # --- loading ---------------------------------------------------------------------------------

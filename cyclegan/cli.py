@@ -60,8 +60,9 @@ def _translate(args) -> int:
     if many:
         _mkdir(out)
     used: set[Path] = set()
+    mode = _mode(args)
     for p in inputs:
-        img = model.translate(p, args.direction, max_side=args.max_side, work_size=args.work_size)
+        img = model.translate(p, args.direction, max_side=args.max_side, work_size=args.work_size, **mode)
         if many:
             target = out / f"{p.stem}_{args.direction}.png"
             n = 2
@@ -80,6 +81,21 @@ def _translate(args) -> int:
     return 0
 
 
+def _mode(args) -> dict:
+    """How the model translates: the flags given, None (the recipe's default) for the rest."""
+    return {"sample": args.sample, "seed": args.seed, "batch_stats": args.batch_stats}
+
+
+def _add_mode_flags(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--sample", action=argparse.BooleanOptionalAction, default=None,
+                    help="translate as a sample: DualGAN's decoder dropout stays on, as in its authors' code "
+                         "(default: the model's recipe says; `info` shows it)")
+    sp.add_argument("--seed", type=_count(0), default=0, help="the sample's seed: same seed, same output (default 0)")
+    sp.add_argument("--batch-stats", action=argparse.BooleanOptionalAction, default=None,
+                    help="DiscoGAN: BatchNorm normalises by the images being translated, as the authors' code "
+                         "(which never calls eval()) instead of by its running statistics (default: the recipe's)")
+
+
 def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,7 +109,7 @@ def _info(args) -> int:
 
 
 def _eval(args) -> int:
-    print(json.dumps(evaluate(load_model(args.model), args.data, n=args.n, size=args.size)))
+    print(json.dumps(evaluate(load_model(args.model), args.data, n=args.n, size=args.size, **_mode(args))))
     return 0
 
 
@@ -170,6 +186,7 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default cpu)")
     t.add_argument("--float32", action="store_true", help="float32 on CPU even where bf16 would be chosen "
                    "(same as CYCLEGAN_PRECISION=float32)")
+    _add_mode_flags(t)
     t.set_defaults(func=_translate)
     i = sub.add_parser("info", help="print a model's architecture, parameters, domains as JSON")
     i.add_argument("model")
@@ -182,6 +199,7 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     e.add_argument("--size", type=_count(1), default=None, help="resize images to this size (default: the model's)")
     e.add_argument("--float32", action="store_true", help="float32 on CPU even where bf16 would be chosen "
                    "(same as CYCLEGAN_PRECISION=float32)")
+    _add_mode_flags(e)
     e.set_defaults(func=_eval)
     score.add_score_arguments(sub.add_parser("score", help=score.HELP))
 

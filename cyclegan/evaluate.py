@@ -115,9 +115,14 @@ def _batches(pairs, batch: int):
         yield torch.stack([p[0] for p in buf]), torch.stack([p[1] for p in buf])
 
 
-def evaluate(model, data: str, n: int = 200, size: int | None = None) -> dict:
-    """Mean scores over up to `n` test pairs from `data` ("demo:<world>" or a folder with testA/ testB/)."""
+def evaluate(model, data: str, n: int = 200, size: int | None = None, *, sample: bool | None = None,
+             seed: int = 0, batch_stats: bool | None = None) -> dict:
+    """Mean scores over up to `n` test pairs from `data` ("demo:<world>" or a folder with testA/ testB/).
+    `sample`, `seed`, `batch_stats`: how the model translates (None: its recipe's default; batch
+    statistics are those of each batch of 16)."""
     n = whole_number(n, "n", 1)
+    ours = hasattr(model, "inference_defaults")      # a CycleModel (tests also score plain stand-ins)
+    mode = dict(sample=sample, seed=seed, batch_stats=batch_stats) if ours else {}
     directions = [d for d in ("a2b", "b2a") if d in tuple(model.directions)]
     if not directions:
         raise UserInputError("the model has no translation direction (expected 'a2b' and/or 'b2a')")
@@ -145,19 +150,22 @@ def evaluate(model, data: str, n: int = 200, size: int | None = None) -> dict:
             out = {}
             for d in directions:
                 src, dst = (a, b) if d == "a2b" else (b, a)
-                out[d] = model.translate_tensor(src, d).float().clamp(0, 1)
+                out[d] = model.translate_tensor(src, d, **mode).float().clamp(0, 1)
                 for m, v in _scores(out[d], dst).items():
                     add((d, m), v)
                 for m, v in _scores(src, dst).items():
                     add(("identity", d, m), v)
             if both:
-                add(("cycle", "a2b2a_l1"), l1(model.translate_tensor(out["a2b"], "b2a").float().clamp(0, 1), a))
-                add(("cycle", "b2a2b_l1"), l1(model.translate_tensor(out["b2a"], "a2b").float().clamp(0, 1), b))
+                back = dict(mode, seed=seed + 1) if ours else {}
+                add(("cycle", "a2b2a_l1"), l1(model.translate_tensor(out["a2b"], "b2a", **back).float().clamp(0, 1), a))
+                add(("cycle", "b2a2b_l1"), l1(model.translate_tensor(out["b2a"], "a2b", **back).float().clamp(0, 1), b))
 
     def mean(key) -> float:
         return float(torch.cat(acc[key]).mean())
 
-    result: dict = {"n": count}
+    used = model.inference_defaults() if ours else {}
+    used = {k: (used.get(k, False) if v is None else bool(v)) for k, v in (("sample", sample), ("batch_stats", batch_stats))}
+    result: dict = {"n": count, "translated": {**used, **({"seed": seed} if used["sample"] else {})}}
     for d in directions:
         result[d] = {m: mean((d, m)) for m in ("psnr", "ssim", "l1")}
     result["identity"] = {d: {m: mean(("identity", d, m)) for m in ("psnr", "ssim", "l1")} for d in directions}

@@ -1,5 +1,9 @@
 """A translator: two generators (or one, for a single official file) plus what they need to be
 used correctly later: preset, domain names, value range, where they came from."""
+import threading
+import weakref
+from contextlib import ExitStack, contextmanager
+
 import torch
 from PIL import Image
 from torch import nn
@@ -9,6 +13,7 @@ from .errors import UserInputError
 from .images import image_to_tensor, open_image, tensor_to_image
 from .nets import build_net, count_parameters, min_side, size_multiple
 from .presets import Preset
+from .sampling import batch_statistics, has_batchnorm, has_decoder_dropout, stochastic
 from .settings import whole_number
 from .translate import DEFAULT_MAX_SIDE, plan_size, run_generator, work_side
 
@@ -130,18 +135,53 @@ class CycleModel(nn.Module):
                     "directions": [{"direction": d, "label": self.direction_label(d)} for d in self.directions],
                     "one_direction": self.one_direction,
                     "image_size": self.image_size, "value_range": list(self.value_range),
-                    "trained_on": self.trained_on(), "provenance": self.provenance})
+                    "trained_on": self.trained_on(), "translates": self.inference_defaults(),
+                    "provenance": self.provenance})
         return out
+
+    # --- how it translates: the recipe's defaults, each switchable per call --------------------
+    @property
+    def can_sample(self) -> bool:
+        """Whether translations can be samples (a generator with decoder dropout: DualGAN)."""
+        return any(has_decoder_dropout(g) for g in (self.G_AB, self.G_BA) if g is not None)
+
+    @property
+    def has_batch_stats(self) -> bool:
+        """Whether BatchNorm can use the translated batch's statistics (DiscoGAN)."""
+        return any(has_batchnorm(g) for g in (self.G_AB, self.G_BA) if g is not None)
+
+    def inference_defaults(self) -> dict:
+        """{"sample", "batch_stats"}: how this model translates when a call does not say."""
+        return {"sample": bool(self.preset.sample_at_test) and self.can_sample,
+                "batch_stats": bool(self.preset.batch_stats_at_test) and self.has_batch_stats}
+
+    @contextmanager
+    def inference(self, direction: str, sample: bool | None = None, seed: int = 0, batch_stats: bool | None = None):
+        """The generator of `direction`, set up to translate: as a sample (decoder dropout on,
+        masks from `seed`) and/or with batch statistics, None meaning the recipe's default. Those
+        modes switch module attributes for the duration, so translations of one model take turns
+        (a lock per model): visitors sharing a model never see each other's settings."""
+        g = self.generator(direction)
+        defaults = self.inference_defaults()
+        sample = defaults["sample"] if sample is None else bool(sample)
+        batch_stats = defaults["batch_stats"] if batch_stats is None else bool(batch_stats)
+        with _lock_of(self), ExitStack() as stack:
+            if sample:
+                stack.enter_context(stochastic(g, seed))
+            if batch_stats:
+                stack.enter_context(batch_statistics(g))
+            yield g
 
     # --- inference ---------------------------------------------------------------------------
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
     @torch.inference_mode()
-    def translate_tensor(self, x: torch.Tensor, direction: str, max_side: int = DEFAULT_MAX_SIDE) -> torch.Tensor:
+    def translate_tensor(self, x: torch.Tensor, direction: str, max_side: int = DEFAULT_MAX_SIDE, *,
+                         sample: bool | None = None, seed: int = 0, batch_stats: bool | None = None) -> torch.Tensor:
         """x in [0, 1], [N, 3, H, W] (or [3, H, W]) of any H, W; returns the same shape in [0, 1],
-        on the device x came from."""
-        g = self.generator(direction)
+        on the device x came from. `sample`, `seed`, `batch_stats`: see `inference`."""
+        self.generator(direction)
         max_side = _check_max_side(max_side)
         if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4) or x.shape[-3] != 3:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -152,38 +192,45 @@ class CycleModel(nn.Module):
             x = x[None]
         lo, hi = self.value_range
         x = x.to(self._device(), torch.float32) * (hi - lo) + lo
-        x = _inference_layout(x, g)
-        with accel.inference_context(g, x.device):
+        with self.inference(direction, sample, seed, batch_stats) as g, accel.inference_context(g, x.device):
+            x = _inference_layout(x, g)
             y = run_generator(g, x, size_multiple(g), max_side=max_side)
         y = ((y.float() - lo) / (hi - lo)).clamp(0, 1).to(src_device).contiguous()
         return y[0] if single else y
 
     def translate(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                  work_size: int | None = None, deadline: float | None = None) -> Image.Image:
+                  work_size: int | None = None, deadline: float | None = None, *, sample: bool | None = None,
+                  seed: int = 0, batch_stats: bool | None = None) -> Image.Image:
         """Any image in (path, bytes, PIL, array); out comes a PIL image of the same size.
         `work_size`: the short side the net runs at, the result scaled back. None or 0 (the
         default): automatic, the image's own size with its short side capped at 512 px on a CPU
         (1024 on a GPU); N: N pixels (the training size, or the image's own short side for its
         full resolution). The work is bounded by the limits (see translate.plan_size), and a
-        time.monotonic() `deadline` stops it between tiles with a message."""
-        return self._translate_pil(self._open(image), direction, max_side, work_size, deadline)
+        time.monotonic() `deadline` stops it between tiles with a message. `sample`, `seed`,
+        `batch_stats`: see `inference` (None: the recipe's default)."""
+        return self._translate_pil(self._open(image), direction, max_side, work_size, deadline,
+                                   dict(sample=sample, seed=seed, batch_stats=batch_stats))
 
     def round_trip(self, image, direction: str = "a2b", max_side: int = DEFAULT_MAX_SIDE,
-                   work_size: int | None = None, deadline: float | None = None) -> tuple[Image.Image, Image.Image]:
-        """(translation, reconstruction): A→B→A for 'a2b'. Needs both generators."""
+                   work_size: int | None = None, deadline: float | None = None, *, sample: bool | None = None,
+                   seed: int = 0, batch_stats: bool | None = None) -> tuple[Image.Image, Image.Image]:
+        """(translation, reconstruction): A→B→A for 'a2b'. Needs both generators. A sampled
+        round trip draws the way back with seed + 1."""
         direction = check_direction(direction)
         back = "b2a" if direction == "a2b" else "a2b"
         self.generator(back)
         img = self._open(image)
-        fake = self._translate_pil(img, direction, max_side, work_size, deadline)
-        return fake, self._translate_pil(fake, back, max_side, work_size, deadline)
+        fake = self._translate_pil(img, direction, max_side, work_size, deadline,
+                                   dict(sample=sample, seed=seed, batch_stats=batch_stats))
+        return fake, self._translate_pil(fake, back, max_side, work_size, deadline,
+                                         dict(sample=sample, seed=seed + 1, batch_stats=batch_stats))
 
     def _open(self, image) -> Image.Image:
         return open_image(image)
 
     @torch.inference_mode()
     def _translate_pil(self, img: Image.Image, direction: str, max_side: int, work_size: int | None,
-                       deadline: float | None = None) -> Image.Image:
+                       deadline: float | None = None, mode: dict | None = None) -> Image.Image:
         g = self.generator(direction)
         max_side = _check_max_side(max_side)
         size = img.size
@@ -192,8 +239,8 @@ class CycleModel(nn.Module):
         if plan != size:
             img = img.resize(plan, Image.Resampling.BICUBIC)
         x = image_to_tensor(img, self.value_range)[None].to(self._device())
-        x = _inference_layout(x, g)
-        with accel.inference_context(g, x.device):
+        with self.inference(direction, **(mode or {})) as g, accel.inference_context(g, x.device):
+            x = _inference_layout(x, g)
             y = run_generator(g, x, size_multiple(g), max_side=max_side, deadline=deadline)
         out = tensor_to_image(y, self.value_range)
         if out.size != size:
@@ -213,6 +260,19 @@ def nce_head_parameters(preset: Preset) -> int:
         if not hasattr(net, "feature_channels"):
             return 0
         return count_parameters(PatchHeads(net.feature_channels(preset.nce_layers), preset.nce_mlp_width))
+
+
+_LOCKS: "weakref.WeakKeyDictionary[CycleModel, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(model: CycleModel) -> threading.RLock:
+    """One lock per model object, kept outside it so models still copy and pickle as modules."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
 
 
 def _inference_layout(x: torch.Tensor, net: nn.Module) -> torch.Tensor:

@@ -11,7 +11,7 @@
   to get what the authors got.
 
 Both change module attributes for the duration of the block: do not run the same model from
-another thread meanwhile.
+another thread meanwhile (CycleModel.inference takes a per-model lock around them).
 """
 from contextlib import contextmanager
 
@@ -28,12 +28,28 @@ def _device_of(net: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _dropout_nets(net: nn.Module) -> list[DualUnetGenerator]:
+    return [m for m in net.modules() if isinstance(m, DualUnetGenerator) and m.dropout > 0 and m.n_dropout > 0]
+
+
+def _batchnorms(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def has_decoder_dropout(net: nn.Module) -> bool:
+    return bool(_dropout_nets(net))
+
+
+def has_batchnorm(net: nn.Module) -> bool:
+    return bool(_batchnorms(net))
+
+
 @contextmanager
 def stochastic(net: nn.Module, seed: int):
     """Decoder dropout on in eval mode, masks drawn from a generator seeded with `seed`."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UserInputError(f"seed must be an integer, got {seed!r}")
-    gens = [m for m in net.modules() if isinstance(m, DualUnetGenerator) and m.dropout > 0 and m.n_dropout > 0]
+    gens = _dropout_nets(net)
     if not gens:
         raise UserInputError("stochastic sampling needs a generator with decoder dropout (DualGAN's U-Net "
                              "with dropout > 0); this model has none")
@@ -54,7 +70,7 @@ def stochastic(net: nn.Module, seed: int):
 @contextmanager
 def batch_statistics(net: nn.Module):
     """BatchNorm normalises by the current batch; running statistics untouched and unused."""
-    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = _batchnorms(net)
     if not bns:
         raise UserInputError("batch-statistics inference needs BatchNorm layers (DiscoGAN's nets); "
                              "this model has none")

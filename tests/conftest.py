@@ -25,7 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 TINY_SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "cut": 32}
 TINY_NETS = {"resnet": {"ngf": 4, "n_blocks": 1}, "unet": {"ngf": 4}, "dual_unet": {"ngf": 4},
              "disco_generator": {"ngf": 4}, "patchgan": {"ndf": 4, "n_layers": 2}, "dual_critic": {"ndf": 4},
-             "disco_discriminator": {"ndf": 4},
+             "disco_discriminator": {"ndf": 4}, "dual_global_critic": {"ndf": 4}, "dual_linear_critic": {"ndf": 4},
              # five blocks: CUT's NCE layers 0, 4, 8, 12, 16 end at the fifth residual block
              "cut_resnet": {"ngf": 4, "n_blocks": 5}, "cut_patchgan": {"ndf": 4, "n_layers": 2}}
 

@@ -17,7 +17,7 @@ from PIL import Image
 import cyclegan
 from conftest import tiny_model
 from hostile_inputs import stop_any_run, wait_status
-from ui import api, export, state, train_tab
+from ui import api, export, state, train_tab, translate_tab
 
 ARCHS = ("cyclegan", "discogan", "dualgan")
 DIRECT_OWNER = "direct-caller-owner-secret-0123456789"
@@ -65,6 +65,33 @@ def test_translate_both_directions(client, tiny_models, photo, arch):
         assert "mean absolute error" in msg
         err = float(msg.split("**")[1])
         assert 0.0 <= err <= 1.0
+
+
+def test_translate_as_a_sample(client, tiny_models, photo):
+    """DualGAN's sample switch through the API: the same seed gives the same picture, another seed
+    another; off is deterministic. Picking the model sets the switches to its recipe's default."""
+    spec = str(tiny_models["dualgan"])               # the default recipe: the authors' Aug 2017 code
+
+    def run(sample, seed):
+        out, _, msg = client.predict(handle_file(str(photo)), spec, "a2b", None, sample, seed, False,
+                                     api_name="/translate")
+        return np.asarray(Image.open(out)).astype(int), msg
+
+    s1, msg = run(True, 1)
+    assert "(a sample, seed 1)" in msg
+    assert np.array_equal(s1, run(True, 1)[0])
+    assert not np.array_equal(s1, run(True, 2)[0])
+    fixed, msg = run(False, 1)
+    assert "sample" not in msg and np.array_equal(fixed, run(False, 7)[0]) and not np.array_equal(fixed, s1)
+    picked = translate_tab.select_model(spec)
+    # (direction, facts, round-trip pane, sample, seed, batch statistics)
+    assert picked[2]["visible"] is True and picked[3]["value"] is True and picked[3]["visible"] is True
+    assert picked[5]["visible"] is False
+    picked = translate_tab.select_model(str(tiny_models["discogan"]))
+    assert picked[3]["visible"] is False and picked[5] == {"value": False, "visible": True, "__type__": "update"}
+    with pytest.raises(Exception, match="decoder dropout"):
+        client.predict(handle_file(str(photo)), str(tiny_models["cyclegan"]), "a2b", None, True, 0, False,
+                       api_name="/translate")
 
 
 def test_translate_processing_size_changes_result(client, tiny_models, photo):
@@ -287,20 +314,26 @@ def test_recipe_choice(app_server, client):
     """The Train tab's recipe list follows the architecture (hidden when there is one recipe), the
     numbers follow the recipe and scale, and a run trains the chosen recipe."""
     size, batch, lr_g, lr_d, lam_c, _, recipe, *_ = train_tab.recipe_form("dualgan", "code-2017-08", "quick")
-    assert (lr_g, lam_c, size) == (2e-4, 20.0, 64) and recipe["visible"] is True
-    assert [v for _, v in recipe["choices"]] == ["paper", "code-2017-08", "code-2020"]
+    q = cyclegan.get_preset("dualgan", "code-2017-08", "quick")
+    assert (lr_g, lam_c, size) == (q.lr_g, 20.0, 64) and recipe["visible"] is True
+    assert [v for _, v in recipe["choices"]] == ["paper", "code-2017-04", "code-2017-08", "code-2020"]
+    labels = dict((v, k) for k, v in recipe["choices"])
+    assert "Aug 2017" in labels["code-2017-08"] and "Paper (Yi et al. 2017)" in labels["paper"]
     assert recipe["value"] == "code-2017-08"
     assert train_tab.recipe_form("dualgan", "paper", "quick")[4] == 100.0
     assert train_tab.recipe_form("dualgan", "paper", "full")[0] == 256
+    assert train_tab.recipe_form("dualgan", "code-2017-04", "full")[0] == 128
     shown = train_tab.recipe_form("cyclegan", "code-2017-08", "quick")[6]    # the last one does not apply
-    assert shown["visible"] is False and shown["value"] == "paper"
+    assert shown["visible"] is True and shown["value"] == "paper"             # CycleGAN: paper or code
+    assert train_tab.recipe_form("discogan", None, "quick")[6]["visible"] is False
 
     stop_any_run()
-    client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "code-2017-08", api_name="/train_start")
+    client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "paper", api_name="/train_start")
     status, _ = wait_status(client, lambda s, _: s["state"] not in ("starting", "running"), timeout=90.0)
     assert status["state"] == "finished", status
     model = state.MODELS.get(status["model"])
-    assert model.preset.key == "dualgan/code-2017-08/quick"
+    assert model.preset.key == "dualgan/paper/quick" and model.inference_defaults()["sample"] is False
+    assert status["sample_scores"]["identity"] < 10 < status["sample_scores"]["a2b"] + 100   # scored on demo data
 
 
 @pytest.mark.parametrize("recipe", ["cut", "fastcut"])

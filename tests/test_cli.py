@@ -182,7 +182,7 @@ def test_eval_prints_json(files, capfd):
     code, out, err = run_main(capfd, "eval", "--model", files["model"], "--n", "3", "--size", "32")
     assert code == 0, err
     r = json.loads(out)
-    assert r["n"] == 3 and set(r) == {"n", "a2b", "b2a", "identity", "cycle"}
+    assert r["n"] == 3 and set(r) == {"n", "a2b", "b2a", "identity", "cycle", "translated"}
     assert 0 < r["a2b"]["psnr"] < 100 and r["identity"]["a2b"]["l1"] > 0.2   # day and night differ
     assert_user_error(run_main(capfd, "eval", "--model", files["model"], "--n", "0"), "at least 1")
 

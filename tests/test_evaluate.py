@@ -97,7 +97,8 @@ def test_identity_model_scores_equal_the_baseline():
     m = Identity()
     r = evaluate(m, "demo:daynight", n=20, size=32)
     assert r["n"] == 20
-    assert set(r) == {"n", "a2b", "b2a", "identity", "cycle"}
+    assert set(r) == {"n", "a2b", "b2a", "identity", "cycle", "translated"}
+    assert r["translated"] == {"sample": False, "batch_stats": False}
     for d in ("a2b", "b2a"):
         assert set(r[d]) == {"psnr", "ssim", "l1"}
         assert r[d] == r["identity"][d]

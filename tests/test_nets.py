@@ -38,14 +38,17 @@ def test_parameter_counts_match_the_papers_code(family, kwargs, params, tensors)
 @pytest.mark.parametrize("arch,recipe,g_params,d_params", [
     ("cyclegan", "paper", 11_378_179, 2_764_737),
     ("discogan", "code", 5_513_856, 2_765_568),
+    ("cyclegan", "code", 11_378_179, 2_764_737),
     ("dualgan", "paper", 85_022_787, 4_321_153),
+    ("dualgan", "code-2017-04", None, 4_439_425),            # its linear-head critic at its 128 px
     ("dualgan", "code-2017-08", 85_022_787, 4_321_153),
-    ("dualgan", "code-2020", 30_627_907, 4_321_153),
+    ("dualgan", "code-2020", 30_627_907, 3_949_441),         # the global critic with its linear head, 256 px
 ])
 def test_full_scale_presets_have_the_published_sizes(arch, recipe, g_params, d_params):
     p = get_preset(arch, recipe)
     assert (p.architecture, p.recipe, p.scale) == (arch, recipe, "full")
-    assert count_parameters(meta_net(p.generator.family, p.generator.kwargs)) == g_params
+    if g_params is not None:
+        assert count_parameters(meta_net(p.generator.family, p.generator.kwargs)) == g_params
     assert count_parameters(meta_net(p.discriminator.family, p.discriminator.kwargs)) == d_params
 
 
@@ -68,8 +71,8 @@ def test_unet_keeps_the_official_nested_layout():
 
 
 # one tiny size per architecture: DiscoGAN's global discriminator needs 64 px
-QUICK = [("cyclegan", None, 32), ("discogan", None, 64), ("dualgan", None, 32), ("dualgan", "code-2017-08", 32),
-         ("dualgan", "code-2020", 32)]
+QUICK = [("cyclegan", None, 32), ("cyclegan", "code", 32), ("discogan", None, 64), ("dualgan", None, 32),
+         ("dualgan", "paper", 32), ("dualgan", "code-2017-04", 32), ("dualgan", "code-2020", 32)]
 
 
 @pytest.mark.parametrize("arch,recipe,size", QUICK)
@@ -84,7 +87,7 @@ def test_every_quick_preset_trains_one_step(arch, recipe, size):
     assert fake.shape == x.shape
     assert float(fake.detach().min()) >= lo and float(fake.detach().max()) <= hi
     score = model.D_B(fake)
-    assert score.dim() == 4 and score.shape[0] == 2 and score.shape[1] == 1
+    assert score.dim() in (2, 4) and score.shape[0] == 2 and score.shape[1] == 1   # linear heads: [N, 1]
     (score.mean() + (model.G_BA(fake) - x).abs().mean()).backward()
     for net in (model.G_AB, model.G_BA, model.D_B):
         grads = [q.grad for q in net.parameters()]
@@ -146,13 +149,13 @@ def test_size_rules_are_asked_of_the_nets():
 
 
 def test_architecture_recipe_scale():
-    assert [get_preset(a).recipe for a in ("cyclegan", "discogan", "dualgan")] == ["paper", "code", "paper"]
+    assert [get_preset(a).recipe for a in ("cyclegan", "discogan", "dualgan")] == ["paper", "code", "code-2017-08"]
     q = get_preset("dualgan", "code-2017-08", "quick", 32)
     assert (q.architecture, q.recipe, q.scale, q.key, q.image_size) == \
         ("dualgan", "code-2017-08", "quick", "dualgan/code-2017-08/quick", 32)
     with pytest.raises(UserInputError, match="unknown architecture 'pix2pix'; choose one of: cyclegan, discogan, dualgan"):
         get_preset("pix2pix")
-    with pytest.raises(UserInputError, match="unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-08, code-2020"):
+    with pytest.raises(UserInputError, match="unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-04, code-2017-08, code-2020"):
         get_preset("dualgan", "gp")
     with pytest.raises(UserInputError, match="unknown scale 'paper'; choose one of: full, quick"):
         get_preset("cyclegan", None, "paper")

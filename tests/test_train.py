@@ -24,8 +24,8 @@ from train.trainer import batch_ops
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"cyclegan": 32, "discogan": 64, "dualgan": 32, "cut": 32}
-PRESETS = [("cyclegan", None), ("discogan", None), ("dualgan", None), ("dualgan", "code-2017-08"),
-           ("dualgan", "code-2020"), ("cut", "cut"), ("cut", "fastcut")]
+PRESETS = [("cyclegan", None), ("cyclegan", "code"), ("discogan", None), ("dualgan", None), ("dualgan", "paper"),
+           ("dualgan", "code-2017-04"), ("dualgan", "code-2020"), ("cut", "cut"), ("cut", "fastcut")]
 
 
 def cfg(tmp_path, arch="cyclegan", steps=6, name="run", **kw) -> TrainConfig:
@@ -64,27 +64,29 @@ def test_each_architecture_trains_with_finite_losses(tmp_path, arch, recipe):
 
 
 def test_step_patterns_follow_the_preset(tmp_path):
-    """DiscoGAN: D on every third batch, G on the others; DualGAN: two critic steps then G,
-    with critic weights clipped; CycleGAN: G then D on every batch."""
+    """DiscoGAN: D on every third batch, G on the others; DualGAN's paper: two critic steps then
+    G, with critic weights clipped; CycleGAN: G then D on every batch; DualGAN Aug 2017: D then G."""
     seen = {}
-    for arch in ("cyclegan", "discogan", "dualgan"):
-        t = Trainer(cfg(tmp_path, arch, name=arch))
-        seen[arch] = [sorted(k for k in t.train_step() if k[0] in "DG" and k != "G_total") for _ in range(3)]
-        if arch == "dualgan":
+    for arch, recipe in (("cyclegan", None), ("discogan", None), ("dualgan", "paper"), ("dualgan", "code-2017-08")):
+        t = Trainer(cfg(tmp_path, arch, name=f"{arch}-{recipe}", recipe=recipe))
+        seen[arch, recipe] = [sorted(k for k in t.train_step() if k[0] in "DG" and k != "G_total") for _ in range(3)]
+        if t.preset.clip_weights:
             c = t.preset.clip_weights
             assert all(p.abs().max() <= c + 1e-9 for d in t.discriminators for p in d.parameters())
     both = ["D_A", "D_B", "G_AB", "G_BA"]
-    assert seen["cyclegan"] == [both] * 3
-    assert seen["discogan"] == [["D_A", "D_B"], ["G_AB", "G_BA"], ["G_AB", "G_BA"]]
-    assert seen["dualgan"] == [["D_A", "D_B"], ["D_A", "D_B"], ["G_AB", "G_BA"]]
+    assert seen["cyclegan", None] == [both] * 3
+    assert seen["discogan", None] == [["D_A", "D_B"], ["G_AB", "G_BA"], ["G_AB", "G_BA"]]
+    assert seen["dualgan", "paper"] == [["D_A", "D_B"], ["D_A", "D_B"], ["G_AB", "G_BA"]]
+    assert seen["dualgan", "code-2017-08"] == [both] * 3
 
 
 @pytest.mark.parametrize("arch,recipe,ops", [
     ("cyclegan", None, [("G", "D")] * 3),
     ("discogan", None, [("D",), ("G",), ("G",)]),
-    ("dualgan", None, [("D",), ("D",), ("G",)]),
+    ("dualgan", "paper", [("D",), ("D",), ("G",)]),
+    ("dualgan", "code-2017-04", [("D", "D", "D", "G")] * 3),
     ("dualgan", "code-2017-08", [("D", "G", "G")] * 3),
-    ("dualgan", "code-2020", [("D",), ("D",), ("G",)]),
+    ("dualgan", "code-2020", [("D", "G")] * 3),
     ("cut", "cut", [("D", "G")] * 3),
     ("cut", "fastcut", [("D", "G")] * 3),
 ])
@@ -110,16 +112,19 @@ class StopAt(Hooks):
 
 
 @pytest.mark.parametrize("arch,recipe", [("cyclegan", None), ("dualgan", None), ("discogan", None),
+                                         ("dualgan", "code-2017-04"), ("dualgan", "paper"),
                                          ("cut", "cut"), ("cut", "fastcut")])
 def test_resume_is_exact(tmp_path, arch, recipe):
-    """For CUT also the PatchNCE heads (training state, not in the model) and the switch to
-    uncropped data when the LR decays (at step 6 of 12 for CUT, at step 9 for FastCUT)."""
-    n = 6
+    """Also for TF-start RMSProp's state and the Apr-2017 critic window (which refills from the
+    feed after a resume; n = 5 stops it mid-way through the window's batches); for CUT also the
+    PatchNCE heads (training state, not in the model) and the switch to uncropped data when the
+    LR decays (at step 6 of 12 for CUT, at step 9 for FastCUT)."""
+    n = 5 if recipe == "code-2017-04" else 6
     straight = Trainer(cfg(tmp_path, arch, steps=2 * n, name="straight", recipe=recipe))
     straight.train()
     ref = [Trainer(cfg(tmp_path, arch, steps=2 * n, name="split", recipe=recipe))]
     assert ref[0].train(StopAt(ref, n)) == "stopped"
-    assert (tmp_path / "split" / "checkpoints" / "step_000006").is_dir()
+    assert (tmp_path / "split" / "checkpoints" / f"step_{n:06d}").is_dir()
     resumed = Trainer(cfg(tmp_path, arch, steps=2 * n, name="split", recipe=recipe), resume=True)
     assert resumed.step == n
     resumed.train()
@@ -301,7 +306,7 @@ def test_cli_trains_and_resumes(tmp_path, one_thread):
     (["--data", "/no/such/folder"], "not found"),
     (["--arch", "stylegan"], "unknown architecture 'stylegan'; choose one of: cyclegan, discogan, dualgan, cut"),
     (["--arch", "dualgan-code"], "unknown architecture 'dualgan-code'"),
-    (["--arch", "dualgan", "--recipe", "gp"], "unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-08"),
+    (["--arch", "dualgan", "--recipe", "gp"], "unknown recipe 'gp' for dualgan; choose one of: paper, code-2017-04, code-2017-08, code-2020"),
     (["--scale", "paper"], "unknown scale 'paper'; choose one of: full, quick"),
     (["--steps", "0"], "steps must be a whole number of at least 1"),
     (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"], "device"),
@@ -323,7 +328,8 @@ def test_cli_flags_come_from_the_config_fields(capsys):
     flags = {"data", "arch", "recipe", "scale", "size", "steps", "batch", "out", "seed", "device", "sample-every",
              "checkpoint-every", "log-every", "keep", "threads", "workers", "no-amp", "no-channels-last",
              "compile", "no-fuse", "preprocess", "no-flip", "lr-g", "lr-d", "lambda-cycle", "lambda-identity",
-             "pool-size", "clip-weights", "lambda-nce", "score-every", "score-n", "resume", "quiet"}
+             "pool-size", "clip-weights", "lr-decay-fraction", "lambda-nce", "score-every", "score-n", "resume",
+             "quiet"}
     for flag in flags:
         assert f"--{flag} " in help_text or f"--{flag}\n" in help_text, flag
     assert "--preset" not in help_text and "--variant" not in help_text and "--max-steps-limit" not in help_text

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from cyclegan import limits, zoo
 from cyclegan.errors import UserInputError
 from cyclegan.nets import size_rules
-from cyclegan.presets import ARCHITECTURES, RECIPES, SCALES, Preset, check_names, get_preset
+from cyclegan.presets import ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, Preset, check_names, get_preset
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
@@ -42,8 +42,8 @@ class TrainConfig:
         "initialise the run's and its nets replace the preset's (train/finetune.py)"))
     arch: str = field(default="cyclegan", metadata=_flag(f"architecture: {' | '.join(ARCHITECTURES)}"))
     recipe: str | None = field(default=None, metadata=_flag(
-        f"how the architecture is trained (default: the paper's, or the authors' code where that is all there is): "
-        f"{_recipes_help()}"))
+        f"how the architecture is trained, its paper's recipe or a version of its authors' code (default: "
+        f"{', '.join(f'{a} {r}' for a, r in DEFAULT_RECIPE.items())}): {_recipes_help()}"))
     scale: str = field(default="quick", metadata=_flag(
         f"{' | '.join(SCALES)}: full is the published net sizes, quick small nets for a CPU (the app's "
         "default; the command line's is full)", cli_default="full"))
@@ -84,6 +84,8 @@ class TrainConfig:
         "PatchNCE weight of CUT, 0..1000 (default: the recipe's, 1 for cut, 10 for fastcut)"))
     clip_weights: float | None = field(default=None, metadata=_flag(
         "WGAN critic weight clip, above 0 and at most 10 (default: the preset's)"))
+    lr_decay_fraction: float | None = field(default=None, metadata=_flag(
+        "last fraction of the steps over which the learning rate decays linearly to 0, 0..1 (default: the preset's)"))
     log: str = field(default="jsonl", metadata=_flag(
         f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
         "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
@@ -96,7 +98,8 @@ class TrainConfig:
     def preset(self) -> Preset:
         p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
-                                                   "pool_size", "clip_weights", "preprocess", "flip", "lambda_nce")
+                                                   "pool_size", "clip_weights", "lr_decay_fraction",
+                                                   "preprocess", "flip", "lambda_nce")
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
@@ -129,6 +132,7 @@ class TrainConfig:
                                  ("lambda_cycle", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
                                  ("lambda_identity", lambda v: 0 <= v <= 10, "from 0 to 10"),
                                  ("lambda_nce", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+                                 ("lr_decay_fraction", lambda v: 0 <= v <= 1, "from 0 to 1"),
                                  ("clip_weights", lambda v: 0 < v <= 10, "above 0 and at most 10")):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)

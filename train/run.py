@@ -54,6 +54,7 @@ class Run:
         self.sample_columns: tuple[str, ...] | None = None
         self.domains: tuple[str, str] | None = None
         self.latest_sample: Path | None = None
+        self.sample_scores: dict | None = None
         self.latest_checkpoint: Path | None = None
         self.device = "?"
         self.started_at: float | None = None
@@ -123,6 +124,7 @@ class Run:
                     "scores": list(self.scores), "best": dict(self.best) if self.best else None,
                     "sample_columns": self.sample_columns, "domains": self.domains,
                     "latest_sample": str(self.latest_sample) if self.latest_sample else None,
+                    "sample_scores": dict(self.sample_scores) if self.sample_scores else None,
                     "latest_checkpoint": str(self.latest_checkpoint) if self.latest_checkpoint else None,
                     "it_per_s": self._rate, "eta_s": eta, "device": self.device, "run_dir": str(self.run_dir),
                     "arch": self.cfg.arch, "recipe": self.cfg.recipe, "scale": self.cfg.scale,
@@ -174,6 +176,8 @@ class Run:
             def on_sample(self, path):
                 with run._lock:
                     run.latest_sample = path
+                    if run._trainer is not None:     # a demo world: the grid scored against its ground truth
+                        run.sample_scores = run._trainer.last_sample_scores
 
             def on_checkpoint(self, path):
                 if path is not None:

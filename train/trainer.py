@@ -18,11 +18,13 @@ from torchvision.utils import make_grid, save_image
 
 from cyclegan import losses, threads, zoo
 from cyclegan.checkpoints import WEIGHTS, save_model
-from cyclegan.data import open_unpaired, without_crop
+from cyclegan.data import DemoDomain, open_unpaired, without_crop
 from cyclegan.errors import UserInputError, write_error
+from cyclegan.evaluate import psnr
 from cyclegan.model import CycleModel
 from cyclegan.nce import cut_generate, cut_nce
 from cyclegan.nets.cut import PatchHeads, xavier_init_
+from cyclegan.optim import TFRMSprop
 from cyclegan.presets import Preset
 from cyclegan.weights import load_state
 
@@ -76,7 +78,10 @@ def cycle_length(p: Preset) -> int:
 
 
 def batch_ops(p: Preset, step: int) -> tuple[str, ...]:
-    """What the batch of `step` trains, in order: "D" a discriminator step, "G" a generator step."""
+    """What the batch of `step` trains, in order: "D" a discriminator step, "G" a generator step.
+    With a critic window, one step is the window's critic steps and then one generator step."""
+    if p.critic_window:
+        return ("D",) * p.critic_window + ("G",)
     if p.d_only_batches or p.g_only_batches:
         return ("D",) if step % cycle_length(p) < p.d_only_batches else ("G",) * p.g_steps_per_batch
     g = ("G",) * p.g_steps_per_batch
@@ -309,6 +314,7 @@ class Trainer:
         self.opt_F = self._optimizer(list(self.heads.parameters()), p.lr_g) if self.heads is not None else None
         self.pools = {"A": ImagePool(p.pool_size), "B": ImagePool(p.pool_size)}
         self.step = 0
+        self.last_sample_scores: dict | None = None
         # bf16 autocast: on CUDA by default; on a CPU with bf16 hardware only when asked
         # (CYCLEGAN_CPU_BF16=1: measured 1.7x a float32 step on AVX-512 bf16, not yet the default)
         self.amp = cfg.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and cpu_bf16_training()))
@@ -362,7 +368,10 @@ class Trainer:
                                     **({"fused": True} if fused else {"foreach": True}))
         if p.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr, weight_decay=p.weight_decay, foreach=True)
-        raise UserInputError(f"unknown optimizer {p.optimizer!r}; use adam or rmsprop")
+        if p.optimizer == "rmsprop-tf":
+            # tf.train.RMSPropOptimizer(lr, decay=0.9), as every DualGAN code version calls it.
+            return TFRMSprop(params, lr=lr, decay=0.9, weight_decay=p.weight_decay)
+        raise UserInputError(f"unknown optimizer {p.optimizer!r}; use adam, rmsprop or rmsprop-tf")
 
     def _heads(self, G: nn.Module | None) -> PatchHeads | None:
         """PatchNCE's MLP heads, built up front from the generator's feature shapes so that their
@@ -396,6 +405,7 @@ class Trainer:
 
     def _start_feeds(self):
         p, c = self.preset, self.cfg
+        self._window: list = []
         a, b = self.data.domain_a, self.data.domain_b
         if self._no_crop_now(self.step):
             a, b = without_crop(a), without_crop(b)
@@ -411,7 +421,16 @@ class Trainer:
         return self.cfg.steps - int(round(self.cfg.steps * self.preset.lr_decay_fraction))
 
     def _sample_batch(self, n: int = 4):
-        """Fixed images for the sample grids, so successive grids are comparable."""
+        """Fixed images for the sample grids, so successive grids are comparable. On a demo world
+        they are held-out test scenes in both looks: each row's real B is the ground truth of its
+        fake B and real A that of its fake A (`sample_scores` measures the grid against them)."""
+        p = self.preset
+        if isinstance(self.data.domain_a, DemoDomain):
+            test = open_unpaired(self.cfg.data, size=p.image_size, preprocess="resize", flip=False,
+                                 value_range=p.value_range, split="test", demo_n=n)
+            return (torch.stack([test.domain_a[i] for i in range(n)]),
+                    torch.stack([test.domain_b[i] for i in range(n)]))
+
         def pick(ds, tag):
             items = SeededItems(ds)
             return torch.stack([items[(i % len(ds), mix(self.cfg.seed, tag, i, 99))] for i in range(n)])
@@ -433,11 +452,22 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _next_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (A, B) batches this step trains on: one, or a critic window's (the window slides by
+        one batch per step; after a resume it refills from the feed, which starts at the step)."""
+        n = self.preset.critic_window or 1
+        while len(self._window) < n:
+            self._window.append((self._to_device(next(self.feed_A)), self._to_device(next(self.feed_B))))
+        batches = list(self._window)
+        self._window.pop(0)
+        return batches
+
     def train_step(self) -> dict:
         p, s = self.preset, self.step
         if self._no_crop_now(s) and not self._no_crop_now(s - 1):
             self._start_feeds()                                       # the decay phase's data, from this step on
-        real_A, real_B = self._to_device(next(self.feed_A)), self._to_device(next(self.feed_B))
+        batches = self._next_batches()
+        real_A, real_B = batches[0]
         torch.manual_seed(mix(self.cfg.seed, s, self.rank, 11))     # dropout, WGAN-GP: a function of the step
         gen = torch.Generator().manual_seed(mix(self.cfg.seed, s, self.rank, 13))
         gen_g = torch.Generator().manual_seed(mix(self.cfg.seed, s, self.rank, 17))   # flips, NCE patches
@@ -446,6 +476,11 @@ class Trainer:
             for group in (opt.param_groups if opt is not None else ()):
                 group["lr"] = lr * f
         out: dict = {}
+        if p.critic_window:
+            self._window_step(batches, gen, out)
+            self.lr = p.lr_g * f
+            self.step += 1
+            return out
         fakes = g = None
         ops = batch_ops(p, s)
         for i, op in enumerate(ops):
@@ -466,6 +501,17 @@ class Trainer:
         self.lr = p.lr_g * f
         self.step += 1
         return out
+
+    def _window_step(self, batches, gen, out):
+        """DualGAN Apr-2017: a critic step on each batch of the window, then one generator step on
+        an A batch and a B batch each picked at random from the window."""
+        for real_A, real_B in batches:
+            with torch.no_grad(), self._autocast():
+                fakes = (self.model.G_BA(real_B), self.model.G_AB(real_A))
+            self._d_step(real_A, real_B, fakes, gen, out)
+        pick_a = int(torch.randint(len(batches), (), generator=gen))
+        pick_b = int(torch.randint(len(batches), (), generator=gen))
+        self._g_step(batches[pick_a][0], batches[pick_b][1], self.step, out)
 
     def _g_step(self, real_A, real_B, step, out, gen_g=None, g=None):
         """One generator step; `g` is a forward already made on this batch (shared_forward)."""
@@ -673,34 +719,57 @@ class Trainer:
         return ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
 
     @torch.no_grad()
-    def sample_grid(self) -> torch.Tensor:
-        """[3, H, W] in [0, 1], one row per sample, columns as `sample_columns` names them."""
+    def sample_tensors(self) -> list[torch.Tensor]:
+        """The grid's columns (as `sample_columns` names them), each [n, 3, H, W] in [0, 1] on the
+        CPU, translated the way the finished model translates by default (its recipe's test mode)."""
         m, (lo, hi) = self.model, self.preset.value_range
-        a, b = (self._to_device(x) for x in self.samples)
+        a, b = (((x - lo) / (hi - lo)).clamp(0, 1) for x in self.samples)
         m.eval()
         try:
             with self._autocast():
                 if m.G_BA is None:
-                    cols = [a, m.G_AB(a), b, m.G_AB(b)]
+                    cols = [a, m.translate_tensor(a, "a2b"), b, m.translate_tensor(b, "a2b")]
                 else:
-                    fb = m.G_AB(a); ra = m.G_BA(fb); fa = m.G_BA(b); rb = m.G_AB(fa)
+                    fb = m.translate_tensor(a, "a2b"); ra = m.translate_tensor(fb, "b2a", seed=1)
+                    fa = m.translate_tensor(b, "b2a"); rb = m.translate_tensor(fa, "a2b", seed=1)
                     cols = [a, fb, ra, b, fa, rb]
         finally:
             m.train()
-        tiles = torch.stack([c.float().cpu() for c in cols], 1).flatten(0, 1)   # sample by sample, 6 each
-        return make_grid(((tiles - lo) / (hi - lo)).clamp(0, 1), nrow=len(cols), padding=0)
+        return [c.float().cpu() for c in cols]
+
+    def sample_grid(self, cols: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """[3, H, W] in [0, 1], one row per sample, columns as `sample_columns` names them."""
+        cols = cols or self.sample_tensors()
+        tiles = torch.stack(cols, 1).flatten(0, 1)   # sample by sample
+        return make_grid(tiles, nrow=len(cols), padding=0)
+
+    def sample_scores(self, cols: list[torch.Tensor] | None = None) -> dict | None:
+        """PSNR (dB) of the grid's translations against their ground truth on a demo world (whose
+        grid rows show one scene in both looks), beside doing nothing; None for other data."""
+        if not isinstance(self.data.domain_a, DemoDomain):
+            return None
+        cols = cols or self.sample_tensors()
+        if self.model.G_BA is None:
+            a, fb, b, _ = cols
+            return {"a2b": float(psnr(fb, b).mean()), "identity": float(psnr(a, b).mean())}
+        a, fb, _, b, fa, _ = cols
+        return {"a2b": float(psnr(fb, b).mean()), "b2a": float(psnr(fa, a).mean()),
+                "identity": float(psnr(a, b).mean())}
 
     def write_sample(self) -> Path:
-        """The grid as the run's sample for this step (written whole, then renamed into place)."""
+        """The grid as the run's sample for this step (written whole, then renamed into place);
+        on a demo world its scores go to `last_sample_scores`."""
         path = self.folder.sample_path(self.step)
         tmp = path.with_suffix(".tmp.png")
-        grid = self.sample_grid()
+        cols = self.sample_tensors()
+        grid = self.sample_grid(cols)
         try:
             save_image(grid, tmp)
             os.replace(tmp, path)
         except WRITE_ERRORS as e:
             tmp.unlink(missing_ok=True)
             raise write_error(f"the sample grid at step {self.step}", e, self._kept()) from None
+        self.last_sample_scores = self.sample_scores(cols)
         if self.tb is not None:
             self.tb.sample(self.step, grid)
         return path

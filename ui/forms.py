@@ -39,6 +39,34 @@ def work_size(size) -> int | None:
     return size or None
 
 
+SAMPLE_INFO = ("DualGAN's decoder dropout stays on, as in every version of its authors' code: each seed "
+               "gives another plausible translation")
+BATCH_STATS_INFO = ("DiscoGAN's BatchNorm normalises by the image being translated, as the authors' code "
+                    "does (it never switches to eval mode, and translates a whole test batch at once); off: "
+                    "the running statistics, which scored better on one image at a time")
+
+
+def inference_mode(model, sample, seed, batch_stats) -> dict:
+    """The Translate form's switches -> translate()'s keywords. A switch the model lacks (hidden
+    on the page) is left to the model; seed is a whole number (empty = 0)."""
+    seed = 0 if seed is None or seed == "" else whole_number(seed, "seed")
+    return {"sample": bool(sample) if sample is not None and (model.can_sample or sample) else None,
+            "seed": seed,
+            "batch_stats": bool(batch_stats) if batch_stats is not None and (model.has_batch_stats or batch_stats)
+            else None}
+
+
+def mode_note(model, mode: dict) -> str:
+    """' (a sample, seed 3)' / ' (batch statistics)' / '' for the result message."""
+    d = model.inference_defaults()
+    parts = []
+    if d["sample"] if mode["sample"] is None else mode["sample"]:
+        parts.append(f"a sample, seed {mode['seed']}")
+    if d["batch_stats"] if mode["batch_stats"] is None else mode["batch_stats"]:
+        parts.append("batch statistics")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def upload_path(payload) -> str | None:
     """Where an uploaded image lies: Gradio's payload (the events take it unprocessed, so that a
     broken upload fails with our message, not PIL's) or a plain path."""

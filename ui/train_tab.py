@@ -15,12 +15,16 @@ from .translate_tab import refresh_models
 
 PRIVATE = dict(api_visibility="private")
 SCALES = [("Quick (small nets, fine on a CPU)", "quick"), ("Full (the published nets)", "full")]
-# What each recipe means, where a preset's title does not say it well enough in a list.
-RECIPE_LABELS = {("dualgan", "paper"): "WGAN + weight clipping, RMSProp (paper)",
-                 ("dualgan", "code-2017-08"): "Sigmoid cross-entropy, λ 20, Adam (authors' 2017 code)",
-                 ("dualgan", "code-2020"): "WGAN-GP, Adam (authors' 2020 code)",
-                 ("cut", "cut"): "CUT: PatchNCE λ 1 + identity NCE (authors' code)",
-                 ("cut", "fastcut"): "FastCUT: PatchNCE λ 10, flip-equivariance (authors' code)"}
+# What each recipe is, named by its source and version (cyclegan/presets.py cites each).
+RECIPE_LABELS = {("cyclegan", "paper"): "Paper (Zhu et al. 2017): ResNet-6 below 256 px, 9 from 256",
+                 ("cyclegan", "code"): "Official code (c05b30e): ResNet-9 at every size",
+                 ("discogan", "code"): "Authors' code (SKTBrain/DiscoGAN, f044178)",
+                 ("dualgan", "paper"): "Paper (Yi et al. 2017): WGAN + weight clipping, RMSProp, λ 100",
+                 ("dualgan", "code-2017-04"): "Authors' code, Apr 2017 (d71400c): WGAN + clipping, 3 critic steps, λ 200",
+                 ("dualgan", "code-2017-08"): "Authors' code, Aug 2017 (3139ecf): sigmoid cross-entropy, λ 20, RMSProp",
+                 ("dualgan", "code-2020"): "Authors' code, 2020 (915116c): WGAN-GP, λ 500, global critic, RMSProp",
+                 ("cut", "cut"): "CUT (Park et al. 2020), authors' code (b3ac297) defaults: PatchNCE λ 1 + identity NCE",
+                 ("cut", "fastcut"): "FastCUT (Park et al. 2020), authors' code (b3ac297) defaults: PatchNCE λ 10, flip-equivariance"}
 TWO_COLUMNS = ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
 
 
@@ -63,6 +67,10 @@ def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None =
     if snap.get("best"):
         parts.append(train_charts.best_line(snap["best"]))
     line = " · ".join(parts)
+    scores = snap.get("sample_scores")
+    if scores:
+        ways = f"A → B **{scores['a2b']:.1f} dB**" + (f", B → A **{scores['b2a']:.1f} dB**" if "b2a" in scores else "")
+        line += f"\n\nSamples against the ground truth: {ways} PSNR (doing nothing: {scores['identity']:.1f} dB)"
     if state_ in ("starting", "running", "paused", "stopping") and not mine:
         line += "\n\nAnother visitor started this run: you can watch it; only they can pause, resume or stop it."
     if snap.get("error"):
@@ -238,7 +246,7 @@ def create() -> dict:
                                            "parquet with two image columns or a two-value label")
                 c["arch"] = gr.Radio(state.ARCH_CHOICES, value="cyclegan", label="Architecture", elem_id="arch-train")
                 c["recipe"] = gr.Dropdown(recipe_choices("cyclegan"), value=cyclegan.DEFAULT_RECIPE["cyclegan"],
-                                          label="Recipe", visible=False, elem_id="recipe",
+                                          label="Recipe", visible=len(recipe_choices("cyclegan")) > 1, elem_id="recipe",
                                           info="how the architecture is trained: its paper, or its authors' code")
                 c["scale"] = gr.Radio(SCALES, value="quick", label="Scale", elem_id="scale")
                 c["one_way"] = gr.Markdown("", elem_id="one-direction-note")

@@ -56,7 +56,8 @@ def mean_abs_error(a, b) -> float:
 
 
 @friendly
-def translate(image, model_spec, direction, size=None, oauth_token: gr.OAuthToken | None = None):
+def translate(image, model_spec, direction, size=None, sample=None, seed=None, batch_stats=None,
+              oauth_token: gr.OAuthToken | None = None):
     """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN);
     also the round trip (A→B→A when the model has both directions) and its error. The work is
     bounded by the server's limits (pixels, time).
@@ -68,6 +69,9 @@ def translate(image, model_spec, direction, size=None, oauth_token: gr.OAuthToke
         direction: a2b or b2a (for the built-in models, a2b is day → night)
         size: short side in pixels the net runs at; empty or 0 = automatic (the image's own size,
             short side at most 512 px on a CPU)
+        sample: translate with decoder dropout on, as a sample (DualGAN); empty = the model's recipe default
+        seed: the sample's seed (empty = 0); the same seed gives the same sample
+        batch_stats: BatchNorm uses the translated image's own statistics (DiscoGAN); empty = the recipe default
     Returns:
         the translation (PNG), the round trip (PNG; none for a one-way model), a message with the round-trip error
     """
@@ -76,18 +80,20 @@ def translate(image, model_spec, direction, size=None, oauth_token: gr.OAuthToke
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     direction = check_direction(direction or model.directions[0])
     work = forms.work_size(size)
+    mode = forms.inference_mode(model, sample, seed, batch_stats)
     seconds = limits.current().max_translate_seconds
     deadline = time.monotonic() + seconds if seconds else None
     label = model.direction_label(direction)
     back = "b2a" if direction == "a2b" else "a2b"
+    how = forms.mode_note(model, mode)
     if back not in model.directions:
-        fake = model.translate(img, direction, work_size=work, deadline=deadline)
-        return output_png(fake), None, f"Translated {label}. No round trip: this model only translates {label}."
-    fake, rec = model.round_trip(img, direction, work_size=work, deadline=deadline)
+        fake = model.translate(img, direction, work_size=work, deadline=deadline, **mode)
+        return output_png(fake), None, f"Translated {forms.md(label)}{how}. No round trip: this model only translates {forms.md(label)}."
+    fake, rec = model.round_trip(img, direction, work_size=work, deadline=deadline, **mode)
     err = mean_abs_error(img, rec)
     trip = f"{label} → {label.split(' → ')[0]}"
-    return output_png(fake), output_png(rec), (f"Translated {forms.md(label)}. Round trip {forms.md(trip)}: mean "
-                                               f"absolute error **{err:.4f}** (pixel values 0–1; 0 = perfect "
+    return output_png(fake), output_png(rec), (f"Translated {forms.md(label)}{how}. Round trip {forms.md(trip)}: "
+                                               f"mean absolute error **{err:.4f}** (pixel values 0–1; 0 = perfect "
                                                "reconstruction).")
 
 
@@ -121,19 +127,26 @@ def model_facts(model) -> str:
 
 @friendly
 def select_model(model_spec, oauth_token: gr.OAuthToken | None = None):
-    """The direction buttons and the round-trip pane follow the chosen model: both directions are
-    shown with its domain names, and one the model lacks is greyed out (the toggle is fixed to the
-    one it has; a one-direction model has no way back, so the round-trip pane is hidden). The
-    processing size stays as it is: 0 = automatic suits every model."""
+    """The direction buttons, the round-trip pane and the inference switches follow the chosen
+    model: both directions are shown with its domain names, and one the model lacks is greyed out
+    (the toggle is fixed to the one it has; a one-direction model has no way back, so the
+    round-trip pane is hidden); the sample / seed / batch-statistics switches show only where the
+    model has them, set to its recipe's default. The processing size stays as it is: 0 = automatic
+    suits every model."""
     if not model_spec:
         return (gr.update(choices=GENERIC_DIRECTIONS, value="a2b", interactive=True, info=""),
-                "No model selected: train one in the **Train** tab or load one below.", gr.update(visible=True))
+                "No model selected: train one in the **Train** tab or load one below.", gr.update(visible=True),
+                gr.update(value=False, visible=False), gr.update(visible=False), gr.update(value=False, visible=False))
     model = state.MODELS.get(model_spec, token=visitor.read_token(oauth_token))
     choices = [(model.direction_label(d), d) for d in ("a2b", "b2a")]
     have = model.directions
     only = None if len(have) > 1 else f"this model only translates {model.direction_label(have[0])}"
+    defaults = model.inference_defaults()
     return (gr.update(choices=choices, value=have[0], interactive=len(have) > 1, info=only or ""), model_facts(model),
-            gr.update(visible=not model.one_direction))
+            gr.update(visible=not model.one_direction),
+            gr.update(value=defaults["sample"], visible=model.can_sample),
+            gr.update(visible=model.can_sample),
+            gr.update(value=defaults["batch_stats"], visible=model.has_batch_stats))
 
 
 def _pick(choices, current):
@@ -224,6 +237,13 @@ def create() -> dict:
                                            "0 = automatic: your image's own size, short side capped at 512 px "
                                            "on a CPU. Or a number: your image's short side for its full "
                                            "resolution, or the model's training size.")
+                with gr.Row():
+                    c["sample"] = gr.Checkbox(False, label="sample (stochastic, as the authors)", visible=False,
+                                              elem_id="sample", info=forms.SAMPLE_INFO)
+                    c["seed"] = gr.Number(0, label="seed", precision=0, minimum=0, visible=False, elem_id="seed",
+                                          min_width=80, info="same seed, same sample")
+                c["batch_stats"] = gr.Checkbox(False, label="batch statistics (as the authors' code)", visible=False,
+                                               elem_id="batch-stats", info=forms.BATCH_STATS_INFO)
                 c["go"] = gr.Button("Translate", variant="primary", elem_id="translate-btn")
                 with gr.Accordion("Load a model", open=False):
                     c.update(zoo_box.create())
@@ -261,15 +281,16 @@ def wire(shared: dict) -> None:
     # PIL first, and a broken upload would fail there with PIL's message instead of ours.
     # Translating and loading share the CPU: CYCLEGAN_TRANSLATE_CONCURRENCY of them at once.
     work = dict(concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")
-    c["go"].click(translate, [c["image"], model, direction, c["size"]], [c["out"], c["trip"], c["trip_msg"]],
-                  api_name="translate", preprocess=False, **work).success(
+    c["go"].click(translate, [c["image"], model, direction, c["size"], c["sample"], c["seed"], c["batch_stats"]],
+                  [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False, **work).success(
         before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
     c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
-    model.change(select_model, model, [direction, c["model_info"], c["trip"]], **PRIVATE)
+    picked = [direction, c["model_info"], c["trip"], c["sample"], c["seed"], c["batch_stats"]]
+    model.change(select_model, model, picked, **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
     c["tab"].select(refresh_models, [arch, model, loaded], model, **PRIVATE)
     c["load_btn"].click(load_user_model, [c["hub_id"], c["upload"], loaded], [arch, model, loaded, c["load_msg"]],
                         api_name="load_model", **work).success(filter_models, [arch, model, loaded], model, **PRIVATE)
     zoo_box.wire(c, lambda event: event.success(filter_models, [arch, model, loaded], model, **PRIVATE))
     shared["page"].load(refresh_models, [arch, model, loaded], model, **PRIVATE).then(
-        select_model, model, [direction, c["model_info"], c["trip"]], **PRIVATE)
+        select_model, model, picked, **PRIVATE)
