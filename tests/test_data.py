@@ -403,7 +403,7 @@ DEFAULTS = {"max_upload_mb": (200, 200), "max_image_pixels": (40_000_000, 40_000
             "max_stop_wait_s": (600, 60), "queue_size": (0, 32), "translate_concurrency": (2, 1),
             "cache_minutes": (1440, 60), "allow_server_paths": (True, False), "max_hub_dataset_mb": (2000, 1000),
             "max_video_seconds": (60, 20), "max_video_side": (1920, 1280), "max_stream_seconds": (600, 120),
-            "max_batch_images": (100, 20), "hosted": (False, True)}
+            "max_batch_images": (100, 20), "max_live_scores": (0, 50), "hosted": (False, True)}
 
 
 def test_limits_defaults(clean_env):

@@ -78,7 +78,8 @@ def test_other_architectures_export(arch, tmp_path, one_thread):
     back = load_onnx(tmp_path / arch)
     assert back.directions == ("a2b",) and back.value_range == model.value_range
     x = torch.rand(2, 3, 70, 41, generator=torch.Generator().manual_seed(2))
-    assert float((model.translate_tensor(x, "a2b") - back.translate_tensor(x, "a2b")).abs().max()) < 1e-4
+    # the export is the deterministic net: torch's side without test-time sampling
+    assert float((model.translate_tensor(x, "a2b", sample=False) - back.translate_tensor(x, "a2b")).abs().max()) < 1e-4
 
 
 def test_mistakes_are_one_line(tmp_path, capsys, monkeypatch):

@@ -79,7 +79,8 @@ def test_hub_loads_are_anonymous_unless_signed_in(app_server, client, fake_hub, 
                                         api_name="/translate"))     # another visitor, not signed in
     assert "not found (or private" in msg
     image = {"path": _upload(url, photo), "meta": {"_type": "gradio.FileData"}}
-    done, _ = ui_call(url, app, "translate", [image, "someone/private", "a2b", None], oauth_token=VISITOR_TOKEN)
+    done, _ = ui_call(url, app, "translate", [image, "someone/private", "a2b", None, None, None, None],
+                      oauth_token=VISITOR_TOKEN)
     assert done["success"], done
 
 
