@@ -77,6 +77,7 @@ def numbers(photo: Image.Image, out: Image.Image) -> dict:
             "in": colour(x), "out": colour(y)}
 
 
+@pytest.mark.slow
 def test_a_real_photo_with_every_default(page, artifacts):  # noqa: F811
     pg = page
     photo = Image.open(PHOTO).convert("RGB")

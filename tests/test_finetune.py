@@ -93,6 +93,7 @@ def test_resume_rebuilds_the_init_nets_without_the_init_model(tmp_path):
     assert t.train() == "finished" and t.step == 2
 
 
+@pytest.mark.slow
 def test_app_start_from_goes_through_the_allow_list(client, tmp_path, monkeypatch):
     """Start from (train --init) in the app takes what /translate takes: on a server without
     paths (a Space) no server path, whether it exists or not, and a run by its name."""

@@ -909,6 +909,7 @@ def test_domain_names_in_the_score_legend_are_text(tmp_path):
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; → &lt;script&gt;" in legend, legend
 
 
+@pytest.mark.slow
 def test_queue_full_says_busy(tmp_path, monkeypatch):
     """A CPU Space's queue is bounded (CYCLEGAN_QUEUE_SIZE): a request past it is told the app is
     busy at once, instead of waiting behind everyone."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FOLDER_NAMES = ("latest.txt", "best.txt", "metrics.jsonl", "scores.jsonl", "checkpoints", "samples",
                     "model.safetensors")
@@ -96,6 +98,7 @@ sys.exit(1 if bad else 0)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_importing_the_app_writes_nothing(tmp_path):
     """`python -c "import app"` in a copy of the project: no file appears (no example pictures,
     no runs/ folder, no app.pyi), and it builds the page with the named endpoints."""

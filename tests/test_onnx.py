@@ -23,6 +23,7 @@ def exported(tmp_path_factory, one_thread):
     return out
 
 
+@pytest.mark.slow
 def test_cli_writes_one_file_per_direction(exported, capsys):
     assert sorted(p.name for p in exported.iterdir()) == ["G_AB.onnx", "G_BA.onnx", "config.json", "onnx.json"]
     info = json.loads((exported / "onnx.json").read_text())

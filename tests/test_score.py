@@ -314,6 +314,7 @@ class _Touches:
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.slow
 def test_cli_inception_weights_that_carry_code_are_one_line_and_never_run(tmp_path, protocol):
     """--inception-weights goes through the model loader's reader: torch.load(weights_only=True),
     a pickle that would call something named as such (protocol 4 too, which the safe loader
@@ -388,6 +389,7 @@ def fake_inception_weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_inception_features_from_a_local_file(fake_inception_weights):
     r = score_model(Identity(), "demo:daynight", "a2b", n=2, features="inception",
                     inception_weights=fake_inception_weights)

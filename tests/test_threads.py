@@ -46,12 +46,14 @@ def _env(**extra):
 
 @pytest.mark.parametrize("kind,target", [("module", "train"), ("module", "bench"), ("module", "cyclegan"),
                                          ("path", "app.py")])
+@pytest.mark.slow
 def test_entry_points_set_passive_waiting_before_torch_loads(kind, target):
     p = subprocess.run([sys.executable, "-c", PROBE, kind, target], cwd=ROOT, env=_env(), capture_output=True,
                        text=True, timeout=300)
     assert "POLICY_AT_TORCH_IMPORT=PASSIVE" in p.stdout, p.stdout[-500:] + p.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_user_settings_win_over_the_policy():
     p = subprocess.run([sys.executable, "-c", PROBE, "module", "train"], cwd=ROOT, capture_output=True, text=True,
                        env=_env(OMP_WAIT_POLICY="ACTIVE"), timeout=300)

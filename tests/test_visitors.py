@@ -165,6 +165,7 @@ def test_a_visitor_cannot_make_the_live_score_run_every_step(app_server, client,
     api.check_live_scores(5000, 1, 200)
 
 
+@pytest.mark.slow
 def test_waiting_stop_calls_cannot_starve_the_server(app_server, client, monkeypatch):
     """45 concurrent /train_stop(wait 600) by the owner while the run's step takes long: the
     waits hold no worker thread, so the page and the status still answer at once."""
@@ -307,6 +308,7 @@ def test_run_best_spec_stays_inside_its_run_folder(tmp_path, monkeypatch):
 
 
 # === the runs folder: caps, oldest first, and the runs that were already there ===================
+@pytest.mark.slow
 def test_runs_folder_caps_remove_oldest_visitor_runs(app_server, client, monkeypatch):
     url, app, runs = app_server
     stop_any_run()
