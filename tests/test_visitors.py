@@ -43,7 +43,8 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setenv("HF_TOKEN", OWNER_TOKEN)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)     # CI runs with it set; huggingface_hub read it at import
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     try:
         yield hub
     finally:
