@@ -674,6 +674,7 @@ def _fail_at_step_6(kind, monkeypatch):
         monkeypatch.setattr(os, "replace", full(os.replace))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["weights", "training_state", "rename"])
 def test_disk_full_stops_the_app_run_and_keeps_the_checkpoint(kind, app_server, client, app_model, files,
                                                               monkeypatch):
@@ -694,6 +695,7 @@ def test_disk_full_stops_the_app_run_and_keeps_the_checkpoint(kind, app_server, 
     still_translates(client, app_model, files["photo"])
 
 
+@pytest.mark.slow
 def test_data_loader_exception_in_the_app_run(app_server, client, app_model, files, monkeypatch):
     """The loader raises mid-run: state 'error', the reason via /train_status, the server keeps
     serving, and Start works again."""
@@ -750,6 +752,7 @@ def test_real_full_disk_cli_run_ends_with_one_line_and_keeps_the_checkpoint(smal
     assert not list((out / "checkpoints").glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_real_full_disk_app_run_says_so_and_keeps_the_checkpoint(small_fs, app_server, client, app_model, files,
                                                                   monkeypatch):
     stop_any_run()

@@ -287,6 +287,7 @@ def cli(*args) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_trains_and_resumes(tmp_path, one_thread):
     out = tmp_path / "cli"
     code, stdout, stderr = cli("--data", "demo:daynight", "--arch", "dualgan", "--recipe", "code-2017-08",
