@@ -101,3 +101,16 @@ def app_server(tmp_path_factory):
 def client(app_server):
     from gradio_client import Client
     return Client(app_server[0], analytics_enabled=False, verbose=False)
+
+
+def call_main(main, *args) -> tuple[int, str, str]:
+    """A CLI's main() in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()

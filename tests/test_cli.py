@@ -1,8 +1,6 @@
 """`python -m cyclegan`: every subcommand through its `main()`, in this process (a fresh
 interpreter per command would cost seconds each on two cores); `test_real_processes` (slow stage)
 runs the same commands as real processes."""
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_model, tiny_preset
+from conftest import call_main, tiny_model, tiny_preset
 from cyclegan import save_model
 from cyclegan.cli import main
 from cyclegan.nets import build_net, count_parameters
@@ -62,13 +60,7 @@ def files(tmp_path_factory):
 
 
 def _captured(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+    return call_main(main, *args)
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,13 @@
 """CUT and FastCUT as an architecture of the app: presets faithful to the authors' defaults, a
 one-direction model everywhere (library, `info`, model card, checkpoints with D_B only), the
 parameter counts of the authors' nets, and `python -m cyclegan score` wired into the CLI."""
-import contextlib
-import io
 import json
 
 import pytest
 import torch
 
 import cyclegan
-from conftest import tiny_model
+from conftest import call_main, tiny_model
 from cyclegan import CycleModel, UserInputError, get_preset, load_model, save_model
 from cyclegan.cli import main
 from cyclegan.weights import read_safetensors
@@ -18,13 +16,7 @@ G_PARAMS, D_PARAMS, HEAD_PARAMS = 11_378_179, 2_764_737, 560_384   # tests/test_
 
 
 def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+    return call_main(main, *args)
 
 
 @pytest.mark.parametrize("recipe,lam,idt,flip,decay", [("cut", 1.0, True, False, 0.5),

@@ -1,8 +1,6 @@
 """The training engine: every architecture and recipe trains, resumes exactly, stops cleanly,
 guards NaN; the run folder; the background Run; `python -m train` (in-process) and its flags.
 (The live score and RUN/best: test_live_score.py.)"""
-import contextlib
-import io
 import json
 import math
 import os
@@ -12,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import call_main
 import torch
 
 from cyclegan import UserInputError, get_preset, load_model
@@ -278,13 +277,7 @@ def test_run_survives_exception_in_data_loader(tmp_path, monkeypatch):
 # --- the CLI, in this process ------------------------------------------------------------------
 def cli(*args) -> tuple[int, str, str]:
     """`python -m train ARGS` through its main(): (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+    return call_main(main, *args)
 
 
 @pytest.mark.slow
