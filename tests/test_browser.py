@@ -106,6 +106,12 @@ def choose_model(pg, text: str) -> None:
 
 
 def translate(pg, expect: str) -> None:
+    """Press Translate and wait (`wait_for_translation`); the demo inputs are 256 px."""
+    wait_for_translation(pg, expect)
+    assert pg.evaluate("document.querySelector('#translation img').naturalWidth") == 256  # the input's size
+
+
+def wait_for_translation(pg, expect: str) -> None:
     """Press Translate; wait for a new output image and the round-trip message naming the direction."""
     js_src = "(document.querySelector('#translation img') || {}).src || ''"
     before = [pg.locator("#round-trip-msg").inner_text(), pg.evaluate(js_src)]
@@ -115,7 +121,6 @@ def translate(pg, expect: str) -> None:
         " const img = document.querySelector('#translation img');"
         " return t !== msg && t.includes(e) && img && img.src !== src && img.complete && img.naturalWidth > 0; }",
         arg=[*before, expect])
-    assert pg.evaluate("document.querySelector('#translation img').naturalWidth") == 256  # the input's size
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from bench.photos import colour
 from cyclegan import zoo
 from cyclegan.evaluate import ssim
 from cyclegan.images import image_to_tensor
-from test_browser import ARGS, CHROMIUM, artifacts, publish  # noqa: F401  (the fixture)
+from test_browser import ARGS, CHROMIUM, artifacts, publish, wait_for_translation  # noqa: F401  (the fixture)
 from ui import state, translate_tab
 
 pytestmark = [
@@ -46,14 +46,7 @@ def shown_output(pg) -> Image.Image:
 
 
 def press_translate(pg, expect: str) -> Image.Image:
-    before = [pg.locator("#round-trip-msg").inner_text(),
-              pg.evaluate("(document.querySelector('#translation img') || {}).src || ''")]
-    pg.locator("#translate-btn").click()
-    pg.wait_for_function(
-        "([msg, src, e]) => { const t = document.querySelector('#round-trip-msg').innerText;"
-        " const img = document.querySelector('#translation img');"
-        " return t !== msg && t.includes(e) && img && img.src !== src && img.complete && img.naturalWidth > 0; }",
-        arg=[*before, expect])
+    wait_for_translation(pg, expect)
     return shown_output(pg)
 
 
