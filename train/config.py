@@ -103,6 +103,9 @@ class TrainConfig:
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
+        changed = [f"{k} {getattr(p, k)} → {v}" for k, v in overrides.items() if getattr(p, k) != v]
+        if changed:   # the title names a recipe: a model trained off it must not claim to be it
+            overrides["title"] = f"{p.title}; changed here: {', '.join(changed)}"
         return dataclasses.replace(p, **overrides) if overrides else p
 
     def _validate(self) -> None:
