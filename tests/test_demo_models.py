@@ -1,6 +1,6 @@
-"""The models shipped in cyclegan/demo/models load (the first three have cyclegan-studio/1
-configs, read through the migration), are small, and clearly beat doing nothing in every
-direction they have (CUT: day → night only)."""
+"""The models shipped in cyclegan/demo/models load, are small, and clearly beat doing nothing in
+every direction they have (CUT: day → night only). cyclegan-studio/1 configs (the first demos'
+format) are read through the migration, tested in test_checkpoints."""
 import json
 
 import pytest
@@ -22,7 +22,7 @@ def test_shipped_model_beats_identity(name):
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
     assert json.loads((folder / "config.json").read_text())["format"] in ("cyclegan-studio/1", "cyclegan-studio/2")
     model = load_model(f"demo:{name}")
-    # demo:dualgan is trained with the authors' 2017 code's losses and schedule
+    # each is its architecture's default recipe at the quick scale (two change numbers: their titles say which)
     recipe = {"cyclegan": "paper", "discogan": "code", "dualgan": "code-2017-08", "cut": "cut"}[name]
     assert model.preset.key == f"{name}/{recipe}/quick" and model.domains == ("day", "night")
     assert "command" in model.provenance
