@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import call_main
 import torch
 
+from conftest import call_main
 from cyclegan import UserInputError, get_preset, load_model
 from train import Diverged, Hooks, TrainConfig, Trainer
 from train.cli import build_parser, config_from_args, main
