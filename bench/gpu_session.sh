@@ -4,6 +4,9 @@
 # packed into at most 8 files under $OUT (the device tool's limit). Bounded by BUDGET seconds in
 # all, so the packing always happens inside the call's own timeout.
 #   OUT=out BUDGET=540 TRAIN_SECONDS=240 PHOTOS=data/photos256 bash bench/gpu_session.sh
+# A second, shorter lease can go on from the first one's models: SKIP_PERF=1, RUNS="a b" (a subset
+# of the runs below), INIT_DIR=folder with one model folder per run name (--init), STEPS_name=N,
+# TESTS="test files" (default: every test file that needs neither gradio nor a browser).
 set -u
 OUT=${OUT:-gpu_out}; BUDGET=${BUDGET:-540}; TRAIN_SECONDS=${TRAIN_SECONDS:-240}
 PHOTOS=${PHOTOS:-data/photos256}; DEVICE=${DEVICE:-cuda}
@@ -20,7 +23,7 @@ pack() {  # the small results, always
 trap pack EXIT
 
 # 1. the GPU table: every step has its own timeout (bench/gpu_check.sh); no tests there
-OUT="$WORK/perf" SKIP_TESTS=1 PERF_SECONDS=$(( BUDGET - TRAIN_SECONDS - 60 )) bash bench/gpu_check.sh
+[ -n "${SKIP_PERF:-}" ] || OUT="$WORK/perf" SKIP_TESTS=1 PERF_SECONDS=$(( BUDGET - TRAIN_SECONDS - 60 )) bash bench/gpu_check.sh
 echo "perf done at $(( $(date +%s) - T0 ))s" | tee -a "$WORK/perf/summary.txt"
 
 # 2. real-photo runs side by side on the card, and the tests on CUDA beside them
@@ -30,6 +33,9 @@ common=(--data "$PHOTOS" --scale quick --size 256 --device "$DEVICE" --seed 0 --
         --checkpoint-every 500 --keep 2 --score-every 0 --sample-every 2000 --log-every 50 --quiet)
 launch() {  # launch NAME STEPS ARGS...
   local name=$1 steps=$2; shift 2
+  case " ${RUNS:-$name} " in *" $name "*) ;; *) return ;; esac
+  local var="STEPS_${name//-/_}"; steps=${!var:-$steps}
+  [ -n "${INIT_DIR:-}" ] && set -- "$@" --init "$INIT_DIR/$name"
   timeout -s INT -k 30 "$secs" python -m train "${common[@]}" --steps "$steps" --out "$WORK/runs/$name" "$@" \
     >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.err" &
 }
@@ -39,7 +45,7 @@ launch dualgan 6000 --arch dualgan
 launch discogan 6000 --arch discogan --lambda-cycle 10
 launch cut 6000 --arch cut
 launch fastcut 6000 --arch cut --recipe fastcut
-tests=$(grep -LE "gradio|from ui|import ui|import app|playwright|vintagify|demo:vintage|import av" tests/test_*.py)
+tests=${TESTS:-$(grep -LE "gradio|from ui|import ui|import app|playwright|vintagify|demo:vintage|import av" tests/test_*.py)}
 timeout -k 10 $(( secs + 20 )) python -m pytest -q -p no:cacheprovider -n 6 $tests >"$WORK/logs/pytest.txt" 2>&1 &
 wait
 echo "training and tests done at $(( $(date +%s) - T0 ))s" | tee -a "$WORK/perf/summary.txt"

@@ -17,7 +17,8 @@ from train.runs import RunDir, list_runs
 
 def cfg(tmp_path, name="run", **kw) -> TrainConfig:
     base = dict(data="demo:daynight", arch="cut", scale="quick", size=32, steps=8, batch=2, out=str(tmp_path / name),
-                log_every=2, sample_every=4, checkpoint_every=2, score_n=8, keep_checkpoints=1)
+                log_every=2, sample_every=4, checkpoint_every=2, score_n=8, keep_checkpoints=1,
+                device="cpu")  # bit-equal runs need the CPU's reproducible kernels, even beside a GPU
     base.update(kw)
     return TrainConfig(**base)
 

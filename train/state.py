@@ -26,6 +26,16 @@ def unflatten_optimizer(meta: dict, tensors: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor its parameter's memory layout. A checkpoint stores contiguous
+    (NCHW) tensors; on CUDA the params are channels_last and fused Adam refuses mismatched strides
+    (a resumed run crashed at its first step, seen on an H200), while CPU kernels let it pass."""
+    for p, st in optimizer.state.items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def write_state(path_json, path_tensors, meta: dict, tensors: dict) -> None:
     save_file(tensors, str(path_tensors))
     with open(path_json, "w") as f:

@@ -33,7 +33,7 @@ from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
 from .scoring import LiveScore
-from .state import flatten_optimizer, read_state, unflatten_optimizer, write_state
+from .state import flatten_optimizer, match_param_layout, read_state, unflatten_optimizer, write_state
 from .tensorboard import TensorBoardLog
 
 
@@ -842,6 +842,9 @@ class Trainer:
             self.heads.load_state_dict({k[len("heads."):]: v for k, v in tensors.items() if k.startswith("heads.")})
             self.heads.to(self.device).train()
             self.opt_F.load_state_dict(unflatten_optimizer(meta["opt_F"], tensors))
+        for opt in (self.opt_G, self.opt_D, self.opt_F):
+            if opt is not None:
+                match_param_layout(opt)
         for name, pool in self.pools.items():
             n = meta["pools"].get(name, 0)
             pool.images = [t.to(self.device) for t in tensors[f"pool.{name}"]] if n else []
