@@ -141,7 +141,7 @@ def _demo_export(args) -> int:
 def _photos_build(args) -> int:
     from . import photos
     manifest = photos.build(args.dir, n=args.n, size=args.size, n_test=args.n_test, test_size=args.test_size,
-                            seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+                            seed=args.seed, log=lambda m: print(m, file=sys.stderr), jpeg_quality=args.jpeg)
     print(json.dumps({"dir": args.dir, "train_per_domain": manifest["n_train_per_domain"],
                       "test_pairs": manifest["n_test"], "sources": [s["name"] for s in manifest["sources"]]}))
     return 0
@@ -253,6 +253,8 @@ def build_parser(prog: str = "python -m cyclegan") -> argparse.ArgumentParser:
     b.add_argument("--n-test", type=_count(0), default=8, help="paired test crops per photo")
     b.add_argument("--test-size", type=_count(16), default=128, help="side of the test crops (native resolution)")
     b.add_argument("--seed", type=_count(0), default=0)
+    b.add_argument("--jpeg", type=_count(0), default=0, metavar="QUALITY",
+                   help="store the training crops as JPEG of this quality (1-100) instead of PNG")
     b.set_defaults(func=_photos_build)
     return ap
 

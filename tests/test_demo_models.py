@@ -1,19 +1,47 @@
 """The models shipped in cyclegan/demo/models load, are small, and clearly beat doing nothing in
-every direction they have (CUT: day → night only). cyclegan-studio/1 configs (the first demos'
-format) are read through the migration, tested in test_checkpoints."""
+every direction they have (CUT: day → night only); the real-photo ones (photo-vintage-ARCH) keep a
+real photo and give it the look. cyclegan-studio/1 configs (the first demos' format) are read
+through the migration, tested in test_checkpoints."""
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cyclegan import load_model
 from cyclegan.checkpoints import DEMO_DIR
 from cyclegan.evaluate import evaluate
 
-SHIPPED = sorted(p.name for p in DEMO_DIR.iterdir() if (p / "model.safetensors").is_file()) if DEMO_DIR.is_dir() else []
+ALL = sorted(p.name for p in DEMO_DIR.iterdir() if (p / "model.safetensors").is_file()) if DEMO_DIR.is_dir() else []
+PHOTO = [n for n in ALL if n.startswith("photo-vintage-")]
+SHIPPED = [n for n in ALL if n not in PHOTO]           # the drawn-world demos
+ROCKET = Path(__file__).resolve().parents[1] / "ui" / "examples" / "rocket.jpg"
 
 
 def test_one_demo_model_per_architecture_is_shipped():
     assert SHIPPED == ["cut", "cyclegan", "discogan", "dualgan"]
+    assert "photo-vintage-cyclegan" in PHOTO
+
+
+@pytest.mark.parametrize("name", PHOTO)
+def test_real_photo_model_keeps_the_photo_and_fades_it(name):
+    """At the photo's full size (the app's default), as the browser test checks through the page."""
+    folder = DEMO_DIR / name
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
+    model = load_model(f"demo:{name}")
+    assert model.domains == ("photo", "vintage") and model.preset.architecture == name.rsplit("-", 1)[1]
+    assert "command" in model.provenance and "public-domain" in model.trained_on()
+    photo = Image.open(ROCKET).convert("RGB")
+    out = model.translate(photo, "a2b")
+    x, y = (np.asarray(im, np.float32) / 255 for im in (photo, out))
+    assert out.size == photo.size
+    assert np.corrcoef(x.mean(2).ravel(), y.mean(2).ravel())[0, 1] > 0.9
+
+    def saturation(a):
+        hi, lo = a.max(2), a.min(2)
+        return float(np.mean((hi - lo) / np.maximum(hi, 1e-6)))
+    assert saturation(y) < 0.6 * saturation(x)           # vintagify's own: 0.458 → 0.147
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -57,3 +57,11 @@ def test_build_a_small_dataset(tmp_path, monkeypatch):
         assert np.corrcoef(a.mean(2).ravel(), b.mean(2).ravel())[0, 1] > 0.8
     with pytest.raises(UserInputError, match="not empty"):
         photos.build(root, n=1, log=lambda m: None)
+    # --jpeg: the same crops (same seed), stored as JPEG; the ground truth stays PNG
+    small = photos.build(tmp_path / "jpeg", n=6, size=32, n_test=3, test_size=64, log=lambda m: None, jpeg_quality=95)
+    assert small["train_format"] == "jpeg 95" and manifest["train_format"] == "png"
+    jpgs = sorted((tmp_path / "jpeg" / "trainA").iterdir())
+    assert [p.suffix for p in jpgs] == [".jpg"] * 6 and len(list((tmp_path / "jpeg" / "testA").glob("*.png"))) == 3
+    a = np.asarray(Image.open(jpgs[0]), np.float32)
+    b = np.asarray(Image.open(root / "trainA" / jpgs[0].with_suffix(".png").name), np.float32)
+    assert float(np.abs(a - b).mean()) < 3
