@@ -94,6 +94,7 @@ def measure(trainer, args) -> dict:
         "first_step_losses_agree": first["agree"] and same_weights and same_batch,
         "first_step": first,
         "reference_norm": args.reference_norm, "variant": args.variant or "baseline",
-        "precision": "bf16 autocast" if trainer.amp else "float32", "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
+        "precision": "bf16 autocast" if trainer.amp else "float32",
+        "channels_last": trainer.channels_last, "fuse_passes": trainer.cfg.fuse_passes,
     }
     return result
