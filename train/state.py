@@ -26,6 +26,12 @@ def unflatten_optimizer(meta: dict, tensors: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def load_optimizer(optimizer: torch.optim.Optimizer, meta: dict, tensors: dict) -> None:
+    """Rebuild an optimizer's state from what flatten_optimizer wrote, in its parameters' layout."""
+    optimizer.load_state_dict(unflatten_optimizer(meta, tensors))
+    match_param_layout(optimizer)
+
+
 def match_param_layout(optimizer: torch.optim.Optimizer) -> None:
     """Give each loaded state tensor its parameter's memory layout. A checkpoint stores contiguous
     (NCHW) tensors; on CUDA the params are channels_last and fused Adam refuses mismatched strides

@@ -33,7 +33,7 @@ from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
 from .scoring import LiveScore
-from .state import flatten_optimizer, match_param_layout, read_state, unflatten_optimizer, write_state
+from .state import flatten_optimizer, load_optimizer, read_state, write_state
 from .tensorboard import TensorBoardLog
 
 
@@ -836,15 +836,12 @@ class Trainer:
         weights = load_file(str(path / WEIGHTS))
         load_state(self.model, weights, f"'{path.name}'")
         self.model.to(self.device).train()
-        self.opt_G.load_state_dict(unflatten_optimizer(meta["opt_G"], tensors))
-        self.opt_D.load_state_dict(unflatten_optimizer(meta["opt_D"], tensors))
+        load_optimizer(self.opt_G, meta["opt_G"], tensors)
+        load_optimizer(self.opt_D, meta["opt_D"], tensors)
         if self.heads is not None:
             self.heads.load_state_dict({k[len("heads."):]: v for k, v in tensors.items() if k.startswith("heads.")})
             self.heads.to(self.device).train()
-            self.opt_F.load_state_dict(unflatten_optimizer(meta["opt_F"], tensors))
-        for opt in (self.opt_G, self.opt_D, self.opt_F):
-            if opt is not None:
-                match_param_layout(opt)
+            load_optimizer(self.opt_F, meta["opt_F"], tensors)
         for name, pool in self.pools.items():
             n = meta["pools"].get(name, 0)
             pool.images = [t.to(self.device) for t in tensors[f"pool.{name}"]] if n else []
