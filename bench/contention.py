@@ -5,10 +5,14 @@ in one run.
 Each setting runs in a fresh process (OMP_WAIT_POLICY is read once, when torch loads), the
 settings interleaved round by round so that a change of load hits them all alike. A neighbour is
 a child process spinning one core, bounded in time, that this command stops itself. The rows:
-- `default`: what a user gets with no flags (cyclegan/threads.py: passive OpenMP waiting,
-  threads = the cores this process may use);
+- `default`: what a user gets with no flags (cyclegan/threads.py: on a machine idle at start,
+  spinning threads, as many as the cores not busy elsewhere at each run; passive waiting where
+  the machine is busy at start or its neighbours cannot be seen);
+- `passive`: always passive waiting, threads = the usable cores (CYCLEGAN_THREAD_POLICY=passive);
 - `before`: torch's own defaults (CYCLEGAN_THREAD_POLICY=torch: spinning waits, a thread per core);
 - `threads=N`: an explicit --threads N with the default wait policy.
+The processes start one at a time before any neighbour does (the default decides its wait
+policy from the load it sees at start, and must not see the other rows loading torch).
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ def _clean_env(extra: dict) -> dict:
 
 
 def settings(max_threads: int) -> list[tuple[str, list[str], dict]]:
-    rows = [("default", [], {}), ("before", [], {thread_policy.POLICY_ENV: "torch"})]
+    rows = [("default", [], {}), ("passive", [], {thread_policy.POLICY_ENV: "passive"}),
+            ("before", [], {thread_policy.POLICY_ENV: "torch"})]
     rows += [(f"threads={n}", ["--threads", str(n)], {}) for n in range(1, max_threads + 1)]
     return rows
 
@@ -119,6 +124,8 @@ class Worker:
         env = dict(env, PYTHONPATH=root + os.pathsep + env.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(_worker_cmd(args, extra), env=env, cwd=root, text=True, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline()          # wait until it is built: the next one starts on a quiet machine
+        self.started = json.loads(line) if line.startswith("{") else {"error": "worker failed to start"}
 
     def sample(self) -> dict:
         try:
@@ -157,6 +164,7 @@ def run(args) -> dict:
         for n_nb in neighbours:
             samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
             chosen: dict[str, list] = {name: [] for name, _, _ in rows}
+            waits: dict[str, str] = {}
             errors: dict[str, str] = {}
             procs = _start_neighbours(n_nb, args.neighbour_seconds)
             try:
@@ -172,10 +180,11 @@ def run(args) -> dict:
                             continue
                         samples[name].append(res["median_s"])
                         chosen[name].append(res["threads"])
+                        waits[name] = workers[name].started.get("omp_wait_policy") or "spin"
                         loads.append(round(os.getloadavg()[0], 2))
             finally:
                 _stop(procs)
-            table[f"neighbours={n_nb}"] = _condition(rows, samples, chosen, errors)
+            table[f"neighbours={n_nb}"] = _condition(rows, samples, chosen, errors, waits)
     finally:
         for w in workers.values():
             w.close()
@@ -193,7 +202,7 @@ def run(args) -> dict:
     return out
 
 
-def _condition(rows, samples, chosen, errors) -> dict:
+def _condition(rows, samples, chosen, errors, waits=None) -> dict:
     cond = {}
     explicit = {name: statistics.median(v) for name, v in samples.items() if name.startswith("threads=") and v}
     best = min(explicit.values()) if explicit else None
@@ -204,7 +213,8 @@ def _condition(rows, samples, chosen, errors) -> dict:
             continue
         med = statistics.median(v)
         cond[name] = {"median_s": round(med, 4), "round_medians_s": [round(x, 4) for x in v],
-                      "threads": sorted(set(chosen[name])), "vs_best_explicit": round(med / best, 3) if best else None}
+                      "threads": sorted(set(chosen[name])), "wait": (waits or {}).get(name, ""),
+                      "vs_best_explicit": round(med / best, 3) if best else None}
     if errors.get("neighbour"):
         cond["neighbour_error"] = errors["neighbour"]
     return cond

@@ -3,6 +3,7 @@
 it, prints one JSON line."""
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def main(argv=None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-contention-") as tmp:
         tr = make_trainer(args.arch, None, args.scale, args.size, args.batch, "cpu", args.threads, f"{tmp}/run")
+        print(json.dumps({"ready": True, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}), flush=True)
         # Serve: one sample per line read from stdin, until it closes, so that the process (and
         # its OpenMP setting) lives across rounds and neighbour conditions without re-importing.
         for _ in sys.stdin:

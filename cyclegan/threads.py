@@ -1,20 +1,26 @@
 """How many CPU threads torch gets, and how they wait, decided when work starts.
 
-Why: on a shared machine (a Space's two vCPUs, a CI runner, a laptop compiling something) torch's
-default — OpenMP threads that spin at every barrier while they wait for the others — collapses:
-a thread whose partner was descheduled burns its time slice spinning. A quick CycleGAN step went
-from ~1 s to 5-14 s per step on two shared cores (`python -m bench contention`). What fixes it:
-- OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE), which libgomp reads once when torch
-  loads: `passive_wait()` runs at the top of `cyclegan/__init__.py`, before anything imports torch.
-- the thread count is the cores this process may use (its CPU affinity, capped by a cgroup CPU
-  quota: a container's share, not the host's core count), less what its own other work holds.
-  Counting the other processes' runnable tasks and taking fewer threads was measured too and
-  lost: with passive waiting, two threads beat one on two cores with one busy neighbour and on a
-  machine at load 6-14 (a thread that sleeps at a barrier gives its core back, and more threads
-  get a larger share of a contended machine), so the count is not lowered for neighbours;
-  `busy_elsewhere()` is kept for the benchmarks' reports.
-CYCLEGAN_THREAD_POLICY=torch restores torch's own behaviour (both changes off); an explicit
-thread count (`--threads N`, CYCLEGAN_TRAIN_THREADS) is always obeyed as given.
+Why: torch's default — one OpenMP thread per core, each spinning at every barrier while it waits
+for the others — is the fastest on an idle machine and collapses on a shared one: a thread whose
+partner was descheduled burns its time slice spinning. A quick CycleGAN step went from ~1 s to
+5-14 s on two shared cores (`python -m bench contention`). Waiting passively (OMP_WAIT_POLICY=
+PASSIVE, read once by libgomp when torch loads) fixes the collapse but costs ~1.27x when idle
+(a sleeping thread must be woken at every barrier). So the policy picks per process and per run:
+- where this process can see its neighbours (it may use every core of the machine, so the
+  machine's run queue is about its cores) and none is busy when it starts, threads spin as
+  torch's default does, and each run (re-checked every 20 s in training, at each translate)
+  takes the usable cores less the other processes' runnable tasks: a spinning team never
+  shares a core with a neighbour. One spinning thread has no barrier to spin at.
+- where it cannot see them (a CPU slice: affinity or cgroup quota smaller than the machine, as
+  a Space's vCPUs) or the machine is already busy at start, threads wait passively and a run
+  takes all usable cores: with passive waiting two threads beat one with a busy neighbour and
+  on a machine at load 6-14 (a sleeping thread gives its core back; more threads get a larger
+  share of a contended machine), so the count is not lowered there.
+The thread count is the cores this process may use (CPU affinity, capped by a cgroup CPU quota: a
+container's share, not the host's core count), less what its own other work holds.
+CYCLEGAN_THREAD_POLICY=torch restores torch's own behaviour; =passive always waits passively;
+an OMP_WAIT_POLICY the user set wins; an explicit thread count (`--threads N`,
+CYCLEGAN_TRAIN_THREADS) is always obeyed as given.
 """
 from __future__ import annotations
 
@@ -27,16 +33,27 @@ POLICY_ENV = "CYCLEGAN_THREAD_POLICY"
 
 
 def policy() -> str:
-    """'auto' (the default: passive waiting, threads = usable cores) or 'torch' (torch's defaults)."""
-    return "torch" if os.environ.get(POLICY_ENV, "").strip().lower() == "torch" else "auto"
+    """'auto' (the default, above), 'passive' (always wait passively) or 'torch' (torch's defaults)."""
+    value = os.environ.get(POLICY_ENV, "").strip().lower()
+    return value if value in ("torch", "passive") else "auto"
 
 
 def passive_wait() -> bool:
-    """Ask OpenMP to sleep rather than spin while waiting; only takes effect before torch is
-    imported, and never overrides an OMP_WAIT_POLICY the user set. True when it is in force."""
-    if policy() == "auto":
+    """Decide how OpenMP threads wait, before torch is imported (libgomp reads it once); never
+    overrides an OMP_WAIT_POLICY the user set. True when threads will wait passively."""
+    if policy() == "passive" or (policy() == "auto" and "OMP_WAIT_POLICY" not in os.environ
+                                 and (not sees_neighbours() or busy_elsewhere(samples=3, interval=0.005) > 0)):
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    return waits_passively()
+
+
+def waits_passively() -> bool:
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+
+
+def sees_neighbours() -> bool:
+    """This process may use every core of the machine, so the machine's run queue is about its cores."""
+    return usable_cpus() >= (os.cpu_count() or 1)
 
 
 def usable_cpus() -> int:
@@ -86,7 +103,7 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.01) -> int:
     """Runnable tasks of other processes right now (median of a few samples), for reports. Counted only where
     this process may use every core of the machine: inside a CPU slice (affinity or quota smaller
     than the machine) the machine-wide count says nothing about the slice, so it is 0 there."""
-    if usable_cpus() < (os.cpu_count() or 1):
+    if not sees_neighbours():
         return 0
     counts = []
     for i in range(samples):
@@ -101,13 +118,17 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.01) -> int:
 
 def choose(requested: int | None = None, reserved: int = 0) -> int:
     """The thread count to run with: `requested` when given; else the usable cores less
-    `reserved` (cores this process's own other work holds), at least one (policy 'auto'), or
-    torch's own default as it was at start-up (policy 'torch')."""
+    `reserved` (cores this process's own other work holds) and, when threads spin, less the
+    other processes' runnable tasks, at least one (policy 'auto'/'passive'); or torch's own
+    default as it was at start-up (policy 'torch')."""
     if requested:
         return int(requested)
     if policy() == "torch":
         return _TORCH_DEFAULT or usable_cpus()
-    return max(1, usable_cpus() - max(0, reserved))
+    n = usable_cpus() - max(0, reserved)
+    if not waits_passively():
+        n -= busy_elsewhere()   # a median over 40 ms: another process's threads linger for a few ms after its work
+    return max(1, n)
 
 
 def apply(requested: int | None = None, reserved: int = 0) -> int:

@@ -1,7 +1,8 @@
-"""The thread policy (cyclegan/threads.py): passive OpenMP waiting set before torch loads from
-every entry point, threads = the usable cores (CPU affinity, cgroup quota; re-read during a run), explicit
-counts obeyed, CYCLEGAN_THREAD_POLICY=torch restoring torch's own defaults; and
-`python -m bench contention`, which measures it."""
+"""The thread policy (cyclegan/threads.py): the wait policy decided before torch loads from every
+entry point (passive where the machine is busy at start or a CPU slice hides its neighbours,
+spinning with the cores not busy elsewhere otherwise), threads = the usable cores (CPU affinity,
+cgroup quota; re-read during a run), explicit counts obeyed, CYCLEGAN_THREAD_POLICY=torch
+restoring torch's own defaults; and `python -m bench contention`, which measures it."""
 import json
 import os
 import subprocess
@@ -44,13 +45,46 @@ def _env(**extra):
     return env
 
 
+def _spinner(seconds: float = 120) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + %s\n"
+                             "while time.monotonic() < end: pass" % seconds])
+
+
 @pytest.mark.parametrize("kind,target", [("module", "train"), ("module", "bench"), ("module", "cyclegan"),
                                          ("path", "app.py")])
 @pytest.mark.slow
-def test_entry_points_set_passive_waiting_before_torch_loads(kind, target):
-    p = subprocess.run([sys.executable, "-c", PROBE, kind, target], cwd=ROOT, env=_env(), capture_output=True,
-                       text=True, timeout=300)
+def test_entry_points_decide_the_wait_before_torch_loads(kind, target):
+    # Asked for passive waiting, every entry point has it in place when torch loads.
+    p = subprocess.run([sys.executable, "-c", PROBE, kind, target], cwd=ROOT, capture_output=True, text=True,
+                       env=_env(**{threads.POLICY_ENV: "passive"}), timeout=300)
     assert "POLICY_AT_TORCH_IMPORT=PASSIVE" in p.stdout, p.stdout[-500:] + p.stderr[-2000:]
+    # By default, on a machine that is busy when it starts, too (a slice always waits passively).
+    nb = _spinner()
+    try:
+        deadline = time.monotonic() + 10
+        while threads.sees_neighbours() and threads.busy_elsewhere() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        p = subprocess.run([sys.executable, "-c", PROBE, kind, target], cwd=ROOT, env=_env(), capture_output=True,
+                           text=True, timeout=300)
+    finally:
+        nb.terminate()
+        nb.wait(5)
+    assert "POLICY_AT_TORCH_IMPORT=PASSIVE" in p.stdout, p.stdout[-500:] + p.stderr[-2000:]
+
+
+def test_the_wait_follows_what_the_process_can_see(monkeypatch):
+    monkeypatch.delenv(threads.POLICY_ENV, raising=False)
+    cases = [(True, 0, False), (True, 1, True), (False, 0, True)]   # sees neighbours, busy, → passive
+    for sees, busy, passive in cases:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+        monkeypatch.setattr(threads, "sees_neighbours", lambda: sees)
+        monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: busy)
+        assert threads.passive_wait() is passive and threads.waits_passively() is passive
+    monkeypatch.setenv(threads.POLICY_ENV, "passive")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert threads.passive_wait() is True                 # asked for: passive even on an idle machine
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    assert threads.passive_wait() is False                # the user's own setting wins
 
 
 @pytest.mark.slow
@@ -66,11 +100,18 @@ def test_user_settings_win_over_the_policy():
 def test_choose_takes_the_usable_cores(monkeypatch):
     monkeypatch.delenv(threads.POLICY_ENV, raising=False)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
-    # neighbours do not lower the count: with passive waiting, more threads measured faster
     monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 3)
+    # waiting passively, neighbours do not lower the count: more threads measured faster
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     assert threads.choose() == 4
     assert threads.choose(reserved=1) == 3 and threads.choose(reserved=9) == 1
     assert threads.choose(requested=3) == 3            # an explicit count is obeyed as given
+    # spinning, a thread never shares a core with a neighbour's runnable task
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert threads.choose() == 1 and threads.choose(reserved=1) == 1
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 0)
+    assert threads.choose() == 4 and threads.choose(reserved=1) == 3
+    assert threads.choose(requested=3) == 3
     monkeypatch.setenv(threads.POLICY_ENV, "torch")
     monkeypatch.setattr(threads, "_TORCH_DEFAULT", 7)
     assert threads.choose() == 7
@@ -109,8 +150,7 @@ def test_usable_cpus_reads_the_cgroup_quota(monkeypatch, tmp_path):
 def test_a_busy_neighbour_is_seen():
     if threads.usable_cpus() < (os.cpu_count() or 1):
         pytest.skip("this process runs in a CPU slice: the machine's run queue is not counted")
-    nb = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 30\n"
-                           "while time.monotonic() < end: pass"])
+    nb = _spinner(30)
     try:
         deadline = time.monotonic() + 10       # on a loaded machine the neighbour takes a while to start
         while threads.busy_elsewhere() < 1 and time.monotonic() < deadline:
@@ -128,6 +168,7 @@ def test_trainer_takes_the_usable_cores_unless_told(tmp_path, monkeypatch):
                 checkpoint_every=100, score_every=0)
     try:
         monkeypatch.setattr(threads, "usable_cpus", lambda: 3)
+        monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 0)
         tr = Trainer(TrainConfig(out=str(tmp_path / "a"), **base))
         assert tr.threads == 3 and torch.get_num_threads() == 3
         # re-read during the run: the container's CPU quota shrinks, the run follows
@@ -159,10 +200,11 @@ def test_contention_bench_runs_and_stops_its_neighbour():
     out = json.loads(p.stdout.strip().splitlines()[-1])
     for cond in ("neighbours=0", "neighbours=1"):
         rows = out["table"][cond]
-        assert set(rows) >= {"default", "before", "threads=1"}
-        assert all(rows[r]["median_s"] > 0 for r in ("default", "before", "threads=1"))
+        assert set(rows) >= {"default", "passive", "before", "threads=1"}
+        assert all(rows[r]["median_s"] > 0 for r in ("default", "passive", "before", "threads=1"))
         assert rows["threads=1"]["threads"] == [1]
-    assert out["omp_wait_policy"] == "PASSIVE"
+        assert rows["passive"]["wait"] == "PASSIVE" and rows["before"]["wait"] == "spin"
+        assert rows["default"]["wait"] in ("PASSIVE", "spin")
     left = []
     for pid in os.listdir("/proc"):
         try:
@@ -171,3 +213,19 @@ def test_contention_bench_runs_and_stops_its_neighbour():
         except OSError:
             pass
     assert not left, f"neighbour processes still running: {left}"
+
+
+def test_app_translation_leaves_a_busy_core_alone_when_threads_spin(monkeypatch):
+    from ui import state
+    before = torch.get_num_threads()
+    monkeypatch.setattr(state, "DEFAULT_THREADS", 2)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 1)
+    try:
+        monkeypatch.setattr(threads, "waits_passively", lambda: False)
+        state.use_translate_threads()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "waits_passively", lambda: True)     # passive: all its cores
+        state.use_translate_threads()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
