@@ -1,6 +1,7 @@
-"""The CPU inference precision (cyclegan/accel.py): bf16 autocast + channels_last only where the
-CPU has bf16 matrix hardware (or when asked), float32 (with NNPACK) otherwise, a switch to force
-float32 (CYCLEGAN_PRECISION, `--float32`), and bf16 output close to float32's."""
+"""CPU precision. Inference (cyclegan/accel.py): bf16 autocast + channels_last only where the CPU
+has bf16 matrix hardware (or when asked), float32 (with NNPACK) otherwise, a switch to force
+float32 (CYCLEGAN_PRECISION, `--float32`), and bf16 output close to float32's. Training
+(train/trainer.py): bf16 autocast where the CPU has bf16 hardware, each switch keeping float32."""
 import dataclasses
 import math
 
@@ -86,14 +87,13 @@ def test_cli_float32_switch(tmp_path, monkeypatch):
     assert os.environ["CYCLEGAN_PRECISION"] == "float32"
 
 
-def test_cpu_bf16_training_is_opt_in_and_needs_the_hardware(tmp_path, monkeypatch):
+def test_cpu_training_takes_bf16_where_the_hardware_has_it_unless_told(tmp_path, monkeypatch):
     from train import TrainConfig, Trainer
     base = dict(data="demo:daynight", scale="quick", size=32, steps=2, batch=2, score_every=0, device="cpu",
                 threads=1, log_every=1, sample_every=100, checkpoint_every=100)
     monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     monkeypatch.delenv("CYCLEGAN_CPU_BF16", raising=False)
-    assert not Trainer(TrainConfig(out=str(tmp_path / "a"), **base)).amp
-    monkeypatch.setenv("CYCLEGAN_CPU_BF16", "1")
+    monkeypatch.delenv("CYCLEGAN_PRECISION", raising=False)
     tr = Trainer(TrainConfig(out=str(tmp_path / "b"), **base))
     assert tr.amp
     seen = []
@@ -101,5 +101,15 @@ def test_cpu_bf16_training_is_opt_in_and_needs_the_hardware(tmp_path, monkeypatc
     losses = tr.train_step()
     assert torch.bfloat16 in seen and all(math.isfinite(float(v)) for v in losses.values())
     assert all(p.dtype == torch.float32 for p in tr.model.parameters())     # float32 master weights
+    # each switch keeps float32
+    assert not Trainer(TrainConfig(out=str(tmp_path / "n"), amp=False, **base)).amp
+    monkeypatch.setenv("CYCLEGAN_CPU_BF16", "0")
+    assert not Trainer(TrainConfig(out=str(tmp_path / "a"), **base)).amp
+    monkeypatch.delenv("CYCLEGAN_CPU_BF16")
+    monkeypatch.setenv("CYCLEGAN_PRECISION", "float32")
+    assert not Trainer(TrainConfig(out=str(tmp_path / "p"), **base)).amp
+    monkeypatch.delenv("CYCLEGAN_PRECISION")
+    # no bf16 hardware: float32, even when asked
     monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setenv("CYCLEGAN_CPU_BF16", "1")
     assert not Trainer(TrainConfig(out=str(tmp_path / "c"), **base)).amp

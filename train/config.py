@@ -62,9 +62,11 @@ class TrainConfig:
         "folders: testA/ + testB/, else the training images); the best-scoring checkpoint is kept as RUN/best. "
         "Default: at every checkpoint; 0: off"))
     score_n: int = field(default=100, metadata=_flag("images per side for the live score"))
-    threads: int | None = field(default=None, metadata=_flag("CPU threads for training (default: torch's)"))
+    threads: int | None = field(default=None, metadata=_flag("CPU threads for training (default: the cores this process may use, "
+                                                             "chosen per run: cyclegan/threads.py)"))
     workers: int = field(default=0, metadata=_flag("DataLoader worker processes"))
-    amp: bool = field(default=True, metadata=_flag("no bf16 autocast on CUDA", flag="--no-amp"))
+    amp: bool = field(default=True, metadata=_flag("float32 training: no bf16 autocast on CUDA or on a CPU with bf16 hardware",
+                                                    flag="--no-amp"))
     channels_last: bool = field(default=True, metadata=_flag("keep NCHW memory layout (channels_last is used "
                                                              "on CUDA only)", flag="--no-channels-last"))
     compile: bool = field(default=False, metadata=_flag("torch.compile the generator and discriminator passes"))

@@ -47,11 +47,15 @@ WRITE_ERRORS = (OSError, SafetensorError)   # a full disk reaches safetensors' w
 
 
 def cpu_bf16_training() -> bool:
-    """CYCLEGAN_CPU_BF16=1 and the CPU has bf16 hardware (AVX-512 bf16 or AMX): train on CPU
-    under bf16 autocast (float32 weights, optimizer and losses, as on CUDA)."""
-    from cyclegan.accel import cpu_flags
+    """Train on CPU under bf16 autocast (float32 weights, optimizer and losses, as on CUDA) where
+    the CPU has bf16 hardware (AVX-512 bf16 or AMX): on Zen 4 a quick step ran 1.45x and the paper
+    step 1.9x a float32 one, with eval PSNR within the run-to-run spread (README, "Fast paths per
+    CPU"). CYCLEGAN_CPU_BF16=0, CYCLEGAN_PRECISION=float32 or --no-amp keep float32."""
+    from cyclegan.accel import cpu_flags, precision_setting
     from cyclegan.settings import env_bool
-    return env_bool("CYCLEGAN_CPU_BF16", False) and bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    if not env_bool("CYCLEGAN_CPU_BF16", True) or precision_setting() == "float32":
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -315,8 +319,7 @@ class Trainer:
         self.pools = {"A": ImagePool(p.pool_size), "B": ImagePool(p.pool_size)}
         self.step = 0
         self.last_sample_scores: dict | None = None
-        # bf16 autocast: on CUDA by default; on a CPU with bf16 hardware only when asked
-        # (CYCLEGAN_CPU_BF16=1: measured 1.7x a float32 step on AVX-512 bf16, not yet the default)
+        # bf16 autocast on CUDA and on a CPU with bf16 hardware (cpu_bf16_training); --no-amp: float32
         self.amp = cfg.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and cpu_bf16_training()))
         self._build_pairs()
 

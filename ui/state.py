@@ -58,7 +58,7 @@ def use_translate_threads() -> None:
     if run is not None and run.active:
         n = max(1, n - (run.cfg.threads or 0))
     if n > 1 and not threads.waits_passively():
-        n = max(1, n - threads.busy_elsewhere(samples=3, interval=0.005))   # spinning threads must not share a core
+        n = max(1, n - threads.busy_elsewhere(3, 0.005))   # spinning threads must not share a core
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
