@@ -116,3 +116,13 @@ def test_profile_and_ablate_run():
     r = bench("ablate", "--size", "32", "--steps", "1", "--device", "cpu", "--variants", "nchw+adam_fused", *FAST)
     (row,) = r["results"]
     assert row["variant"] == "nchw+adam_fused" and row["baseline_median_s"] > 0 and row["variant_median_s"] > 0
+
+
+def test_paired_bound_trains_with_the_pairs_and_scores_both_directions(capsys):
+    from bench.paired_bound import main
+    assert main(["--seconds", "0.5", "--train-scenes", "8", "--n", "4", "--size", "32", "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["direction"] for r in rows] == ["a2b", "b2a"]
+    for r in rows:
+        assert r["step"] >= 1 and r["identity_psnr"] > 0
+        assert abs(r["gain_db"] - (r["psnr"] - r["identity_psnr"])) < 0.02
