@@ -100,7 +100,8 @@ def _own_running() -> int:
 
 
 def busy_elsewhere(samples: int = 5, interval: float = 0.01) -> int:
-    """Runnable tasks of other processes right now (median of a few samples), for reports. Counted only where
+    """Runnable tasks of other processes right now (median of a few samples): what a spinning run
+    leaves alone (`choose`), and what the benchmarks report. Counted only where
     this process may use every core of the machine: inside a CPU slice (affinity or quota smaller
     than the machine) the machine-wide count says nothing about the slice, so it is 0 there."""
     if not sees_neighbours():
