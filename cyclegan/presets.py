@@ -303,8 +303,12 @@ QUICK_CHANGES: tuple[QuickChange, ...] = (
     QuickChange("discogan", "generator.ngf", 16, "a quarter of the width"),
     QuickChange("discogan", "discriminator.ndf", 16, "a quarter of the width"),
     QuickChange("discogan", "batch_size", 8, "an eighth of the batch: 8 images per step"),
-    QuickChange("discogan", "recon_rate_schedule", ((0, 0.01), (1000, 0.5)),
-                "the curriculum's switch to rate 0.5 at step 1,000 instead of 10,000"),
+    QuickChange("discogan", "recon_rate_schedule", ((0, 0.01), (300, 0.5)),
+                "the curriculum's switch to rate 0.5 at step 300 instead of 10,000: a two-minute CPU run gets "
+                "well past it"),
+    QuickChange("discogan", "lambda_cycle", 10.0,
+                "cycle weight 10 (CycleGAN's) instead of 1: with the switch at 300 the quick nets learn night → day "
+                "within two idle minutes on 2 cores (+8.5 / +9.3 dB, two seeds); with weight 1, +5.8"),
     QuickChange("dualgan", "image_size", 64, "default training size: 16× fewer pixels than 256",
                 ("paper", "code-2017-08", "code-2020")),
     QuickChange("dualgan", "image_size", 64, "default training size: 4× fewer pixels than 128", ("code-2017-04",)),

@@ -291,8 +291,8 @@ def test_readme_quick_table_is_the_presets_own():
 
 def test_a_run_off_the_recipe_does_not_claim_to_be_it():
     from train.config import TrainConfig
-    plain = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", lambda_cycle=1.0).preset()
+    plain = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", lambda_cycle=10.0).preset()
     assert plain.title == get_preset("discogan", "code", "quick").title              # same number: the recipe
-    off = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", lambda_cycle=10.0, batch=4).preset()
+    off = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", lambda_cycle=1.0, batch=4).preset()
     assert off.title.startswith(plain.title + "; changed here: ")
-    assert "lambda_cycle 1.0 → 10.0" in off.title and "batch_size 8 → 4" in off.title
+    assert "lambda_cycle 10.0 → 1.0" in off.title and "batch_size 8 → 4" in off.title
