@@ -160,11 +160,11 @@ def run(args) -> dict:
     table: dict[str, dict[str, dict]] = {}
     loads = []
     workers = {name: Worker(args, extra, _clean_env(env)) for name, extra, env in rows}
+    waits = {name: w.started.get("omp_wait_policy") or "spin" for name, w in workers.items()}   # fixed at start
     try:
         for n_nb in neighbours:
             samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
             chosen: dict[str, list] = {name: [] for name, _, _ in rows}
-            waits: dict[str, str] = {}
             errors: dict[str, str] = {}
             procs = _start_neighbours(n_nb, args.neighbour_seconds)
             try:
@@ -180,7 +180,6 @@ def run(args) -> dict:
                             continue
                         samples[name].append(res["median_s"])
                         chosen[name].append(res["threads"])
-                        waits[name] = workers[name].started.get("omp_wait_policy") or "spin"
                         loads.append(round(os.getloadavg()[0], 2))
             finally:
                 _stop(procs)
@@ -202,7 +201,7 @@ def run(args) -> dict:
     return out
 
 
-def _condition(rows, samples, chosen, errors, waits=None) -> dict:
+def _condition(rows, samples, chosen, errors, waits) -> dict:
     cond = {}
     explicit = {name: statistics.median(v) for name, v in samples.items() if name.startswith("threads=") and v}
     best = min(explicit.values()) if explicit else None
@@ -213,7 +212,7 @@ def _condition(rows, samples, chosen, errors, waits=None) -> dict:
             continue
         med = statistics.median(v)
         cond[name] = {"median_s": round(med, 4), "round_medians_s": [round(x, 4) for x in v],
-                      "threads": sorted(set(chosen[name])), "wait": (waits or {}).get(name, ""),
+                      "threads": sorted(set(chosen[name])), "wait": waits[name],
                       "vs_best_explicit": round(med / best, 3) if best else None}
     if errors.get("neighbour"):
         cond["neighbour_error"] = errors["neighbour"]

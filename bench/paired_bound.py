@@ -43,8 +43,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     train_a, train_b = _looks(args.world, demo.train_seeds(args.world, "A", args.train_scenes), args.size)
     test_a, test_b = _looks(args.world, demo.test_seeds(args.world, args.n), args.size)
-    spec = get_preset("cyclegan", None, "quick", args.size).generator
-    batch = get_preset("cyclegan", None, "quick", args.size).batch_size
+    preset = get_preset("cyclegan", None, "quick", args.size)
+    spec, batch = preset.generator, preset.batch_size
     for direction, (src, dst, t_src, t_dst) in {"a2b": (train_a, train_b, test_a, test_b),
                                                 "b2a": (train_b, train_a, test_b, test_a)}.items():
         torch.manual_seed(args.seed)
