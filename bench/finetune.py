@@ -63,7 +63,8 @@ def one_run(cfg: TrainConfig, minutes: list[float], data: str, n: int, scratch: 
         trainer.train_step()
         if time.perf_counter() - start - paused >= marks[0] * 60:
             t = time.perf_counter()
-            points.append({"minutes": marks.pop(0), "step": trainer.step, **scores(trainer.model, data, n)})
+            with trainer.averaged():
+                points.append({"minutes": marks.pop(0), "step": trainer.step, **scores(trainer.model, data, n)})
             paused += time.perf_counter() - t
     return {"setup_s": round(setup_s, 2), "generator": trainer.preset.generator.to_dict(), "points": points}
 

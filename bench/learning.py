@@ -99,7 +99,8 @@ def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, min
             t_eval, train_s = time.perf_counter(), clock.now()     # before scoring: its time is not training
             model = trainer.model
             model.eval()
-            score = evaluate(model, data, n=n, size=size)
+            with trainer.averaged():                                 # what the run would save
+                score = evaluate(model, data, n=n, size=size)
             model.train()
             ident = score["identity"]
             for kind, mark in hit:

@@ -88,6 +88,9 @@ class TrainConfig:
         "WGAN critic weight clip, above 0 and at most 10 (default: the preset's)"))
     lr_decay_fraction: float | None = field(default=None, metadata=_flag(
         "last fraction of the steps over which the learning rate decays linearly to 0, 0..1 (default: the preset's)"))
+    ema_decay: float | None = field(default=None, metadata=_flag(
+        "keep a moving average of the generators' weights with this decay per step, e.g. 0.999, and save and "
+        "sample the average (train/average.py); 0: off, 0 up to below 1 (default: the preset's)"))
     log: str = field(default="jsonl", metadata=_flag(
         f"{' | '.join(LOGS)}: metrics.jsonl is always written; tensorboard also writes RUN/tb for "
         "`tensorboard --logdir` (losses, lr, images/s, scores, sample grids)"))
@@ -100,7 +103,7 @@ class TrainConfig:
     def preset(self) -> Preset:
         p = get_preset(self.arch, self.recipe, self.scale, self.size)
         overrides = {k: getattr(self, k) for k in ("lr_g", "lr_d", "lambda_cycle", "lambda_identity",
-                                                   "pool_size", "clip_weights", "lr_decay_fraction",
+                                                   "pool_size", "clip_weights", "lr_decay_fraction", "ema_decay",
                                                    "preprocess", "flip", "lambda_nce")
                      if getattr(self, k) is not None}
         if self.batch is not None:
@@ -138,6 +141,7 @@ class TrainConfig:
                                  ("lambda_identity", lambda v: 0 <= v <= 10, "from 0 to 10"),
                                  ("lambda_nce", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
                                  ("lr_decay_fraction", lambda v: 0 <= v <= 1, "from 0 to 1"),
+                                 ("ema_decay", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
                                  ("clip_weights", lambda v: 0 < v <= 10, "above 0 and at most 10")):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -29,6 +29,7 @@ from cyclegan.presets import Preset
 from cyclegan.weights import load_state
 
 from . import finetune
+from .average import GeneratorAverage
 from .config import TrainConfig, resumed
 from .feed import SeededItems, batch_stream, mix
 from .runs import RunDir
@@ -308,6 +309,8 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.generators = [g for g in (model.G_AB, model.G_BA) if g is not None]
+        self.average = (GeneratorAverage({"G_AB": model.G_AB, "G_BA": model.G_BA}, p.ema_decay)
+                        if p.ema_decay > 0 else None)
         self.discriminators = [d for d in (model.D_A, model.D_B) if d is not None]
         self.opt_G = self._optimizer([q for g in self.generators for q in g.parameters()], p.lr_g)
         self.opt_D = self._optimizer([q for d in self.discriminators for q in d.parameters()], p.lr_d)
@@ -483,6 +486,8 @@ class Trainer:
             self._window_step(batches, gen, out)
             self.lr = p.lr_g * f
             self.step += 1
+            if self.average is not None:
+                self.average.update()
             return out
         fakes = g = None
         ops = batch_ops(p, s)
@@ -503,6 +508,8 @@ class Trainer:
                 self._d_step(real_A, real_B, fakes, gen, out)
         self.lr = p.lr_g * f
         self.step += 1
+        if self.average is not None:
+            self.average.update()
         return out
 
     def _window_step(self, batches, gen, out):
@@ -685,6 +692,11 @@ class Trainer:
     def _kept(self) -> str:
         return "the previous checkpoint is kept" if self.folder.complete_checkpoints() else "no checkpoint yet"
 
+    def averaged(self):
+        """A block in which the model's generators are the ones the run saves: the moving average
+        of their weights where the preset keeps one (ema_decay), else their own."""
+        return self.average.swapped_in() if self.average is not None else nullcontext()
+
     # --- the live score ------------------------------------------------------------------------
     def score(self) -> dict:
         """KID (random features) of the current generators on held-out images (train/scoring.py),
@@ -693,7 +705,7 @@ class Trainer:
         t0 = time.perf_counter()
         m.eval()
         try:
-            with torch.random.fork_rng(devices=[]):       # the training's random draws stay untouched
+            with torch.random.fork_rng(devices=[]), self.averaged():   # the training's draws stay untouched
                 record = self.scorer.score(m)
         finally:
             m.train()
@@ -729,7 +741,7 @@ class Trainer:
         a, b = (((x - lo) / (hi - lo)).clamp(0, 1) for x in self.samples)
         m.eval()
         try:
-            with self._autocast():
+            with self._autocast(), self.averaged():
                 if m.G_BA is None:
                     cols = [a, m.translate_tensor(a, "a2b"), b, m.translate_tensor(b, "a2b")]
                 else:
@@ -791,6 +803,9 @@ class Trainer:
             meta["pools"][name] = len(pool.images)
             if pool.images:
                 tensors[f"pool.{name}"] = torch.stack(pool.images).float().cpu().contiguous()
+        if self.average is not None:    # the model file holds the average; the optimizer steps these
+            tensors.update(self.average.raw_tensors())
+            meta["average_updates"] = self.average.updates
         # Every draw is seeded from (seed, step), so these are for inspection, not needed to resume.
         tensors["rng.torch"] = torch.get_rng_state()
         meta["rng_numpy"] = np.random.get_state()[1][:4].tolist()
@@ -811,7 +826,8 @@ class Trainer:
             self.model.provenance = prov
 
             def write(tmp: Path):
-                save_model(self.model, tmp, include_discriminators=True)
+                with self.averaged():
+                    save_model(self.model, tmp, include_discriminators=True)
                 write_state(*RunDir.state_paths(tmp), meta, tensors)
 
             try:
@@ -839,6 +855,8 @@ class Trainer:
         weights = load_file(str(path / WEIGHTS))
         load_state(self.model, weights, f"'{path.name}'")
         self.model.to(self.device).train()
+        if self.average is not None:
+            self.average.restore(tensors, meta["average_updates"])
         load_optimizer(self.opt_G, meta["opt_G"], tensors)
         load_optimizer(self.opt_D, meta["opt_D"], tensors)
         if self.heads is not None:
