@@ -73,6 +73,7 @@ def test_training_steps_the_raw_weights_and_saves_the_average(tmp_path):
         for (k, p), shadow in zip(net.named_parameters(), t.average.shadow[name]):
             torch.testing.assert_close(file_net.state_dict()[k], shadow)      # the model file: the average
             torch.testing.assert_close(raw[f"raw.{name}.{k}"], p.detach())     # the state: the raw weights
+        assert "moving average over training (decay 0.9)" in (tmp_path / "run" / "latest" / "README.md").read_text()
         moved = max((a - b).abs().max().item() for a, b in zip(net.parameters(), t.average.shadow[name]))
         assert moved > 0, "the average equals the raw weights: it was never kept apart"
 
