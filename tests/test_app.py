@@ -326,6 +326,9 @@ def test_recipe_choice(app_server, client):
     shown = train_tab.recipe_form("cyclegan", "code-2017-08", "quick")[6]    # the last one does not apply
     assert shown["visible"] is True and shown["value"] == "paper"             # CycleGAN: paper or code
     assert train_tab.recipe_form("discogan", None, "quick")[6]["visible"] is False
+    # a new architecture starts from its default recipe: CycleGAN's "paper" must not carry over
+    assert train_tab.arch_form("dualgan", "quick")[6]["value"] == "code-2017-08"
+    assert train_tab.arch_form("cyclegan", "quick")[6]["value"] == "paper"
 
     stop_any_run()
     client.predict("demo:daynight", "dualgan", "quick", 32, 4, None, "paper", api_name="/train_start")

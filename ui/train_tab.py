@@ -49,6 +49,12 @@ def recipe_form(arch, recipe, scale):
             gr.update(value=p.lambda_nce if p.nce_layers else None, visible=bool(p.nce_layers)), note)
 
 
+def arch_form(arch, scale):
+    """A new architecture starts from its own default recipe: keeping the last one's name would
+    turn CycleGAN's "paper" into DualGAN's paper recipe, which is not DualGAN's default."""
+    return recipe_form(arch, None, scale)
+
+
 def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None = None) -> str:
     if snap is None:
         if interrupted:
@@ -310,9 +316,11 @@ def wire(shared: dict) -> None:
                        [c["world"], c["official"], c["zip"], c["folder"], c["hub_data"]], **PRIVATE)
     c["arch"].change(init_form, [c["arch"], c["init"]], c["init"], **PRIVATE)
     c["tab"].select(init_form, [c["arch"], c["init"]], c["init"], **PRIVATE)     # new runs to start from
-    gr.on([c["arch"].change, c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]],
-          [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
-           c["lam_nce"], c["one_way"]], **PRIVATE)
+    recipe_outputs = [c["size"], c["batch"], c["lr_g"], c["lr_d"], c["lam_c"], c["lam_i"], c["recipe"], c["cycle_row"],
+                      c["lam_nce"], c["one_way"]]
+    c["arch"].change(arch_form, [c["arch"], c["scale"]], recipe_outputs, **PRIVATE)
+    gr.on([c["recipe"].change, c["scale"].change], recipe_form, [c["arch"], c["recipe"], c["scale"]], recipe_outputs,
+          **PRIVATE)
     chart = [c["status"], c["chart"], c["legend"], c["sample"], c["seen"], c["score_chart"], c["score_legend"],
              c["score_note"]]
     owner = shared["owner"]
