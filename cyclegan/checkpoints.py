@@ -128,7 +128,7 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"- Training: {model.trained_on()}",
              f"- Translates by default: {_translates(model)}",
              f"- Parameters: {params}"]
-    if getattr(p, "ema_decay", 0):
+    if p.ema_decay:
         lines.insert(-1, f"- Generator weights: a moving average over training (decay {p.ema_decay:g}), not one step's")
     prov = cfg.get("provenance") or {}
     if prov.get("source") and (prov.get("licence") or prov.get("zoo")):

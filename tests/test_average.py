@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cyclegan import UserInputError, load_model
-from train import TrainConfig, Trainer
+from train import Hooks, TrainConfig, Trainer
 from train.average import GeneratorAverage, decay_at
 
 
@@ -82,20 +82,12 @@ def test_resume_with_an_average_is_exact(tmp_path):
     straight = Trainer(tiny_cfg(tmp_path, name="straight", steps=6))
     straight.train()
 
-    class StopAt:
+    class StopAt(Hooks):
         def __init__(self, ref):
             self.ref = ref
 
         def should_stop(self):
             return self.ref[0].step >= 3
-
-        def wait_if_paused(self):
-            pass
-
-        def on_log(self, r):
-            pass
-
-        on_sample = on_checkpoint = on_score = on_log
 
     ref = [Trainer(tiny_cfg(tmp_path, name="split", steps=6))]
     ref[0].train(StopAt(ref))

@@ -484,11 +484,17 @@ class Trainer:
         out: dict = {}
         if p.critic_window:
             self._window_step(batches, gen, out)
-            self.lr = p.lr_g * f
-            self.step += 1
-            if self.average is not None:
-                self.average.update()
-            return out
+        else:
+            self._batch_step(real_A, real_B, s, gen, gen_g, out)
+        self.lr = p.lr_g * f
+        self.step += 1
+        if self.average is not None:
+            self.average.update()
+        return out
+
+    def _batch_step(self, real_A, real_B, s, gen, gen_g, out):
+        """The steps of one batch, in the order the preset gives them (batch_ops)."""
+        p = self.preset
         fakes = g = None
         ops = batch_ops(p, s)
         for i, op in enumerate(ops):
@@ -506,11 +512,6 @@ class Trainer:
                         fakes = tuple(G(x) if G is not None else None
                                       for G, x in ((self.model.G_BA, real_B), (self.model.G_AB, real_A)))
                 self._d_step(real_A, real_B, fakes, gen, out)
-        self.lr = p.lr_g * f
-        self.step += 1
-        if self.average is not None:
-            self.average.update()
-        return out
 
     def _window_step(self, batches, gen, out):
         """DualGAN Apr-2017: a critic step on each batch of the window, then one generator step on
