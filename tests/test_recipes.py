@@ -296,3 +296,21 @@ def test_a_run_off_the_recipe_does_not_claim_to_be_it():
     off = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", lambda_cycle=1.0, batch=4).preset()
     assert off.title.startswith(plain.title + "; changed here: ")
     assert "lambda_cycle 10.0 → 1.0" in off.title and "batch_size 8 → 4" in off.title
+
+
+def test_width_sets_both_nets_and_says_so():
+    p = TrainConfig(data="demo:daynight", arch="discogan", scale="quick", width=64).preset()
+    assert p.generator.kwargs["ngf"] == 64 and p.discriminator.kwargs["ndf"] == 64
+    assert p.generator.kwargs["n_down"] == 4                       # the rest of the net as the preset's
+    assert "generator.ngf 16 → 64" in p.title and "discriminator.ndf 16 → 64" in p.title
+    same = TrainConfig(data="demo:daynight", arch="cyclegan", scale="full", width=64).preset()
+    assert same.title == get_preset("cyclegan", "paper", "full").title
+    for arch in RECIPES:                                            # every family takes the width
+        narrow = TrainConfig(data="demo:daynight", arch=arch, scale="quick", width=8).preset()
+        plain = get_preset(arch, None, "quick")
+        for role in ("generator", "discriminator"):
+            spec, base = getattr(narrow, role), getattr(plain, role)
+            assert count_parameters(build_net(spec.family, spec.kwargs)) < count_parameters(
+                build_net(base.family, base.kwargs)), (arch, role)
+    with pytest.raises(UserInputError, match="width must be a whole number from 4 to 256"):
+        TrainConfig(width=3)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from cyclegan import limits, zoo
 from cyclegan.errors import UserInputError
 from cyclegan.nets import size_rules
-from cyclegan.presets import ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, Preset, check_names, get_preset
+from cyclegan.presets import (ARCHITECTURES, DEFAULT_RECIPE, RECIPES, SCALES, NetSpec, Preset, check_names,
+                              get_preset)
 from cyclegan.settings import parse_bool, whole_number
 
 PREPROCESS = ("resize_crop", "crop", "scale_width", "resize", "none")
@@ -74,6 +75,9 @@ class TrainConfig:
         "run every pass separately instead of batching independent ones", flag="--no-fuse"))
     preprocess: str | None = field(default=None, metadata=_flag(f"{' | '.join(PREPROCESS)} (default: the preset's)"))
     flip: bool | None = field(default=None, metadata=_flag("no random flips", flag="--no-flip"))
+    width: int | None = field(default=None, metadata=_flag(
+        "base width of both nets (the generator's first layer, ngf, and the discriminator's, ndf), 4..256 "
+        "(default: the preset's: 64 at the full scale, 16 at the quick)"))
     # overrides of the preset's numbers (None = keep)
     lr_g: float | None = field(default=None, metadata=_flag("generator learning rate (default: the preset's)"))
     lr_d: float | None = field(default=None, metadata=_flag("discriminator learning rate (default: the preset's)"))
@@ -109,6 +113,12 @@ class TrainConfig:
         if self.batch is not None:
             overrides["batch_size"] = self.batch
         changed = [f"{k} {getattr(p, k)} → {v}" for k, v in overrides.items() if getattr(p, k) != v]
+        if self.width is not None:   # the nets' own words, as the quick table names them
+            for net, arg in (("generator", "ngf"), ("discriminator", "ndf")):
+                spec = getattr(p, net)
+                if spec.kwargs.get(arg, self.width) != self.width:
+                    changed.append(f"{net}.{arg} {spec.kwargs[arg]} → {self.width}")
+                overrides[net] = NetSpec(spec.family, {**spec.kwargs, arg: self.width})
         if changed:   # the title names a recipe: a model trained off it must not claim to be it
             overrides["title"] = f"{p.title}; changed here: {', '.join(changed)}"
         return dataclasses.replace(p, **overrides) if overrides else p
@@ -149,6 +159,8 @@ class TrainConfig:
                 raise UserInputError(f"{name.replace('_', '-')} must be a number {bounds}, got {v!r}")
         if self.pool_size is not None:
             whole_number(self.pool_size, "pool-size", 0, 1000)
+        if self.width is not None:
+            whole_number(self.width, "width", 4, 256)
         if self.size is not None:
             whole_number(self.size, "size (leave it out for the preset's)", 16)
         if self.log not in LOGS:
