@@ -129,3 +129,15 @@ def test_paired_bound_trains_with_the_pairs_and_scores_both_directions(capsys):
     for r in rows:
         assert r["step"] >= 1 and r["identity_psnr"] > 0
         assert abs(r["gain_db"] - (r["psnr"] - r["identity_psnr"])) < 0.02
+
+
+def test_paired_bound_takes_any_architectures_generator(capsys):
+    from bench.paired_bound import main
+    assert main(["--arch", "discogan", "--direction", "b2a", "--seconds", "0.5", "--train-scenes", "8", "--n", "4",
+                 "--size", "32", "--threads", "1"]) == 0
+    assert main(["--direction", "b2a", "--seconds", "0.5", "--train-scenes", "8", "--n", "4", "--size", "32",
+                 "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["arch"], r["direction"]) for r in rows] == [("discogan", "b2a"), ("cyclegan", "b2a")]
+    # DiscoGAN works on [0, 1], CycleGAN on [-1, 1]: both are scored on [0, 1], so doing nothing scores the same
+    assert rows[0]["identity_psnr"] == rows[1]["identity_psnr"] > 0
