@@ -74,7 +74,8 @@ def main(argv=None) -> int:
                 out = torch.cat([g(t_src[i:i + 50]) for i in range(0, len(t_src), 50)])
             g.train()
             score = psnr(to01(out).clamp(0, 1), to01(t_dst)).mean().item()
-            print(json.dumps({"world": args.world, "arch": args.arch, "direction": direction, "seconds": mark, "step": step,
+            print(json.dumps({"world": args.world, "arch": args.arch, "direction": direction, "seconds": mark,
+                              "step": step,
                               "psnr": round(score, 2), "identity_psnr": round(identity, 2),
                               "gain_db": round(score - identity, 2), "threads": torch.get_num_threads()}), flush=True)
             paused += time.perf_counter() - t_eval
