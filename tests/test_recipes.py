@@ -84,7 +84,7 @@ def test_cyclegan_paper_builds_resnet6_below_256_and_the_code_resnet9():
         assert count_parameters(build_net(p.generator.family, p.generator.kwargs)) == 7_837_699   # resnet_6blocks
     assert get_preset("cyclegan").generator.kwargs["n_blocks"] == 9      # the paper preset's own 256 px
     for size in (64, 128, 256):
-        assert get_preset("cyclegan", "paper", "quick", size).generator.kwargs["n_blocks"] == 4
+        assert get_preset("cyclegan", "paper", "quick", size).generator.kwargs["n_blocks"] == 2
     # Everything else is the same in both recipes.
     a, b = get_preset("cyclegan", "paper"), get_preset("cyclegan", "code")
     skip = {"recipe", "title", "blocks_by_size"}
@@ -314,3 +314,14 @@ def test_width_sets_both_nets_and_says_so():
                 build_net(base.family, base.kwargs)), (arch, role)
     with pytest.raises(UserInputError, match="width must be a whole number from 4 to 256"):
         TrainConfig(width=3)
+
+
+def test_a_fine_tuning_run_keeps_the_recipes_learning_rates():
+    fresh = TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick").preset()
+    assert (fresh.lr_g, fresh.lr_d) == (6e-4, 6e-4)                 # the quick scale's, for a fresh start
+    tuned = TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick", init="demo:cyclegan").preset()
+    assert (tuned.lr_g, tuned.lr_d) == (2e-4, 2e-4) and "lr_g 0.0006 → 0.0002" in tuned.title
+    told = TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick", init="demo:cyclegan", lr_g=1e-3).preset()
+    assert (told.lr_g, told.lr_d) == (1e-3, 2e-4)                   # a rate given is obeyed
+    same = TrainConfig(data="demo:daynight", arch="dualgan", scale="quick", init="demo:dualgan").preset()
+    assert same.title == get_preset("dualgan", None, "quick").title  # its quick rates are the recipe's already

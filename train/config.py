@@ -112,6 +112,9 @@ class TrainConfig:
                      if getattr(self, k) is not None}
         if self.batch is not None:
             overrides["batch_size"] = self.batch
+        if self.init is not None and p.scale == "quick":   # the quick scale's faster rates are for a fresh start
+            recipe = get_preset(self.arch, self.recipe, "full")
+            overrides.update({k: getattr(recipe, k) for k in ("lr_g", "lr_d") if getattr(self, k) is None})
         changed = [f"{k} {getattr(p, k)} → {v}" for k, v in overrides.items() if getattr(p, k) != v]
         if self.width is not None:   # the nets' own words, as the quick table names them
             for net, arg in (("generator", "ngf"), ("discriminator", "ndf")):
