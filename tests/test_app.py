@@ -373,3 +373,19 @@ def test_cut_form_hides_what_one_direction_lacks():
     assert "no B → A and no round trip" in note
     *_, cycle_row, lam_nce, note = train_tab.recipe_form("cyclegan", None, "quick")
     assert cycle_row["visible"] is True and lam_nce["visible"] is False and note == ""
+
+
+def test_start_from_a_model_keeps_the_recipes_rates_unless_changed(monkeypatch):
+    from ui import api as ui_api
+    seen = []
+    def record(*a, **k):
+        seen.append(a)
+        raise cyclegan.UserInputError("recorded")
+    monkeypatch.setattr(ui_api, "start_training", record)
+    base = dict(source="demo", world="daynight", zip_file=None, folder=None, official=None, arch="cyclegan",
+                recipe="paper", scale="quick", size=64, steps=10, batch=4, lam_c=10, lam_i=0.5, hub_data=None,
+                tensorboard=False, lam_nce=None, score_every=None, owner=None)
+    for init, lr, want in (("demo:cyclegan", 6e-4, None), ("demo:cyclegan", 1e-3, 1e-3), ("", 6e-4, 6e-4)):
+        with pytest.raises(Exception, match="recorded"):
+            train_tab.ui_start(**base, lr_g=lr, lr_d=6e-4, init=init)
+        assert seen[-1][7] == want and seen[-1][8] == (None if init else 6e-4), (init, lr, seen[-1][7:9])

@@ -9,7 +9,7 @@ import gradio as gr
 import cyclegan
 from cyclegan import UserInputError, demo, limits, zoo
 
-from . import api, export, state, train_charts, visitor
+from . import api, export, forms, state, train_charts, visitor
 from .errors import friendly, scrub
 from .translate_tab import refresh_models
 
@@ -198,6 +198,9 @@ def ui_start(source, world, zip_file, folder, official, arch, recipe, scale, siz
     p = cyclegan.get_preset(arch, recipe, scale)
     if len(p.directions) == 1:      # the cycle boxes are hidden for a one-direction architecture
         lam_c = lam_i = None
+    if init:   # rates left as the form shows them are the scale's fresh-start ones: a fine-tune keeps the recipe's
+        lr_g, lr_d = (None if forms.opt_float(v, name) == getattr(p, name) else v
+                      for v, name in ((lr_g, "lr_g"), (lr_d, "lr_d")))
     token = visitor.read_token(oauth_token)
     run = api.start_training(data, arch, scale, size, steps, batch, recipe, lr_g, lr_d, lam_c, lam_i,
                              uploaded=source == "zip", owner_secret=visitor.ensure_owner(owner),
