@@ -314,6 +314,8 @@ def test_width_sets_both_nets_and_says_so():
                 build_net(base.family, base.kwargs)), (arch, role)
     with pytest.raises(UserInputError, match="width must be a whole number from 4 to 256"):
         TrainConfig(width=3)
+    with pytest.raises(UserInputError, match="--width does not apply with --init"):
+        TrainConfig(data="demo:daynight", arch="cyclegan", scale="quick", init="demo:cyclegan", width=32)
 
 
 def test_a_fine_tuning_run_keeps_the_recipes_learning_rates():

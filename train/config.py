@@ -164,6 +164,9 @@ class TrainConfig:
             whole_number(self.pool_size, "pool-size", 0, 1000)
         if self.width is not None:
             whole_number(self.width, "width", 4, 256)
+            if self.init is not None:   # finetune.fit: the starting model's nets replace the preset's
+                raise UserInputError("--width does not apply with --init: a fine-tuned run keeps the nets of the "
+                                     "model it starts from, and their widths")
         if self.size is not None:
             whole_number(self.size, "size (leave it out for the preset's)", 16)
         if self.log not in LOGS:
