@@ -453,3 +453,50 @@ def test_default_runs_show_night_and_day(page, title, arch):
     assert shown["a2b"] > shown["identity"] + 6 and shown["b2a"] > shown["identity"] + 6, (arch, shown)
     # The status line's numbers are this grid's (up to the PNG's 8-bit rounding).
     assert said[:3] == pytest.approx([shown["a2b"], shown["b2a"], shown["identity"]], abs=0.3), (said, shown)
+
+
+@pytest.mark.slow
+def test_start_from_a_model_in_the_page(app_server, playwright):
+    """Start from the built-in CycleGAN through the form: the run fine-tunes that model at the
+    recipe's learning rates (2e-4), not at the quick scale's fresh-start 6e-4 the form shows, and
+    a rate typed into the form is obeyed (the CLI's --init behaves the same)."""
+    from ui import state
+    url, _, runs = app_server
+    state.RUNS.stop_and_wait(60)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        pg.get_by_role("tab", name="Train").click()
+        pg.locator("#arch-train label", has_text="CycleGAN").click()
+        pg.get_by_label("Image size").fill("32")
+        pg.get_by_label("Steps").fill("4")
+        pg.locator("#init input").click()
+        pg.get_by_role("option", name=re.compile(re.escape("built-in: CycleGAN day ↔ night"))).click()
+        pg.get_by_role("button", name=re.compile("Advanced")).click()
+        lr_g = pg.get_by_label("lr_g (generators)")
+        assert float(lr_g.input_value()) == 6e-4                  # what the form shows: the quick scale's
+
+        def run_once(old: str | None) -> dict:
+            pg.get_by_role("button", name="Start").click()
+            pg.wait_for_function("old => { const t = document.querySelector('#train-status').innerText;"
+                                 " const m = t.match(/run (\\S+)/); return m && m[1] !== old"
+                                 " && /^(Finished|Stopped|Failed)/.test(t); }", arg=old or "", timeout=120_000)
+            status = pg.locator("#train-status").inner_text()
+            assert status.startswith("Finished"), status
+            name = run_name_in(status)
+            cfg = json.loads((runs / name / "config.json").read_text())
+            model = json.loads((runs / name / "latest" / "config.json").read_text())
+            return {"name": name, "init": cfg["init"], "preset": model["preset"]}
+
+        first = run_once(run_name_in(pg.locator("#train-status").inner_text()))
+        assert first["init"] == "demo:cyclegan"
+        assert (first["preset"]["lr_g"], first["preset"]["lr_d"]) == (2e-4, 2e-4), first["preset"]["title"]
+        assert "lr_g 0.0006 → 0.0002" in first["preset"]["title"]
+        lr_g.fill("0.001")                                         # a rate the visitor chose
+        second = run_once(first["name"])
+        assert (second["preset"]["lr_g"], second["preset"]["lr_d"]) == (1e-3, 2e-4), second["preset"]["title"]
+    finally:
+        browser.close()
+        state.RUNS.stop_and_wait(60)
