@@ -8,6 +8,11 @@ ground truth in both directions at given training minutes and/or steps, beside d
     python -m bench.learning --arch dualgan --recipe paper --minutes 2 --set lr_g=1e-4
 
 Wall-clock minutes depend on the machine and on what else runs on it; steps do not: report both.
+
+The run is trained as one of `--run-steps` steps (default 1,000,000), which only matters to a
+learning-rate decay: by default a recipe's decay (the last fraction of the run) never starts, so
+the marks show the constant-rate part of its schedule. `--run-steps 8000 --steps 2000 4000 8000`
+scores an 8,000-step run, decay included, as `python -m train --steps 8000` trains it.
 """
 import argparse
 import dataclasses
@@ -72,19 +77,21 @@ def _parse_set(items) -> tuple:
 
 
 def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, minutes=(), steps=(), n=100,
-          threads=None, seed=0, changes=()) -> dict:
+          threads=None, seed=0, changes=(), run_steps=10**6) -> dict:
     """Train one architecture and score it at each mark (minutes of training, or steps)."""
+    if steps and max(steps) > run_steps:
+        raise SystemExit(f"error: a mark at step {max(steps)} is past --run-steps {run_steps}")
     with tempfile.TemporaryDirectory() as tmp:
         t_start = time.perf_counter()
         cfg = _Changed(data=data, arch=arch, recipe=recipe, scale="quick", size=size, batch=batch,
-                       steps=10**6, out=os.path.join(tmp, "run"), seed=seed, log_every=10, sample_every=50,
+                       steps=run_steps, out=os.path.join(tmp, "run"), seed=seed, log_every=10, sample_every=50,
                        checkpoint_every=10**6, threads=threads, changes=changes)
         trainer = Trainer(cfg)
         clock = Clock()
         setup_s = time.perf_counter() - t_start
         minute_marks, step_marks = sorted(minutes), sorted(steps)
         points = []
-        while minute_marks or step_marks:
+        while (minute_marks or step_marks) and trainer.step < run_steps:
             trainer.train_step()
             if trainer.step == 1:
                 trainer.write_sample()
@@ -105,18 +112,19 @@ def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, min
             ident = score["identity"]
             for kind, mark in hit:
                 points.append({"mark": f"{mark:g} {'min' if kind == 'minutes' else 'steps'}", "step": trainer.step,
-                               "train_s": round(train_s, 1),
+                               "train_s": round(train_s, 1), "lr_g": trainer.opt_G.param_groups[0]["lr"],
                                "a2b_psnr": round(score["a2b"]["psnr"], 2), "b2a_psnr": round(score["b2a"]["psnr"], 2),
                                "a2b_gain_db": round(score["a2b"]["psnr"] - ident["a2b"]["psnr"], 2),
                                "b2a_gain_db": round(score["b2a"]["psnr"] - ident["b2a"]["psnr"], 2)})
             print(json.dumps(points[-1]), file=sys.stderr, flush=True)     # progress, as it comes
             clock.paused += time.perf_counter() - t_eval
         p = trainer.preset
+        unreached = [f"{m:g} min" for m in minute_marks] + [f"{m} steps" for m in step_marks]
     return {"arch": arch, "recipe": p.recipe, "key": p.key, "batch": p.batch_size, "size": size,
-            "threads": torch.get_num_threads(), "changes": [list(c) for c in changes],
+            "threads": torch.get_num_threads(), "changes": [list(c) for c in changes], "run_steps": run_steps,
             "load": os.getloadavg()[0], "setup_s": round(setup_s, 2),
             "first_sample_s": round(clock.first_sample_s, 2), "identity_psnr": round(ident["a2b"]["psnr"], 2),
-            "points": points}
+            "points": points, **({"unreached": unreached} if unreached else {})}
 
 
 def main(argv=None) -> int:
@@ -130,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, nargs="*", default=[], help="score after these minutes of training")
     ap.add_argument("--steps", type=int, nargs="*", default=[], help="score after these steps")
     ap.add_argument("--n", type=int, default=100, help="test pairs scored at each point")
+    ap.add_argument("--run-steps", type=int, default=10**6,
+                    help="train as a run of this many steps (where a learning-rate decay starts and ends) [1000000]")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", metavar="FIELD=VALUE",
@@ -142,7 +152,7 @@ def main(argv=None) -> int:
     changes = _parse_set(args.set)
     for arch in args.arch:
         print(json.dumps(learn(arch, args.recipe, args.data, args.size, args.batch, args.minutes, args.steps,
-                               args.n, args.threads, args.seed, changes)), flush=True)
+                               args.n, args.threads, args.seed, changes, args.run_steps)), flush=True)
     return 0
 
 

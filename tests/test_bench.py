@@ -141,3 +141,22 @@ def test_paired_bound_takes_any_architectures_generator(capsys):
     assert [(r["arch"], r["direction"]) for r in rows] == [("discogan", "b2a"), ("cyclegan", "b2a")]
     # DiscoGAN works on [0, 1], CycleGAN on [-1, 1]: both are scored on [0, 1], so doing nothing scores the same
     assert rows[0]["identity_psnr"] == rows[1]["identity_psnr"] > 0
+
+
+def test_learning_trains_as_a_run_of_run_steps(capsys):
+    """`--run-steps` is the length of the run the marks sample: with it a recipe's LR decay (the
+    quick CycleGAN's last half) happens within the marks, and the scores differ from a run
+    whose decay never starts; a mark past the run is refused."""
+    from bench.learning import main
+    tiny = ["--arch", "cyclegan", "--size", "32", "--n", "4", "--threads", "1", "--set", "generator.ngf=4",
+            "--set", "discriminator.ndf=4", "--set", "lr_g=0.05", "--steps", "2", "6"]
+    assert main(tiny) == 0
+    assert main(tiny + ["--run-steps", "6"]) == 0
+    long, short = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (long["run_steps"], short["run_steps"]) == (10**6, 6)
+    assert [p["step"] for p in short["points"]] == [2, 6] and "unreached" not in short
+    assert long["points"][0]["a2b_psnr"] == short["points"][0]["a2b_psnr"]     # before the decay: the same run
+    assert long["points"][1]["lr_g"] == 0.05                                  # the decay never starts
+    assert 0 < short["points"][1]["lr_g"] < 0.05 / 3                          # the last of steps 4-6, decaying
+    with pytest.raises(SystemExit, match="past --run-steps 4"):
+        main(tiny + ["--run-steps", "4"])
