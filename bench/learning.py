@@ -79,6 +79,8 @@ def _parse_set(items) -> tuple:
 def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, minutes=(), steps=(), n=100,
           threads=None, seed=0, changes=(), run_steps=10**6) -> dict:
     """Train one architecture and score it at each mark (minutes of training, or steps)."""
+    if run_steps < 1:
+        raise SystemExit(f"error: --run-steps must be at least 1, got {run_steps}")
     if steps and max(steps) > run_steps:
         raise SystemExit(f"error: a mark at step {max(steps)} is past --run-steps {run_steps}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +92,7 @@ def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, min
         clock = Clock()
         setup_s = time.perf_counter() - t_start
         minute_marks, step_marks = sorted(minutes), sorted(steps)
-        points = []
+        points, ident = [], None
         while (minute_marks or step_marks) and trainer.step < run_steps:
             trainer.train_step()
             if trainer.step == 1:
@@ -123,7 +125,7 @@ def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, min
     return {"arch": arch, "recipe": p.recipe, "key": p.key, "batch": p.batch_size, "size": size,
             "threads": torch.get_num_threads(), "changes": [list(c) for c in changes], "run_steps": run_steps,
             "load": os.getloadavg()[0], "setup_s": round(setup_s, 2),
-            "first_sample_s": round(clock.first_sample_s, 2), "identity_psnr": round(ident["a2b"]["psnr"], 2),
+            "first_sample_s": round(clock.first_sample_s, 2), "identity_psnr": round(ident["a2b"]["psnr"], 2) if ident else None,
             "points": points, **({"unreached": unreached} if unreached else {})}
 
 

@@ -160,3 +160,6 @@ def test_learning_trains_as_a_run_of_run_steps(capsys):
     assert 0 < short["points"][1]["lr_g"] < 0.05 / 3                          # the last of steps 4-6, decaying
     with pytest.raises(SystemExit, match="past --run-steps 4"):
         main(tiny + ["--run-steps", "4"])
+    assert main(tiny[:-3] + ["--minutes", "5", "--run-steps", "3"]) == 0       # the run ends before the mark
+    ended = json.loads(capsys.readouterr().out)
+    assert ended["points"] == [] and ended["unreached"] == ["5 min"] and ended["identity_psnr"] is None
