@@ -78,11 +78,8 @@ def _parse_set(items) -> tuple:
 
 def learn(arch: str, recipe=None, data="demo:daynight", size=64, batch=None, minutes=(), steps=(), n=100,
           threads=None, seed=0, changes=(), run_steps=10**6) -> dict:
-    """Train one architecture and score it at each mark (minutes of training, or steps)."""
-    if run_steps < 1:
-        raise SystemExit(f"error: --run-steps must be at least 1, got {run_steps}")
-    if steps and max(steps) > run_steps:
-        raise SystemExit(f"error: a mark at step {max(steps)} is past --run-steps {run_steps}")
+    """Train one architecture and score it at each mark (minutes of training, or steps); marks the
+    run does not reach are listed as `unreached`."""
     with tempfile.TemporaryDirectory() as tmp:
         t_start = time.perf_counter()
         cfg = _Changed(data=data, arch=arch, recipe=recipe, scale="quick", size=size, batch=batch,
@@ -149,6 +146,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not args.minutes and not args.steps:
         args.minutes = [1, 2, 5]
+    if args.run_steps < 1:
+        raise SystemExit(f"error: --run-steps must be at least 1, got {args.run_steps}")
+    if args.steps and max(args.steps) > args.run_steps:
+        raise SystemExit(f"error: a mark at step {max(args.steps)} is past --run-steps {args.run_steps}")
     if args.threads:
         torch.set_num_threads(args.threads)
     changes = _parse_set(args.set)
