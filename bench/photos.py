@@ -34,6 +34,23 @@ def colour(x: torch.Tensor) -> dict:
             "contrast": float(lum.flatten(1).std(1).mean()), "warmth": float((x[:, 0] - x[:, 2]).mean())}
 
 
+def luminance_corr(photo: Image.Image, out: Image.Image) -> float:
+    """Correlation of the two images' luminance (channel mean): 1 for the same picture under any
+    brightness and contrast change, so it asks "is this the same photo", not "the same colours"."""
+    x, y = image_to_tensor(photo.convert("RGB")).mean(0), image_to_tensor(out.convert("RGB")).mean(0)
+    return float(torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1])
+
+
+def code_copy_corr(photo: Image.Image, factor: int) -> float:
+    """luminance_corr of a photo against itself shrunk `factor` times and enlarged back: what a net
+    whose only path runs through a 1/factor-resolution code (DiscoGAN's generator: 1/16, no skip
+    connections) keeps of the photo without extra effort. A bar for "the same photo" above it asks the
+    net to beat its own bottleneck."""
+    photo = photo.convert("RGB")
+    small = photo.resize((max(1, photo.width // factor), max(1, photo.height // factor)), Image.BOX)
+    return luminance_corr(photo, small.resize(photo.size, Image.BICUBIC))
+
+
 def pairs(root: Path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     names = sorted(p.name for p in (root / "testA").glob("*.png") if (root / "testB" / p.name).is_file())
     if not names:

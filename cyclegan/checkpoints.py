@@ -89,13 +89,18 @@ def migrate_config(cfg: dict) -> dict:
     return {**cfg, "format": FORMAT, "architecture": arch, "recipe": recipe, "scale": scale, "preset": preset}
 
 
-def save_model(model: CycleModel, folder, include_discriminators: bool = False) -> Path:
+def save_model(model: CycleModel, folder, include_discriminators: bool = False, half: bool = False) -> Path:
     """A model folder (config.json, model.safetensors, README.md). A path ending in
-    `.safetensors` gives one self-describing file instead: the config rides in its metadata."""
+    `.safetensors` gives one self-describing file instead: the config rides in its metadata.
+    `half` stores float weights as float16 (half the file, for a built-in's 10 MB budget); they
+    load into float32 nets as before, so only the stored digits change."""
     folder = Path(folder)
     cfg = model_config(model)
     cfg["with_discriminators"] = include_discriminators and model.has_discriminators
     tensors = state_tensors(model, include_discriminators)
+    if half:
+        tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
+        cfg["stored_as"] = "float16"
     meta = {"format": "pt", "cyclegan_config": json.dumps(cfg)}
     if folder.suffix.lower() == ".safetensors":
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +135,8 @@ def model_card(model: CycleModel, cfg: dict) -> str:
              f"- Parameters: {params}"]
     if p.ema_decay:
         lines.insert(-1, f"- Generator weights: a moving average over training (decay {p.ema_decay:g}), not one step's")
+    if cfg.get("stored_as") == "float16":
+        lines.insert(-1, "- Stored as float16 to halve the file; loaded into float32 nets")
     prov = cfg.get("provenance") or {}
     if prov.get("source") and (prov.get("licence") or prov.get("zoo")):
         lines.append(f"- Source: {prov.get('url') or prov['source']}"

@@ -273,6 +273,22 @@ def test_model_card_lists_only_the_nets_saved(tmp_path):
     assert "G_AB" in card and "D_A" in card
 
 
+def test_half_stores_float16_and_loads_into_float32_nets(tmp_path):
+    model = tiny_model("dualgan")
+    full, half = save_model(model, tmp_path / "f"), save_model(model, tmp_path / "h", half=True)
+    stored = load_file(str(half / "model.safetensors"))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    assert json.loads((half / "config.json").read_text())["stored_as"] == "float16"
+    assert "Stored as float16" in (half / "README.md").read_text()
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.G_AB.parameters())
+    for (k, a), b in zip(model.G_AB.state_dict().items(), loaded.G_AB.state_dict().values()):
+        if a.is_floating_point():
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), k          # only the stored digits differ
+            assert torch.equal(a.half().float(), b), k
+
+
 @pytest.mark.parametrize("arch", ["cyclegan", "discogan", "dualgan"])
 def test_single_safetensors_file_carries_its_config(tmp_path, arch):
     model = tiny_model(arch)
