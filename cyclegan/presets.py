@@ -51,7 +51,7 @@ class Preset:
     # reconstruction
     recon_loss: str = "l1"                  # "l1" | "mse"
     lambda_cycle: float = 10.0
-    lambda_identity: float = 0.0            # times lambda_cycle, as in CycleGAN
+    lambda_identity: float = 0.0            # times lambda_cycle, as in CycleGAN (one direction: itself)
     # (step, rate) pairs: G loss = (1 - rate)·adversarial + rate·recon from that step on; () = plain sum
     recon_rate_schedule: tuple[tuple[int, float], ...] = ()
     pool_size: int = 0                      # image pool of past fakes shown to D

@@ -66,6 +66,20 @@ def test_each_architecture_trains_with_finite_losses(tmp_path, arch, recipe):
         ["step_000001.png", "step_000003.png", "step_000006.png"]
 
 
+@pytest.mark.parametrize("recipe", ["cut", "fastcut"])
+def test_a_one_direction_identity_weight_is_the_l1_weight_itself(tmp_path, recipe):
+    """CUT has no cycle to scale the identity weight by: `--lambda-identity w` is an L1 of weight w
+    on G(B) vs B (it was w × 0, a silent no-op under a title that claimed the change)."""
+    seen = {}
+    for w in (1.0, 3.0):
+        t = Trainer(cfg(tmp_path, "cut", steps=1, name=f"w{w}", recipe=recipe, lambda_identity=w, log_every=1,
+                        score_every=0))
+        assert t.train() == "finished"
+        seen[w] = json.loads((tmp_path / f"w{w}" / "metrics.jsonl").read_text().splitlines()[0])["idt_B"]
+    assert seen[1.0] > 0.01                                   # the first step: G(B) is far from B
+    assert seen[3.0] == pytest.approx(3 * seen[1.0], rel=1e-4)  # same first forward, three times the weight
+
+
 def test_step_patterns_follow_the_preset(tmp_path):
     """DiscoGAN: D on every third batch, G on the others; DualGAN's paper: two critic steps then
     G, with critic weights clipped; CycleGAN: G then D on every batch; DualGAN Aug 2017: D then G."""

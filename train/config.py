@@ -84,7 +84,8 @@ class TrainConfig:
     lambda_cycle: float | None = field(default=None, metadata=_flag(
         "cycle/reconstruction weight, 0..1000 (default: the preset's)"))
     lambda_identity: float | None = field(default=None, metadata=_flag(
-        "identity weight, times lambda-cycle, 0..10 (default: the preset's)"))
+        "identity weight, times lambda-cycle (CUT, which has no cycle: the L1 weight itself), 0..10 "
+        "(default: the preset's)"))
     pool_size: int | None = field(default=None, metadata=_flag("image pool size, 0..1000 (default: the preset's)"))
     lambda_nce: float | None = field(default=None, metadata=_flag(
         "PatchNCE weight of CUT, 0..1000 (default: the recipe's, 1 for cut, 10 for fastcut)"))

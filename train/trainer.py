@@ -559,9 +559,12 @@ class Trainer:
                 terms.append(rec(g[f"rec_{name}"], real) * p.lambda_cycle)
                 out[f"cycle_{name}"] = terms[-1].detach()
         if identity:
+            # CycleGAN's convention scales the identity weight by the cycle weight; a one-direction
+            # model (CUT) has no cycle, so there it is the weight itself (0 × it would be a no-op).
+            idt_weight = p.lambda_identity * (p.lambda_cycle if len(p.directions) == 2 else 1.0)
             for name, real in (("A", real_A), ("B", real_B)):
                 if f"idt_{name}" in g:
-                    terms.append(rec(g[f"idt_{name}"], real) * p.lambda_cycle * p.lambda_identity)
+                    terms.append(rec(g[f"idt_{name}"], real) * idt_weight)
                     out[f"idt_{name}"] = terms[-1].detach()
         rate = losses.recon_rate(p.recon_rate_schedule, step)
         if not terms:
