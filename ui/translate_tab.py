@@ -64,8 +64,9 @@ def translate(image, model_spec, direction, size=None, sample=None, seed=None, b
 
     Args:
         image: the image to translate; the result has its size
-        model_spec: demo:vintage (real photos, photo → vintage), demo:cyclegan, demo:discogan, demo:dualgan
-            (day ↔ night), official:NAME, a Hub id owner/name, or train_status's model
+        model_spec: demo:vintage (real photos, photo → vintage), demo:photo-vintage-cyclegan,
+            -discogan, -dualgan (real photos, photo ↔ vintage), demo:cyclegan, demo:discogan,
+            demo:dualgan (day ↔ night), official:NAME, a Hub id owner/name, or train_status's model
         direction: a2b or b2a (for the built-in models, a2b is day → night)
         size: short side in pixels the net runs at; empty or 0 = automatic (the image's own size,
             short side at most 512 px on a CPU)
