@@ -104,6 +104,9 @@ def test_each_architecture_has_a_real_photo_model(page, artifacts, arch):  # noq
     if not entries:   # issue #12: trained only where one visibly does the job (docs/photos.md says which)
         pytest.skip(f"no built-in {title} photo ↔ vintage model ships yet")
     pg.locator("#arch label", has_text=title).click()
+    # the architecture's own model list must be in place before a model is picked from it, or its
+    # late arrival would put back that list's first model
+    pg.wait_for_function("t => document.querySelector('#model input').value.includes(t)", arg=title)
     choose_model(pg, entries[0]["label"])
     pg.wait_for_function("document.body.innerText.includes('public-domain')")
     pg.wait_for_function("!document.querySelector('#direction').innerText.includes('only translates')")
