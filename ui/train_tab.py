@@ -275,7 +275,7 @@ def create() -> dict:
                         c["lr_d"] = gr.Number(p0.lr_d, label="lr_d (discriminators)")
                     with gr.Row() as c["cycle_row"]:    # hidden for a one-direction architecture
                         c["lam_c"] = gr.Number(p0.lambda_cycle, label="lambda_cycle")
-                        c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle; CUT: the L1 weight)")
+                        c["lam_i"] = gr.Number(p0.lambda_identity, label="lambda_identity (× lambda_cycle)")
                     c["lam_nce"] = gr.Number(None, label="lambda_NCE (PatchNCE weight)", visible=False)
                     c["score_every"] = gr.Number(None, label="Score every (steps)", precision=0, minimum=0,
                                                  elem_id="score-every",
