@@ -445,7 +445,9 @@ def test_default_runs_show_night_and_day(page, title, arch):
     src = pg.evaluate("document.querySelector('#sample-grid img').src")
     shown = grid_psnr(pg.request.get(src).body(), 64)
     pg.get_by_role("button", name="Stop").click()
-    pg.wait_for_function("document.querySelector('#train-status').innerText.startsWith('Stopped')",
+    # On an idle machine DiscoGAN's last 50 steps take a few seconds, so the run may have finished
+    # on its own before Stop reached it: either way it has ended.
+    pg.wait_for_function("/^(Stopped|Finished)/.test(document.querySelector('#train-status').innerText)",
                          timeout=120_000)
     said = [float(x) for x in re.findall(r"([\d.]+) dB", status)]
     print(arch, "grid PSNR", shown, "status", said)
