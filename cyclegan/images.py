@@ -115,11 +115,31 @@ def check_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
             _check_pixels(im.size, max_pixels)
             try:
                 im.verify()
+                if im.format not in _VERIFY_READS_PIXELS:
+                    _decode_small(f, path.name)
+            except UserInputError:
+                raise
             except Exception as e:
                 raise UserInputError(f"image is truncated or corrupt: '{path.name}' ({_reason(e)})") from None
             return im.size
     except PermissionError:
         raise UserInputError(f"cannot read '{path}': permission denied") from None
+
+
+# Formats whose verify() reads every byte of the pixel data (PNG checks each chunk's CRC; PIL
+# reads a WebP whole on open), so a file cut short fails it. JPEG, GIF, TIFF and BMP pass
+# verify() when truncated: a half-downloaded photo would only fail when training reaches it.
+_VERIFY_READS_PIXELS = frozenset({"PNG", "WEBP"})
+
+
+def _decode_small(f, name: str) -> None:
+    """Decode the image to find missing or broken pixel data; a JPEG at 1/8 scale, which still
+    reads every coefficient but costs a fraction of a full decode."""
+    f.seek(0)
+    im = _open_lazy(f, name)
+    if im.format in ("JPEG", "MPO"):
+        im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
 
 
 def _check_file(path: Path) -> None:

@@ -5,11 +5,12 @@ the 18 official models. Checked with numbers on the image the page shows, and ph
 docs/screenshots/."""
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import cyclegan
 from bench.photos import colour, luminance_corr
@@ -141,3 +142,60 @@ def test_the_zoo_box_lists_the_official_models(page, artifacts):  # noqa: F811
     pg.keyboard.press("Escape")
 
     publish(artifacts, "photo-vintage.png", "photo-cyclegan.png", "photo-discogan.png", "photo-dualgan.png", "zoo.png")
+
+
+def photo_crops(n: int, seed: int) -> list[Image.Image]:
+    """64-px crops of the example photos: a visitor's own small dataset, made on the spot."""
+    rng = np.random.default_rng(seed)
+    photos = [Image.open(translate_tab.PHOTOS / f"{name}.jpg").convert("RGB")
+              for name in ("astronaut", "chelsea", "coffee", "rocket")]
+    out = []
+    for i in range(n):
+        p = photos[i % len(photos)]
+        x, y = int(rng.integers(0, p.width - 160)), int(rng.integers(0, p.height - 160))
+        out.append(p.crop((x, y, x + 160, y + 160)).resize((64, 64), Image.BICUBIC))
+    return out
+
+
+@pytest.mark.slow
+def test_train_on_a_zip_of_my_photos_then_translate_a_photo(page, tmp_path):  # noqa: F811
+    """The other half of the promise, as a visitor does it: a .zip of two folders of photos (named
+    by their folders, one file in it cut short), Start, watch it finish, then translate a photo at
+    its own size with the new model."""
+    pg = page
+    z = tmp_path / "my-photos.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for side, seed, look in (("photos", 0, None), ("sepia", 1, "sepia")):
+            for i, im in enumerate(photo_crops(12, seed)):
+                if look:
+                    im = ImageOps.colorize(im.convert("L"), "#2b1a0e", "#f3e3c3")
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", quality=90)
+                zf.writestr(f"{side}/{i:02d}.jpg", buf.getvalue())
+        zf.writestr("photos/cut.jpg", buf.getvalue()[:400])                # a download cut short
+    pg.get_by_role("tab", name="Train").click()
+    pg.get_by_label("Upload a .zip").check()
+    pg.locator("#train-zip input[type=file]").set_input_files(str(z))
+    pg.locator("#train-zip").get_by_text("my-photos.zip").wait_for()
+    pg.locator("#arch-train label", has_text="CycleGAN").click()
+    pg.get_by_label("Image size").fill("64")
+    pg.get_by_label("Steps").fill("30")
+    pg.get_by_role("button", name="Start").click()
+    pg.wait_for_function("document.querySelector('#train-status').innerText.includes('my-photos')")
+    pg.wait_for_function("/^(Finished|Stopped|Error)/.test(document.querySelector('#train-status').innerText)",
+                         timeout=300_000)
+    status = pg.locator("#train-status").inner_text()
+    assert status.startswith("Finished"), status
+    assert ("Data: 12 + 12 images from my-photos.zip; 1 unreadable: photos/cut.jpg (photos/cut.jpg: image is "
+            "truncated or corrupt: 'cut.jpg'") in status, status
+    grid = pg.evaluate("(document.querySelector('#sample-grid img') || {}).src || ''")
+    assert grid and Image.open(io.BytesIO(pg.request.get(grid).body())).width > 64 * 5   # six columns
+    run = re.search(r"run (\S+)", status).group(1)
+
+    pg.get_by_role("tab", name="Translate").click()
+    pg.locator("#arch label", has_text="CycleGAN").click()
+    choose_model(pg, f"{run} (")
+    pg.locator("#direction label", has_text="photos → sepia").click()
+    upload(pg, PHOTO)
+    out = press_translate(pg, "Translated photos → sepia")
+    assert out.size == Image.open(PHOTO).size                            # its own size, not 64 px

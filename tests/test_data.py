@@ -126,6 +126,17 @@ def test_non_images_skipped_and_unreadable_reported(tmp_path):
     assert sorted(p.name for p in data.domain_a.files) == ["0.png", "1.png"]
 
 
+def test_a_jpeg_cut_short_is_reported_up_front_not_met_in_training(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(buf, "JPEG")
+    jpeg = buf.getvalue()
+    data = open_unpaired(make_tree(tmp_path, pair(n_a=2, n_b=2) | {"trainA/cut.jpg": jpeg[: len(jpeg) * 3 // 4]}),
+                         size=16)
+    assert data.report.unreadable == ["trainA/cut.jpg"]
+    assert "truncated or corrupt" in data.report.reasons["trainA/cut.jpg"]
+    check_items(data, 16)        # every file the run will draw opens
+
+
 def test_not_found_and_not_a_dataset(tmp_path):
     with pytest.raises(UserInputError, match="not found: .*nowhere"):
         open_unpaired(tmp_path / "nowhere", size=16)

@@ -46,12 +46,26 @@ def test_truncated_image(tmp_path, fmt, name):
     assert name in str(e.value)
 
 
-def test_truncated_png_fails_quick_check(tmp_path):
-    data = encode(noise())
-    p = write(tmp_path, "cut.png", data[: len(data) // 2])
-    with pytest.raises(UserInputError, match="truncated or corrupt"):
+@pytest.mark.parametrize("fmt,ext", [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("TIFF", "tif"),
+                                     ("BMP", "bmp"), ("WEBP", "webp")])
+@pytest.mark.parametrize("kept", [0.5, 0.99])
+def test_a_file_cut_short_fails_the_quick_check(tmp_path, fmt, ext, kept):
+    """PIL's verify() passes a JPEG, GIF, TIFF or BMP whose pixel data stops early (a download
+    cut short); the check must not, or a training run meets the file only when a batch needs it."""
+    data = encode(noise(), fmt)
+    p = write(tmp_path, f"cut.{ext}", data[: int(len(data) * kept)])
+    with pytest.raises(UserInputError, match=f"truncated or corrupt: 'cut.{ext}'"):
         check_image(p)
-    assert check_image(write(tmp_path, "ok.png", data)) == (64, 64)
+    assert check_image(write(tmp_path, f"ok.{ext}", data)) == (64, 64)
+
+
+def test_a_large_jpeg_cut_short_fails_the_quick_check(tmp_path):
+    big = noise(64, 48).resize((4000, 3000))
+    p = write(tmp_path, "big.jpg", encode(big, "JPEG", quality=90))
+    assert check_image(p) == (4000, 3000)
+    data = p.read_bytes()
+    with pytest.raises(UserInputError, match="truncated"):
+        check_image(write(tmp_path, "big-cut.jpg", data[: len(data) * 9 // 10]))
 
 
 def test_empty_file(tmp_path):

@@ -252,6 +252,46 @@ def test_nan_before_any_checkpoint_says_none_was_kept(tmp_path):
     assert not ref[0].folder.complete_checkpoints()
 
 
+@pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.slow)])   # a worker process: slow
+def test_an_image_damaged_during_the_run_keeps_the_work_and_names_the_file(tmp_path, workers):
+    """The up-front check passed every file; one that breaks later (overwritten, synced away) stops
+    the run with its name, after the nets as they are are saved: no steps since the last
+    checkpoint are lost (before: the run died with them)."""
+    import numpy as np
+    from PIL import Image
+    for side in ("trainA", "trainB"):
+        (tmp_path / "data" / side).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / side / f"{i}.jpg")
+    cut = (tmp_path / "data" / "trainA" / "0.jpg").read_bytes()
+    (tmp_path / "data" / "trainA" / "cut.jpg").write_bytes(cut[: len(cut) * 3 // 4])   # broken from the start
+    ref, logged = [], []
+
+    class Damage(Hooks):
+        def wait_if_paused(self):
+            if ref[0].step == 5:
+                for f in (tmp_path / "data" / "trainA").iterdir():
+                    f.write_bytes(f.read_bytes()[:300])
+
+    ref.append(Trainer(cfg(tmp_path, data=str(tmp_path / "data"), steps=40, checkpoint_every=100, score_every=0,
+                           workers=workers), log=logged.append))
+    assert logged[0] == f"data: 4 + 4 images from {tmp_path / 'data'}; 1 unreadable: trainA/cut.jpg", logged
+    assert logged[1].startswith("left out trainA/cut.jpg: image is truncated or corrupt: 'cut.jpg' "), logged
+    with pytest.raises(UserInputError) as e:
+        ref[0].train(Damage())
+    msg = str(e.value)
+    assert msg.startswith("image is truncated or corrupt: '") and ".jpg' (" in msg, msg
+    import re
+    m = re.search(r"training stopped at step (\d+): the model so far is saved \(step_0*(\d+)\)", msg)
+    assert m and m[1] == m[2], msg
+    # a worker has fetched a few batches ahead, read before the damage
+    assert int(m[1]) == 5 if workers == 0 else 5 <= int(m[1]) <= 5 + 4 + 1, msg
+    assert "Traceback" not in msg and "\n" not in msg
+    assert [p.name for p in ref[0].folder.complete_checkpoints()] == [f"step_{int(m[1]):06d}"]
+    load_model(tmp_path / "run" / "latest").translate(torch.rand(24, 40, 3).numpy(), "a2b")
+
+
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="multiple of 256"):
         Trainer(TrainConfig(arch="dualgan", scale="full", size=300, out=str(tmp_path / "x")))

@@ -7,6 +7,7 @@ header of every request, while HF_TOKEN holds a fake token of the server's owner
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -220,6 +222,9 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     with zipfile.ZipFile(z, "w") as zf:
         for name, data in data_files(6, 6).items():   # enough images a side for the live score
             zf.writestr(name, data)
+        jpeg = io.BytesIO()
+        Image.new("RGB", (40, 30), "teal").save(jpeg, "JPEG")
+        zf.writestr("trainA/cut.jpg", jpeg.getvalue()[:200])    # a download cut short: named, left out
     cached = _upload(url, z)
     assert _fetch(url, cached) == 200
     owner = visitor.ensure_owner(None)
@@ -237,6 +242,8 @@ def test_a_visitors_dataset_upload_is_private_and_gone_after_the_run(app_server,
     status = client.predict(api_name="/train_status")[0]
     assert status["state"] == "finished", status
     assert status["score"] and status["best"] == f"run:{status['run']}@best", status   # scored: its text is checked too
+    assert status["data_note"].startswith("6 + 6 images from my-photos.zip; 1 unreadable: trainA/cut.jpg "
+                                          "(trainA/cut.jpg: image is truncated or corrupt: 'cut.jpg'"), status
     text = json.dumps(status) + raw + json.dumps(state.model_choices("cyclegan"))
     for root in (str(tmp_path), str(storage.private_dir()), str(runs), "/tmp/"):
         assert root not in text, f"{root} named in what visitors read"

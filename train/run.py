@@ -39,6 +39,7 @@ class Run:
         self.init_source = init_source
         self.max_minutes, self.on_end = float(max_minutes or 0), on_end
         self.notice: str | None = None     # why a run stopped when nobody pressed Stop
+        self.data_note: str | None = None  # files of the data left out (unreadable, not images)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._unpaused = threading.Event()
@@ -129,7 +130,7 @@ class Run:
                     "it_per_s": self._rate, "eta_s": eta, "device": self.device, "run_dir": str(self.run_dir),
                     "arch": self.cfg.arch, "recipe": self.cfg.recipe, "scale": self.cfg.scale,
                     "started_at": self.started_at, "finished_at": self.finished_at, "notice": self.notice,
-                    "log": list(self.log_lines[-50:])}
+                    "data_note": self.data_note, "log": list(self.log_lines[-50:])}
 
     def _download_note(self, done: int, total: int | None) -> None:
         """Downloads before training (official: data, --init) in the log, every few seconds; Stop cancels them."""
@@ -212,6 +213,11 @@ class Run:
                 self.best = trainer.best
                 self.sample_columns = trainer.sample_columns
                 self.domains = tuple(trainer.model.domains)
+                report = trainer.data.report
+                if report.unreadable or report.skipped_non_images:
+                    first = report.unreadable[0] if report.unreadable else None
+                    self.data_note = report.summary() + (f" ({first}: {report.reasons[first]})"
+                                                         if first in report.reasons else "")
                 self.total = trainer.cfg.steps
                 self.step = trainer.step
                 if self.state == "starting":

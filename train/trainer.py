@@ -38,6 +38,11 @@ from .state import flatten_optimizer, load_optimizer, read_state, write_state
 from .tensorboard import TensorBoardLog
 
 
+class UnreadableData(UserInputError):
+    """A training image that could not be read when a batch needed it (changed or damaged after
+    the run's up-front check of every file)."""
+
+
 class Diverged(RuntimeError):
     """A loss became NaN or Inf; the run stops and keeps its last good checkpoint (the message
     names it, or says that none was written yet)."""
@@ -288,6 +293,11 @@ class Trainer:
         self.data = open_unpaired(data_source or cfg.data, size=p.image_size, preprocess=p.preprocess, flip=p.flip,
                                   value_range=p.value_range, workdir=workdir or self.folder.data_dir,
                                   hub_cache_only=cfg.hub_cache_only)
+        report = self.data.report
+        if self.rank == 0 and (report.unreadable or report.skipped_non_images):   # said now, not found later
+            self.log(f"data: {report.summary()}")
+            for name in report.unreadable[:3]:
+                self.log(f"left out {name}: {report.reasons.get(name, 'unreadable')}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = CycleModel(p, domains=self.data.domains, directions=p.directions, with_discriminators=True,
@@ -462,8 +472,12 @@ class Trainer:
         """The (A, B) batches this step trains on: one, or a critic window's (the window slides by
         one batch per step; after a resume it refills from the feed, which starts at the step)."""
         n = self.preset.critic_window or 1
-        while len(self._window) < n:
-            self._window.append((self._to_device(next(self.feed_A)), self._to_device(next(self.feed_B))))
+        try:
+            while len(self._window) < n:
+                self._window.append((self._to_device(next(self.feed_A)), self._to_device(next(self.feed_B))))
+        except UserInputError as e:
+            # from a DataLoader worker the message carries the worker's traceback: keep its last line
+            raise UnreadableData(str(e).strip().splitlines()[-1].split("UserInputError: ")[-1]) from None
         batches = list(self._window)
         self._window.pop(0)
         return batches
@@ -628,7 +642,11 @@ class Trainer:
             if hooks.should_stop():
                 status = "stopped"
                 break
-            pending.append((self.step + 1, self.train_step()))
+            try:
+                pending.append((self.step + 1, self.train_step()))
+            except UnreadableData as e:
+                raise UnreadableData(f"{e}; training stopped at step {self.step}: "
+                                     f"{self._keep_before_failing(hooks)}") from None
             s = self.step
             # A scored step also writes a checkpoint (every rank knows it: DDP's barrier), so the
             # best-scoring state can be kept.
@@ -692,6 +710,24 @@ class Trainer:
             except WRITE_ERRORS as e:
                 raise write_error(f"the metrics at step {record['step']}", e, self._kept()) from None
         return record
+
+    def _keep_before_failing(self, hooks) -> str:
+        """A data error must not cost the steps since the last checkpoint: the nets are whole (the
+        batch failed before any update), so they are saved first. Under DDP the other ranks are
+        not at a barrier, so there only the last checkpoint is kept."""
+        newest = self.folder.complete_checkpoints()[:1]
+        if self.world == 1 and self.step > 0 and newest != [self.folder.checkpoint_path(self.step)]:
+            try:
+                path = self.save_checkpoint()
+            except WRITE_ERRORS:
+                path = None
+            if path is not None:
+                hooks.on_checkpoint(path)
+                return (f"the model so far is saved ({path.name}); remove or replace the file, then resume "
+                        "the run or start a new one from it")
+        kept = self.folder.complete_checkpoints()[:1]
+        return (f"the last checkpoint ({kept[0].name}) is kept; remove or replace the file, then resume the run"
+                if kept else "no checkpoint had been written yet; remove or replace the file and start again")
 
     def _kept(self) -> str:
         return "the previous checkpoint is kept" if self.folder.complete_checkpoints() else "no checkpoint yet"

@@ -146,7 +146,7 @@ def public_status(run=None) -> dict:
                                                       "latest_checkpoint", "scores", "best")}
     scores, best = snap.get("scores") or [], snap.get("best")
     out.update(run=name, points=len(snap["history"]), log=[scrub(line) for line in snap["log"][-10:]],
-               error=scrub(snap["error"]), notice=scrub(snap.get("notice")),
+               error=scrub(snap["error"]), notice=scrub(snap.get("notice")), data_note=scrub(snap.get("data_note")),
                latest_sample=Path(snap["latest_sample"]).name if snap["latest_sample"] else None,
                latest_checkpoint=Path(snap["latest_checkpoint"]).name if snap["latest_checkpoint"] else None,
                model=f"run:{name}" if snap["latest_checkpoint"] else None,

@@ -83,6 +83,8 @@ def status_line(snap: dict | None, mine: bool = True, interrupted: dict | None =
         line += f"\n\n⚠️ {scrub(snap['error'])}"
     elif snap.get("notice"):
         line += f"\n\nℹ️ {snap['notice']}"
+    if snap.get("data_note"):
+        line += f"\n\nℹ️ Data: {scrub(snap['data_note'])}"
     if not snap.get("error") and state_ in ("finished", "stopped") and snap.get("latest_checkpoint"):
         line += "\n\n✅ The model is in the **Translate** tab's model list."
     return line
@@ -247,8 +249,8 @@ def create() -> dict:
                 c["official"] = gr.Dropdown(official, value="horse2zebra", label="Official dataset", visible=False,
                                             elem_id="official-data", info="the CycleGAN authors' datasets, downloaded "
                                             "once into the cache when the run starts (Stop cancels the download)")
-                c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, or A/ + B/)", file_types=[".zip"],
-                                   visible=False, height=130)
+                c["zip"] = gr.File(label="Dataset .zip (trainA/ + trainB/, A/ + B/, or two folders like horses/ + "
+                                   "zebras/)", file_types=[".zip"], visible=False, height=130, elem_id="train-zip")
                 c["folder"] = gr.Textbox(label="Folder on the server", placeholder="/data/horse2zebra", visible=False)
                 c["hub_data"] = gr.Textbox(label="Hugging Face dataset", placeholder="huggan/horse2zebra", visible=False,
                                            elem_id="hub-data", info="public: image folders (trainA/ trainB/) or "
@@ -305,7 +307,7 @@ def create() -> dict:
                                        elem_id="sample-grid", type="filepath", interactive=False, height=300,
                                        buttons=["download", "fullscreen"])
                 c["log"] = gr.Textbox(label="Log (newest first)", lines=8, max_lines=8, interactive=False,
-                                      autoscroll=False)
+                                      autoscroll=False, elem_id="train-log")
                 c["export"] = export.create()
         c["seen"] = gr.State({})          # what this page has shown of the run (see tick)
     return c
