@@ -14,12 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from . import limits
 from .errors import UserInputError
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+                             | ({".avif"} if features.check("avif") else set()))   # Pillow ≥ 11.2 with libavif
+# Phones save HEIC, which Pillow cannot decode: such files are named with this reason rather than
+# skipped as "not images", so a folder of iPhone photos says what to do.
+HEIC_EXTENSIONS = frozenset({".heic", ".heif"})
+HEIC_HINT = "a HEIC/HEIF photo, the format iPhones save, which this app cannot read: export it as JPEG or PNG"
+_HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 _SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
     b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
@@ -188,6 +194,8 @@ def _pil_open(fp, name: str) -> Image.Image:
     try:
         return Image.open(fp)
     except UnidentifiedImageError:
+        if head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS:
+            raise UserInputError(f"'{name}' is {HEIC_HINT}") from None
         kind = next((k for sig, k in _SIGNATURES.items() if head.startswith(sig)), None)
         if kind:
             raise UserInputError(f"image is truncated or corrupt: '{name}' starts like a {kind} file but cannot be read") from None
@@ -199,6 +207,8 @@ def _pil_open(fp, name: str) -> Image.Image:
 
 
 def _looks_like(head: bytes) -> str:
+    if head[4:12] == b"ftypavif":
+        return " (it is an AVIF image, which this Pillow cannot read: save it as JPEG or PNG)"
     text = head.lstrip().lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
         return " (it is a web page: save the image itself, not the page that shows it)"

@@ -137,6 +137,17 @@ def test_a_jpeg_cut_short_is_reported_up_front_not_met_in_training(tmp_path):
     check_items(data, 16)        # every file the run will draw opens
 
 
+def test_iphone_heic_photos_are_named_with_what_to_do_not_skipped_as_non_images(tmp_path):
+    heic = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64
+    data = open_unpaired(make_tree(tmp_path, pair(n_a=2, n_b=2) | {"trainA/IMG_0001.HEIC": heic}), size=16)
+    r = data.report
+    assert (r.n_a, r.skipped_non_images, r.unreadable) == (2, 0, ["trainA/IMG_0001.HEIC"])
+    assert r.reasons["trainA/IMG_0001.HEIC"] == ("'IMG_0001.HEIC' is a HEIC/HEIF photo, the format iPhones save, "
+                                                 "which this app cannot read: export it as JPEG or PNG")
+    with pytest.raises(UserInputError, match=r"trainB/ has no images: .*1 unreadable, e\.g\. '0\.heic' is a HEIC"):
+        open_unpaired(make_tree(tmp_path / "all", {"trainA/0.png": png(), "trainB/0.heic": heic}), size=16)
+
+
 def test_not_found_and_not_a_dataset(tmp_path):
     with pytest.raises(UserInputError, match="not found: .*nowhere"):
         open_unpaired(tmp_path / "nowhere", size=16)

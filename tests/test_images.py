@@ -84,6 +84,31 @@ def test_html_named_png(tmp_path):
     assert "web page" in str(e.value)
 
 
+def heic_bytes(brand: bytes = b"heic") -> bytes:
+    """The start of an iPhone photo: an ISO-BMFF 'ftyp' box with a HEIC brand (no real pixels)."""
+    return b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+@pytest.mark.parametrize("brand", [b"heic", b"mif1"])
+def test_an_iphone_heic_photo_is_named_with_what_to_do(tmp_path, brand):
+    with pytest.raises(UserInputError) as e:
+        open_image(write(tmp_path, "IMG_0001.HEIC", heic_bytes(brand)))
+    assert str(e.value) == ("'IMG_0001.HEIC' is a HEIC/HEIF photo, the format iPhones save, which this app cannot "
+                            "read: export it as JPEG or PNG")
+    with pytest.raises(UserInputError, match="HEIC/HEIF photo"):
+        check_image(write(tmp_path, "IMG_0002.heic", heic_bytes(brand)))
+
+
+def test_avif_reads_where_pillow_can():
+    from PIL import features
+    if not features.check("avif"):
+        assert not is_image_name("x.avif")
+        pytest.skip("this Pillow has no AVIF support")
+    assert is_image_name("photo.AVIF")
+    out = open_image(encode(noise(32, 24), "AVIF"))
+    assert out.size == (32, 24) and out.mode == "RGB"
+
+
 def test_text_named_png(tmp_path):
     with pytest.raises(UserInputError, match="not an image: could not identify the file format of 'notes.png'") as e:
         open_image(write(tmp_path, "notes.png", b"just some notes\nsecond line\n"))
