@@ -538,7 +538,9 @@ def test_kill_9_of_the_app_then_its_owner_resumes_the_run(tmp_path):
 
     p, c = serve()
     try:
-        started = c.predict("demo:daynight", "cyclegan", "quick", 32, 400, 1, None, api_name="/train_start")
+        # 4,000 steps: an idle machine trains this at ~40 steps/s, and a 400-step run had finished
+        # before a status poll saw it running with its first checkpoint (step 200)
+        started = c.predict("demo:daynight", "cyclegan", "quick", 32, 4000, 1, None, api_name="/train_start")
         wait_status(c, lambda s, _: s["state"] == "running" and s.get("latest_checkpoint"), timeout=300)
         name = started["run"]
     finally:
