@@ -68,6 +68,14 @@ class DataReport:
             parts.append(f"{len(self.unreadable)} unreadable: {shown}")
         return "; ".join(parts)
 
+    def note(self) -> str | None:
+        """What a run says of the files it left out (the first unreadable one with its reason), or
+        None when it used every file."""
+        if not (self.unreadable or self.skipped_non_images):
+            return None
+        first = self.unreadable[0] if self.unreadable else None
+        return self.summary() + (f" ({first}: {self.reasons[first]})" if first in self.reasons else "")
+
 
 @dataclass(frozen=True)
 class Preprocess:

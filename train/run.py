@@ -213,11 +213,7 @@ class Run:
                 self.best = trainer.best
                 self.sample_columns = trainer.sample_columns
                 self.domains = tuple(trainer.model.domains)
-                report = trainer.data.report
-                if report.unreadable or report.skipped_non_images:
-                    first = report.unreadable[0] if report.unreadable else None
-                    self.data_note = report.summary() + (f" ({first}: {report.reasons[first]})"
-                                                         if first in report.reasons else "")
+                self.data_note = trainer.data.report.note()
                 self.total = trainer.cfg.steps
                 self.step = trainer.step
                 if self.state == "starting":

@@ -294,7 +294,7 @@ class Trainer:
                                   value_range=p.value_range, workdir=workdir or self.folder.data_dir,
                                   hub_cache_only=cfg.hub_cache_only)
         report = self.data.report
-        if self.rank == 0 and (report.unreadable or report.skipped_non_images):   # said now, not found later
+        if self.rank == 0 and report.note():   # files left out are said now, not found missing later
             self.log(f"data: {report.summary()}")
             for name in report.unreadable[:3]:
                 self.log(f"left out {name}: {report.reasons.get(name, 'unreadable')}")
@@ -678,9 +678,8 @@ class Trainer:
                 hooks.on_checkpoint(path)
         if pending:
             hooks.on_log(self._log(pending, (time.perf_counter() - t_last) / max(1, self.step - s_last)))
-        if status == "stopped" and not self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
-            if self.step > 0:
-                hooks.on_checkpoint(self.save_checkpoint())
+        if status == "stopped":
+            self._checkpoint_now(hooks)
         if self.tb is not None:
             self.tb.close()
         return status
@@ -711,18 +710,24 @@ class Trainer:
                 raise write_error(f"the metrics at step {record['step']}", e, self._kept()) from None
         return record
 
+    def _checkpoint_now(self, hooks) -> Path | None:
+        """A checkpoint of this step (Stop, a data error) unless the newest one already is."""
+        if self.step == 0 or self.folder.complete_checkpoints()[:1] == [self.folder.checkpoint_path(self.step)]:
+            return None
+        path = self.save_checkpoint()
+        hooks.on_checkpoint(path)
+        return path
+
     def _keep_before_failing(self, hooks) -> str:
         """A data error must not cost the steps since the last checkpoint: the nets are whole (the
         batch failed before any update), so they are saved first. Under DDP the other ranks are
         not at a barrier, so there only the last checkpoint is kept."""
-        newest = self.folder.complete_checkpoints()[:1]
-        if self.world == 1 and self.step > 0 and newest != [self.folder.checkpoint_path(self.step)]:
+        if self.world == 1:
             try:
-                path = self.save_checkpoint()
+                path = self._checkpoint_now(hooks)
             except WRITE_ERRORS:
                 path = None
             if path is not None:
-                hooks.on_checkpoint(path)
                 return (f"the model so far is saved ({path.name}); remove or replace the file, then resume "
                         "the run or start a new one from it")
         kept = self.folder.complete_checkpoints()[:1]
