@@ -312,3 +312,16 @@ def test_image_names_and_listing(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
     with pytest.raises(UserInputError, match="folder not found"):
         list_images(tmp_path / "missing")
+
+
+def test_the_quick_check_bounds_its_own_cost(tmp_path, monkeypatch):
+    """A dataset's files are all checked before its run starts, outside the run's time limit: a
+    JPEG decodes at 1/8 scale whatever its size, a GIF, TIFF or BMP whole only up to 4 megapixels
+    (a zip of 20,000 40-megapixel GIFs would otherwise take over half an hour)."""
+    from cyclegan import images
+    decoded = []
+    monkeypatch.setattr(images, "_decode_small", lambda f, name: decoded.append(name))
+    for name, size, fmt in (("big.gif", (2500, 2000), "GIF"), ("small.gif", (2000, 2000), "GIF"),
+                            ("big.jpg", (2500, 2000), "JPEG"), ("big.png", (2500, 2000), "PNG")):
+        check_image(write(tmp_path, name, encode(Image.new("RGB", size, "gray"), fmt)))
+    assert decoded == ["small.gif", "big.jpg"]      # PNG: verify() already read every byte
