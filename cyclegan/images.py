@@ -7,6 +7,7 @@ no PIL exception gets out. The pixel limit is checked on the header, before anyt
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import threading
@@ -19,13 +20,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 from . import limits
 from .errors import UserInputError
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-                             | ({".avif"} if features.check("avif") else set()))   # Pillow ≥ 11.2 with libavif
-# Phones save HEIC, which Pillow cannot decode: such files are named with this reason rather than
-# skipped as "not images", so a folder of iPhone photos says what to do.
+# iPhones save HEIC, which Pillow cannot decode by itself: pi-heif (libheif) reads it, registered
+# with Pillow on the first HEIC file seen (its 45 ms of imports are not paid by other images).
+# Where pi-heif is not installed, such files are named with this reason rather than skipped as
+# "not images", so a folder of iPhone photos says what to do.
 HEIC_EXTENSIONS = frozenset({".heic", ".heif"})
-HEIC_HINT = "a HEIC/HEIF photo, the format iPhones save, which this app cannot read: export it as JPEG or PNG"
+HEIC_READABLE = importlib.util.find_spec("pi_heif") is not None
+HEIC_HINT = ("a HEIC/HEIF photo, the format iPhones save, which this installation cannot read: "
+             "install pi-heif (pip install pi-heif) or export it as JPEG or PNG")
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+                             | ({".avif"} if features.check("avif") else set())   # Pillow ≥ 11.2 with libavif
+                             | (HEIC_EXTENSIONS if HEIC_READABLE else set()))
 
 _SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
     b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
@@ -33,6 +39,8 @@ _SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
 }
 _WHITE = (255, 255, 255, 255)
 _pil_limit_lock = threading.Lock()
+_heif_lock = threading.Lock()
+_heif_registered: bool | None = None     # None: not tried yet
 
 
 def image_to_tensor(img: Image.Image, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
@@ -121,8 +129,9 @@ def check_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
             _check_pixels(im.size, max_pixels)
             try:
                 im.verify()
+                full = _FULL_DECODE_PIXELS.get(im.format, _FULL_DECODE_PIXELS_DEFAULT)
                 if im.format not in _VERIFY_READS_PIXELS and (im.format in _DRAFT_FORMATS or
-                                                              im.width * im.height <= _FULL_DECODE_PIXELS):
+                                                              im.width * im.height <= full):
                     _decode_small(f, path.name)
             except UserInputError:
                 raise
@@ -141,8 +150,12 @@ _VERIFY_READS_PIXELS = frozenset({"PNG", "WEBP"})
 # decode whole (a 40-megapixel GIF: ~0.1 s), so a zip of 20,000 of them would take over half an
 # hour to check before its run starts, outside the run's time limit; above 4 megapixels (~10 ms)
 # they are only verified, and a broken one stops the run when a batch draws it (after a checkpoint).
+# HEIC costs ~15–20 ms a file however small (libheif's set-up) and ~30 ns a pixel, so it decodes
+# whole only up to half a megapixel: of a phone's 12-megapixel photo the check reads the header,
+# and one cut short stops the run when a batch draws it, as a large GIF does.
 _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
-_FULL_DECODE_PIXELS = 4_000_000
+_FULL_DECODE_PIXELS = {"HEIF": 500_000}
+_FULL_DECODE_PIXELS_DEFAULT = 4_000_000
 
 
 def _decode_small(f, name: str) -> None:
@@ -194,15 +207,47 @@ def _open_lazy(fp, name: str) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def is_heif(path: str | os.PathLike) -> bool:
+    """Whether a file is a HEIC/HEIF photo by its content (an iPhone photo renamed .jpg is one)."""
+    try:
+        with open(path, "rb") as f:
+            return _heif_head(f.read(12))
+    except OSError:
+        return False
+
+
+def _heif_head(head: bytes) -> bool:
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS
+
+
+def _heif_opener() -> bool:
+    """Register pi-heif's HEIC/HEIF reader with Pillow, once; False where it is not installed
+    (or its native library does not load)."""
+    global _heif_registered
+    with _heif_lock:
+        if _heif_registered is None:
+            try:
+                import pi_heif
+                pi_heif.register_heif_opener()
+                _heif_registered = True
+            except Exception:  # noqa: BLE001 - ImportError, or a wheel whose libheif fails to load
+                _heif_registered = False
+        return _heif_registered
+
+
 def _pil_open(fp, name: str) -> Image.Image:
     fp.seek(0)
     head = fp.read(64)
     fp.seek(0)
+    heic = _heif_head(head)
+    if heic and not _heif_opener():
+        raise UserInputError(f"'{name}' is {HEIC_HINT}")
     try:
         return Image.open(fp)
     except UnidentifiedImageError:
-        if head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS:
-            raise UserInputError(f"'{name}' is {HEIC_HINT}") from None
+        if heic:
+            raise UserInputError(f"image is truncated or corrupt: '{name}' starts like a HEIC/HEIF photo "
+                                 "but cannot be read") from None
         kind = next((k for sig, k in _SIGNATURES.items() if head.startswith(sig)), None)
         if kind:
             raise UserInputError(f"image is truncated or corrupt: '{name}' starts like a {kind} file but cannot be read") from None
@@ -228,7 +273,7 @@ def _looks_like(head: bytes) -> str:
 
 
 def _reason(e: Exception) -> str:
-    return str(e) or type(e).__name__
+    return str(e).strip() or type(e).__name__
 
 
 def _pixels(n: int) -> str:

@@ -58,3 +58,12 @@ def test_batch_mistakes(client, pictures, monkeypatch):
     monkeypatch.setenv("CYCLEGAN_MAX_BATCH_IMAGES", "1")       # the server runs in this process
     with pytest.raises(Exception, match=r"2 images is over this server's limit of 1 at once \(CYCLEGAN_MAX_BATCH_IMAGES\)"):
         client.predict(gallery(*paths), "demo:cyclegan", "a2b", None, api_name="/translate_batch")
+
+
+def test_an_iphone_heic_photo_translates(client):
+    """Through the API as through the page: HEIC is read (pi-heif), upright, at its own size."""
+    heic = Path(__file__).parent / "data" / "IMG_0001.HEIC"
+    shown, zipped, msg = client.predict(gallery(heic), "demo:cyclegan", "a2b", None, api_name="/translate_batch")
+    assert [item["caption"] for item in shown] == ["IMG_0001_a2b.png"]
+    assert Image.open(shown[0]["image"]).size == (128, 192)
+    assert "Translated **1** image day → night" in msg

@@ -4,6 +4,7 @@ import io
 import pickle
 import stat
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,13 +138,28 @@ def test_a_jpeg_cut_short_is_reported_up_front_not_met_in_training(tmp_path):
     check_items(data, 16)        # every file the run will draw opens
 
 
-def test_iphone_heic_photos_are_named_with_what_to_do_not_skipped_as_non_images(tmp_path):
-    heic = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64
+def test_iphone_heic_photos_train_and_a_broken_one_is_named(tmp_path):
+    heic = (Path(__file__).parent / "data" / "IMG_0001.HEIC").read_bytes()      # 128×192 once upright
+    fake = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64
+    data = open_unpaired(make_tree(tmp_path, pair(n_a=2, n_b=2) | {"trainA/IMG_0001.HEIC": heic,
+                                                                   "trainA/IMG_0002.heic": fake}), size=16)
+    r = data.report
+    assert (r.n_a, r.skipped_non_images, r.unreadable) == (3, 0, ["trainA/IMG_0002.heic"])
+    assert r.reasons["trainA/IMG_0002.heic"] == ("image is truncated or corrupt: 'IMG_0002.heic' starts like a "
+                                                 "HEIC/HEIF photo but cannot be read")
+    check_items(data, 16)        # every file the run will draw opens, the HEIC photo among them
+
+
+def test_without_pi_heif_heic_photos_are_named_with_what_to_do(tmp_path, monkeypatch):
+    from cyclegan import data as data_module
+    monkeypatch.setattr(data_module, "HEIC_READABLE", False)
+    heic = (Path(__file__).parent / "data" / "rocket.heic").read_bytes()
     data = open_unpaired(make_tree(tmp_path, pair(n_a=2, n_b=2) | {"trainA/IMG_0001.HEIC": heic}), size=16)
     r = data.report
     assert (r.n_a, r.skipped_non_images, r.unreadable) == (2, 0, ["trainA/IMG_0001.HEIC"])
     assert r.reasons["trainA/IMG_0001.HEIC"] == ("'IMG_0001.HEIC' is a HEIC/HEIF photo, the format iPhones save, "
-                                                 "which this app cannot read: export it as JPEG or PNG")
+                                                 "which this installation cannot read: install pi-heif (pip install "
+                                                 "pi-heif) or export it as JPEG or PNG")
     with pytest.raises(UserInputError, match=r"trainB/ has no images: .*1 unreadable, e\.g\. '0\.heic' is a HEIC"):
         open_unpaired(make_tree(tmp_path / "all", {"trainA/0.png": png(), "trainB/0.heic": heic}), size=16)
 

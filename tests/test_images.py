@@ -3,6 +3,7 @@ import io
 import struct
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,19 +85,57 @@ def test_html_named_png(tmp_path):
     assert "web page" in str(e.value)
 
 
+HEIC = Path(__file__).parent / "data"       # made with pillow-heif from ui/examples/rocket.jpg (tests/data/README.md)
+
+
 def heic_bytes(brand: bytes = b"heic") -> bytes:
     """The start of an iPhone photo: an ISO-BMFF 'ftyp' box with a HEIC brand (no real pixels)."""
     return b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1heic" + b"\x00" * 64
 
 
+def rocket_192() -> np.ndarray:
+    from ui.translate_tab import PHOTOS
+    return np.asarray(Image.open(PHOTOS / "rocket.jpg").convert("RGB").resize((192, 128), Image.LANCZOS), np.float64)
+
+
+def psnr(a, b) -> float:
+    return float(10 * np.log10(255.0 ** 2 / ((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean()))
+
+
+def test_an_iphone_heic_photo_reads_upright():
+    """pi-heif decodes HEIC: the pixels are the photo's (the file is the rocket at 192×128,
+    HEVC-coded), and a photo taken sideways (IMG_0001.HEIC: rotation 6) comes out upright once."""
+    assert is_image_name("IMG_0001.HEIC") and is_image_name("x.heif")
+    flat = open_image(HEIC / "rocket.heic")
+    assert flat.size == (192, 128) and flat.mode == "RGB"
+    assert psnr(flat, rocket_192()) > 35
+    upright = open_image(HEIC / "IMG_0001.HEIC")
+    assert upright.size == (128, 192) == check_image(HEIC / "IMG_0001.HEIC")
+    assert psnr(upright.transpose(Image.Transpose.ROTATE_90), rocket_192()) > 35
+    assert open_image((HEIC / "rocket.heic").read_bytes()).size == (192, 128)        # bytes, as uploads
+
+
 @pytest.mark.parametrize("brand", [b"heic", b"mif1"])
-def test_an_iphone_heic_photo_is_named_with_what_to_do(tmp_path, brand):
+def test_a_broken_heic_says_so(tmp_path, brand):
     with pytest.raises(UserInputError) as e:
-        open_image(write(tmp_path, "IMG_0001.HEIC", heic_bytes(brand)))
-    assert str(e.value) == ("'IMG_0001.HEIC' is a HEIC/HEIF photo, the format iPhones save, which this app cannot "
-                            "read: export it as JPEG or PNG")
+        open_image(write(tmp_path, "IMG_0002.HEIC", heic_bytes(brand)))
+    assert str(e.value) == "image is truncated or corrupt: 'IMG_0002.HEIC' starts like a HEIC/HEIF photo but cannot be read"
+    # cut short: the header reads, the pixels do not; the check decodes a small one whole
+    cut = write(tmp_path, "IMG_0003.HEIC", (HEIC / "rocket.heic").read_bytes()[:8000])
+    for read in (open_image, check_image):
+        with pytest.raises(UserInputError, match=r"^image is truncated or corrupt: 'IMG_0003.HEIC' \(.*end of file"):
+            read(cut)
+
+
+def test_without_pi_heif_a_heic_photo_is_named_with_what_to_do(tmp_path, monkeypatch):
+    from cyclegan import images
+    monkeypatch.setattr(images, "_heif_registered", False)      # as where pi-heif is not installed
+    with pytest.raises(UserInputError) as e:
+        open_image(write(tmp_path, "IMG_0001.HEIC", (HEIC / "rocket.heic").read_bytes()))
+    assert str(e.value) == ("'IMG_0001.HEIC' is a HEIC/HEIF photo, the format iPhones save, which this installation "
+                            "cannot read: install pi-heif (pip install pi-heif) or export it as JPEG or PNG")
     with pytest.raises(UserInputError, match="HEIC/HEIF photo"):
-        check_image(write(tmp_path, "IMG_0002.heic", heic_bytes(brand)))
+        check_image(write(tmp_path, "IMG_0002.heic", heic_bytes()))
 
 
 def test_avif_reads_where_pillow_can():

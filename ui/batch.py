@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from cyclegan import UserInputError, limits
-from cyclegan.images import open_image
+from cyclegan.images import is_heif, open_image
 from cyclegan.model import check_direction
 
 from . import forms, state
@@ -25,6 +25,25 @@ def _items(gallery) -> list[tuple[str, str]]:
         if path:
             out.append((str(path), Path(str(path)).name))
     return out
+
+
+def show_heic(gallery):
+    """HEIC photos (an iPhone's) in the gallery become JPEG copies, upright: only Safari can show
+    HEIC, so other browsers would show empty thumbnails of photos that translate fine. A file that
+    cannot be read stays as it is, to be named when the batch runs."""
+    items, changed = [], False
+    if len(gallery or []) > limits.current().max_batch_images:
+        return gr.skip()      # Translate all refuses these with the limit; no work for them here
+    for path, name in _items(gallery):
+        if is_heif(path):
+            try:
+                copy = output_path(".jpg", name=Path(name).stem[:100] + ".jpg")
+                open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
+                path, changed = copy, True
+            except (UserInputError, OSError):
+                pass
+        items.append((path, None))
+    return items if changed else gr.skip()
 
 
 @friendly
@@ -92,6 +111,7 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     t = shared["translate"]
     c = t["batch"]
+    c["inputs"].upload(show_heic, c["inputs"], c["inputs"], show_progress="hidden", api_visibility="private")
     c["go"].click(translate_batch, [c["inputs"], t["model"], t["direction"], t["size"]],
                   [c["outputs"], c["zip"], c["msg"]], api_name="translate_batch",
                   concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")

@@ -49,6 +49,7 @@ def launch(page: gr.Blocks, **kwargs):
     page.queue(max_size=lim.queue_size or None, default_concurrency_limit=lim.translate_concurrency)
     kwargs.setdefault("theme", style.THEME)
     kwargs.setdefault("css", style.CSS)
+    kwargs.setdefault("js", style.JS)
     kwargs.setdefault("share", False)
     kwargs.setdefault("max_file_size", lim.max_upload_mb * 1_000_000)
     kwargs.setdefault("allowed_paths", [str(storage.runs_dir().resolve())])

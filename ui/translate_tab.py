@@ -11,11 +11,11 @@ import gradio as gr
 import numpy as np
 
 from cyclegan import UserInputError, demo, hub, limits
-from cyclegan.images import check_image
+from cyclegan.images import check_image, is_heif, open_image
 from cyclegan.model import check_direction
 
 from . import batch, forms, state, storage, visitor, zoo_box
-from .files import output_png
+from .files import output_path, output_png
 from .errors import friendly
 from .widgets import any_model
 
@@ -207,16 +207,24 @@ def load_user_model(hub_id="", files=None, loaded=None, oauth_token: gr.OAuthTok
 
 
 def check_upload(image):
-    """Say at once when an upload is not a usable image, instead of at Translate."""
+    """Say at once when an upload is not a usable image, instead of at Translate. A HEIC photo
+    (an iPhone's) comes back as a JPEG copy, upright, which then is the input: only Safari can
+    show HEIC, so other browsers would show a broken picture of a photo that translates fine."""
     if isinstance(image, dict) and str(image.get("url") or "").startswith("data:"):
-        return  # pasted inline: forms.open_upload checks it at Translate
+        return gr.skip()  # pasted inline: forms.open_upload checks it at Translate
     path = forms.upload_path(image)
-    if isinstance(path, str):
-        try:
-            check_image(path)
-        except UserInputError as e:
-            msg = str(e).replace(str(Path(path).parent) + os.sep, "")
-            raise gr.Error(msg, print_exception=False) from None
+    if not isinstance(path, str):
+        return gr.skip()
+    try:
+        check_image(path)
+        if not is_heif(path):
+            return gr.skip()
+        copy = output_path(".jpg", name=Path(path).stem[:100] + ".jpg")
+        open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
+        return copy
+    except UserInputError as e:
+        msg = str(e).replace(str(Path(path).parent) + os.sep, "")
+        raise gr.Error(msg, print_exception=False) from None
 
 
 def create() -> dict:
@@ -285,7 +293,7 @@ def wire(shared: dict) -> None:
     c["go"].click(translate, [c["image"], model, direction, c["size"], c["sample"], c["seed"], c["batch_stats"]],
                   [c["out"], c["trip"], c["trip_msg"]], api_name="translate", preprocess=False, **work).success(
         before_after, [c["image"], c["out"]], c["slider"], preprocess=False, show_progress="hidden", **PRIVATE)
-    c["image"].upload(check_upload, c["image"], None, show_progress="hidden", preprocess=False, **PRIVATE)
+    c["image"].upload(check_upload, c["image"], c["image"], show_progress="hidden", preprocess=False, **PRIVATE)
     picked = [direction, c["model_info"], c["trip"], c["sample"], c["seed"], c["batch_stats"]]
     model.change(select_model, model, picked, **PRIVATE)
     arch.input(filter_models, [arch, model, loaded], model, **PRIVATE)
