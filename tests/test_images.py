@@ -127,6 +127,17 @@ def test_a_broken_heic_says_so(tmp_path, brand):
             read(cut)
 
 
+def test_a_heic_claiming_billions_of_pixels_is_refused_before_decoding(tmp_path):
+    data = bytearray((HEIC / "rocket.heic").read_bytes())
+    at = data.find(b"ispe")                     # the image's size property: width, height
+    assert at > 0
+    data[at + 8:at + 16] = struct.pack(">II", 60000, 60000)
+    bomb = write(tmp_path, "bomb.heic", bytes(data))
+    for read in (open_image, check_image):
+        with pytest.raises(UserInputError, match=r"60000×60000 \(3.6 gigapixels\), over the limit"):
+            read(bomb)
+
+
 def test_without_pi_heif_a_heic_photo_is_named_with_what_to_do(tmp_path, monkeypatch):
     from cyclegan import images
     monkeypatch.setattr(images, "_heif_registered", False)      # as where pi-heif is not installed
