@@ -467,6 +467,11 @@ def test_space_id_refuses_server_paths_and_tightens_limits(app_server, client, a
         lambda: client.predict("demo:daynight", "cyclegan", "quick", 32, 5001, None, api_name="/train_start"))
     assert "use 16..256" in app_error(
         lambda: client.predict("demo:daynight", "cyclegan", "quick", 260, 5, None, api_name="/train_start"))
+    # a file given where text is asked (gradio_client sends it as a dict it never uploads): said so,
+    # where the dict used to be read as a path ("not found: '{'path': ...}'")
+    z_file = handle_file(str(z))
+    assert "a .zip of your own images is uploaded in the page's Train tab" in app_error(
+        lambda: client.predict(z_file, "cyclegan", "quick", 32, 5, None, api_name="/train_start"))
     still_translates(client, app_model, files["photo"])  # models in the runs folder stay usable
 
 

@@ -100,6 +100,9 @@ def open_upload(payload):
 def data_spec(data, uploaded: bool = False) -> tuple[str, str]:
     """(what TrainConfig reads, a short name for the run folder). Server paths only where allowed;
     a zip the visitor uploaded and the official datasets (public files) are always fine."""
+    if not isinstance(data, (str, type(None))) and not uploaded:   # e.g. gradio_client's handle_file(...)
+        raise UserInputError("the training data is text: demo:<world>, hub:owner/name, official:<name> or a folder "
+                             "on the server; a .zip of your own images is uploaded in the page's Train tab")
     data = str(data or "").strip()
     if not data:
         raise UserInputError("choose the training data: a demo world, a .zip upload, a Hub dataset or a folder")
