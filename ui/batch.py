@@ -13,7 +13,7 @@ from cyclegan.model import check_direction
 
 from . import forms, state
 from .errors import friendly
-from .files import output_path, output_png
+from .files import output_path, output_png, shown_copy
 
 
 def _items(gallery) -> list[tuple[str, str]]:
@@ -37,9 +37,7 @@ def show_heic(gallery):
     for path, name in _items(gallery):
         if is_heif(path):
             try:
-                copy = output_path(".jpg", name=Path(name).stem[:100] + ".jpg")
-                open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
-                path, changed = copy, True
+                path, changed = shown_copy(path), True
             except (UserInputError, OSError):
                 pass
         items.append((path, None))

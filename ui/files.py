@@ -33,3 +33,12 @@ def output_png(img) -> str:
     path = output_path(".png")
     img.save(path, format="PNG")
     return path
+
+
+def shown_copy(path: str) -> str:
+    """A photo the browser may not show (HEIC: only Safari shows it) as an upright quality-95
+    JPEG copy of the same name, which then stands in for it."""
+    from cyclegan.images import open_image
+    copy = output_path(".jpg", name=Path(path).stem[:100] + ".jpg")
+    open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
+    return copy

@@ -11,11 +11,11 @@ import gradio as gr
 import numpy as np
 
 from cyclegan import UserInputError, demo, hub, limits
-from cyclegan.images import check_image, is_heif, open_image
+from cyclegan.images import check_image, is_heif
 from cyclegan.model import check_direction
 
 from . import batch, forms, state, storage, visitor, zoo_box
-from .files import output_path, output_png
+from .files import output_png, shown_copy
 from .errors import friendly
 from .widgets import any_model
 
@@ -219,9 +219,7 @@ def check_upload(image):
         check_image(path)
         if not is_heif(path):
             return gr.skip()
-        copy = output_path(".jpg", name=Path(path).stem[:100] + ".jpg")
-        open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
-        return copy
+        return shown_copy(path)
     except UserInputError as e:
         msg = str(e).replace(str(Path(path).parent) + os.sep, "")
         raise gr.Error(msg, print_exception=False) from None
