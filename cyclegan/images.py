@@ -113,6 +113,44 @@ def open_image(src, *, max_pixels: int | None = None) -> Image.Image:
     return _decode(io.BytesIO(data), name, max_pixels)
 
 
+def shrink_factor(path: str | os.PathLike, *, max_pixels: int | None = None) -> int:
+    """For a JPEG over the pixel limit (the 48- and 50-megapixel modes of recent phones), the
+    smallest of 2, 4 or 8 it can be read at within the limit; 1 for anything else (within the
+    limit, or not a JPEG, or too large even at 1/8: `open_image` refuses those with the numbers).
+    A header read only."""
+    if max_pixels is None:
+        max_pixels = limits.current().max_image_pixels
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            im = _open_lazy(f, path.name)
+            fmt, (w, h) = im.format, im.size
+    except (OSError, UserInputError):
+        return 1
+    if w * h <= max_pixels or fmt not in _DRAFT_FORMATS:
+        return 1
+    return next((k for k in (2, 4, 8) if -(-w // k) * -(-h // k) <= max_pixels), 1)
+
+
+def open_shrunk(path: str | os.PathLike, k: int) -> Image.Image:
+    """A JPEG read at 1/k scale (k = 2, 4 or 8, from `shrink_factor`): the decoder skips the
+    detail, so no more than width/k × height/k pixels are ever decoded. Upright, RGB."""
+    path = Path(path)
+    _check_file(path)
+    with open(path, "rb") as f:
+        im = _open_lazy(f, path.name)
+        if im.format not in _DRAFT_FORMATS or k not in (2, 4, 8):
+            raise UserInputError(f"'{path.name}' cannot be read at 1/{k} scale (only a JPEG, at 1/2, 1/4 or 1/8)")
+        w, h = im.size
+        im.draft("RGB", (w // k, h // k))
+        _check_pixels(im.size, limits.current().max_image_pixels)
+        try:
+            im.load()
+        except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ... on broken data
+            raise UserInputError(f"image is truncated or corrupt: '{path.name}' ({_reason(e)})") from None
+        return _to_rgb(im, detach=True)
+
+
 def check_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[int, int]:
     """A quick look (header and checksums, no full decode) that a file is a usable image.
 

@@ -150,6 +150,27 @@ def test_an_iphone_heic_photo(page):  # noqa: F811
     pg.locator("#batch").get_by_text("Several images at once").click()      # fold it away again
 
 
+def test_a_photo_over_the_pixel_limit_is_used_smaller(page, monkeypatch):  # noqa: F811
+    """A JPEG over CYCLEGAN_MAX_IMAGE_PIXELS (a phone's 48- or 50-megapixel mode against the
+    default 40) is read at 1/2, 1/4 or 1/8 size with a note, instead of refused; here the rocket
+    (512×342) against a limit of 100,000 pixels (the app runs in this process: it reads the
+    setting at each upload)."""
+    pg = page
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "100000")
+    upload(pg, PHOTO)
+    pg.wait_for_function("(() => { const i = document.querySelector('#input-image img');"
+                         " return i && i.complete && i.naturalWidth === 256; })()", timeout=30_000)
+    assert pg.evaluate("document.querySelector('#input-image img').naturalHeight") == 171
+    note = "over this server's limit of 0.1 megapixels (CYCLEGAN_MAX_IMAGE_PIXELS): it is used at 1/2 size, 256×171"
+    pg.wait_for_function("t => [...document.querySelectorAll('.toast-body')].some(e => e.innerText.includes(t))",
+                         arg=note, timeout=30_000)
+    before = pg.evaluate("(document.querySelector('#translation img') || {}).src || ''")
+    pg.locator("#translate-btn").click()
+    pg.wait_for_function("old => { const i = document.querySelector('#translation img');"
+                         " return i && i.src !== old && i.complete && i.naturalWidth > 0; }", arg=before)
+    assert shown_output(pg).size == (256, 171)
+
+
 @pytest.mark.parametrize("arch", ["cyclegan", "discogan", "dualgan"])
 def test_each_architecture_has_a_real_photo_model(page, artifacts, arch):  # noqa: F811
     pg = page

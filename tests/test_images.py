@@ -138,6 +138,30 @@ def test_a_heic_claiming_billions_of_pixels_is_refused_before_decoding(tmp_path)
             read(bomb)
 
 
+def test_a_jpeg_over_the_pixel_limit_can_be_read_smaller(tmp_path, monkeypatch):
+    """A phone's 48- or 50-megapixel JPEG over the limit: the page reads it at 1/2, 1/4 or 1/8
+    scale (the decoder skips the detail, so no more than the limit is decoded); the library still
+    refuses it whole. Other formats, and JPEGs too large even at 1/8, are not shrunk."""
+    from cyclegan.images import open_shrunk, shrink_factor
+    photo = noise(200, 120)
+    jpeg = write(tmp_path, "big.jpg", encode(photo, "JPEG", quality=95))
+    assert [shrink_factor(jpeg, max_pixels=m) for m in (24_000, 23_999, 5_999, 1_499, 374)] == [1, 2, 4, 8, 1]
+    assert shrink_factor(write(tmp_path, "big.png", encode(photo)), max_pixels=6_000) == 1
+    assert shrink_factor(write(tmp_path, "notes.jpg", b"not a jpeg"), max_pixels=6_000) == 1
+    monkeypatch.setenv("CYCLEGAN_MAX_IMAGE_PIXELS", "6000")
+    with pytest.raises(UserInputError, match=r"200×120 \(24,000 pixels\), over the limit of 6,000 pixels"):
+        open_image(jpeg)
+    small = open_shrunk(jpeg, 4)
+    assert small.size == (50, 30) and small.mode == "RGB"
+    # upright: a phone photo stored sideways with EXIF orientation 6 comes out turned, like open_image's
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = write(tmp_path, "IMG_0002.JPG", encode(photo, "JPEG", quality=95, exif=exif.tobytes()))
+    assert shrink_factor(turned) == 2 and open_shrunk(turned, 2).size == (60, 100)
+    with pytest.raises(UserInputError, match="only a JPEG"):
+        open_shrunk(write(tmp_path, "big2.png", encode(photo)), 4)
+
+
 def test_without_pi_heif_a_heic_photo_is_named_with_what_to_do(tmp_path, monkeypatch):
     from cyclegan import images
     monkeypatch.setattr(images, "_heif_registered", False)      # as where pi-heif is not installed

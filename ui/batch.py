@@ -8,12 +8,12 @@ from pathlib import Path
 import gradio as gr
 
 from cyclegan import UserInputError, limits
-from cyclegan.images import is_heif, open_image
+from cyclegan.images import is_heif, open_image, shrink_factor
 from cyclegan.model import check_direction
 
 from . import forms, state
 from .errors import friendly
-from .files import output_path, output_png, shown_copy
+from .files import output_path, output_png, shown_copy, shrunk_note
 
 
 def _items(gallery) -> list[tuple[str, str]]:
@@ -27,20 +27,27 @@ def _items(gallery) -> list[tuple[str, str]]:
     return out
 
 
-def show_heic(gallery):
+def show_copies(gallery):
     """HEIC photos (an iPhone's) in the gallery become JPEG copies, upright: only Safari can show
-    HEIC, so other browsers would show empty thumbnails of photos that translate fine. A file that
-    cannot be read stays as it is, to be named when the batch runs."""
-    items, changed = [], False
+    HEIC, so other browsers would show empty thumbnails of photos that translate fine. JPEGs over
+    the pixel limit become copies read at 1/2, 1/4 or 1/8 size, with a note. A file that cannot
+    be read stays as it is, to be named when the batch runs."""
+    items, notes, changed = [], [], False
     if len(gallery or []) > limits.current().max_batch_images:
         return gr.skip()      # Translate all refuses these with the limit; no work for them here
     for path, name in _items(gallery):
-        if is_heif(path):
+        shrink = shrink_factor(path)
+        if shrink > 1 or is_heif(path):
             try:
-                path, changed = shown_copy(path), True
+                copy = shown_copy(path, shrink)
+                if shrink > 1:
+                    notes.append(shrunk_note(name, path, copy, shrink))
+                path, changed = copy, True
             except (UserInputError, OSError):
                 pass
         items.append((path, None))
+    for note in notes[:3]:
+        gr.Info(note, duration=15)
     return items if changed else gr.skip()
 
 
@@ -109,7 +116,7 @@ def create() -> dict:
 def wire(shared: dict) -> None:
     t = shared["translate"]
     c = t["batch"]
-    c["inputs"].upload(show_heic, c["inputs"], c["inputs"], show_progress="hidden", api_visibility="private")
+    c["inputs"].upload(show_copies, c["inputs"], c["inputs"], show_progress="hidden", api_visibility="private")
     c["go"].click(translate_batch, [c["inputs"], t["model"], t["direction"], t["size"]],
                   [c["outputs"], c["zip"], c["msg"]], api_name="translate_batch",
                   concurrency_limit=limits.current().translate_concurrency, concurrency_id="work")

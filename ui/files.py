@@ -35,10 +35,23 @@ def output_png(img) -> str:
     return path
 
 
-def shown_copy(path: str) -> str:
-    """A photo the browser may not show (HEIC: only Safari shows it) as an upright quality-95
-    JPEG copy of the same name, which then stands in for it."""
-    from cyclegan.images import open_image
+def shown_copy(path: str, shrink: int = 1) -> str:
+    """A photo the browser may not show (HEIC: only Safari shows it), or a JPEG over the pixel
+    limit read at 1/`shrink` scale, as an upright quality-95 JPEG copy of the same name, which
+    then stands in for it."""
+    from cyclegan.images import open_image, open_shrunk
     copy = output_path(".jpg", name=Path(path).stem[:100] + ".jpg")
-    open_image(path).save(copy, "JPEG", quality=95, subsampling=0)
+    img = open_shrunk(path, shrink) if shrink > 1 else open_image(path)
+    img.save(copy, "JPEG", quality=95, subsampling=0)
     return copy
+
+
+def shrunk_note(name: str, path: str, copy: str, shrink: int) -> str:
+    """What a visitor is told when their photo is used at 1/`shrink` size."""
+    from cyclegan import limits
+    from PIL import Image
+    with Image.open(path) as big, Image.open(copy) as small:
+        (w, h), (sw, sh) = big.size, small.size
+    limit = limits.current().max_image_pixels
+    return (f"{name} is {w}×{h} ({w * h / 1e6:.1f} megapixels), over this server's limit of "
+            f"{limit / 1e6:g} megapixels (CYCLEGAN_MAX_IMAGE_PIXELS): it is used at 1/{shrink} size, {sw}×{sh}")

@@ -11,11 +11,11 @@ import gradio as gr
 import numpy as np
 
 from cyclegan import UserInputError, demo, hub, limits
-from cyclegan.images import check_image, is_heif
+from cyclegan.images import check_image, is_heif, shrink_factor
 from cyclegan.model import check_direction
 
 from . import batch, forms, state, storage, visitor, zoo_box
-from .files import output_png, shown_copy
+from .files import output_png, shown_copy, shrunk_note
 from .errors import friendly
 from .widgets import any_model
 
@@ -209,13 +209,19 @@ def load_user_model(hub_id="", files=None, loaded=None, oauth_token: gr.OAuthTok
 def check_upload(image):
     """Say at once when an upload is not a usable image, instead of at Translate. A HEIC photo
     (an iPhone's) comes back as a JPEG copy, upright, which then is the input: only Safari can
-    show HEIC, so other browsers would show a broken picture of a photo that translates fine."""
+    show HEIC, so other browsers would show a broken picture of a photo that translates fine. A
+    JPEG over the pixel limit comes back likewise, read at 1/2, 1/4 or 1/8 size, with a note."""
     if isinstance(image, dict) and str(image.get("url") or "").startswith("data:"):
         return gr.skip()  # pasted inline: forms.open_upload checks it at Translate
     path = forms.upload_path(image)
     if not isinstance(path, str):
         return gr.skip()
     try:
+        shrink = shrink_factor(path)
+        if shrink > 1:                     # a JPEG over the pixel limit: used at 1/2, 1/4 or 1/8 size
+            copy = shown_copy(path, shrink)
+            gr.Info(shrunk_note("This photo", path, copy, shrink), duration=15)
+            return copy
         check_image(path)
         if not is_heif(path):
             return gr.skip()
