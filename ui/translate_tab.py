@@ -222,10 +222,10 @@ def check_upload(image):
             copy = shown_copy(path, shrink)
             gr.Info(shrunk_note("This photo", path, copy, shrink), duration=15)
             return copy
+        if is_heif(path):
+            return shown_copy(path)        # reading it whole checks it, with check_image's messages
         check_image(path)
-        if not is_heif(path):
-            return gr.skip()
-        return shown_copy(path)
+        return gr.skip()
     except UserInputError as e:
         msg = str(e).replace(str(Path(path).parent) + os.sep, "")
         raise gr.Error(msg, print_exception=False) from None
