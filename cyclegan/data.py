@@ -43,7 +43,7 @@ from torch.utils.data import Dataset
 from . import demo
 from .archive import DATA_FOLDER_NAMES, is_hidden, safe_extract_zip
 from .errors import UserInputError
-from .images import HEIC_EXTENSIONS, HEIC_HINT, HEIC_READABLE, check_image, image_to_tensor, is_image_name, open_image
+from .images import check_image, image_to_tensor, is_image_name, open_image
 from .settings import whole_number
 
 PREPROCESS_MODES = ("resize_crop", "crop", "scale_width", "none", "resize")
@@ -360,9 +360,6 @@ def _scan(folder: Path, shown: str) -> tuple[list[Path], int, dict[str, str]]:
         if is_hidden(p.name) or not p.is_file():
             continue
         total += 1
-        if p.suffix.lower() in HEIC_EXTENSIONS and not HEIC_READABLE:
-            bad[f"{folder.name}/{p.name}"] = f"'{p.name}' is {HEIC_HINT}"
-            continue
         if not is_image_name(p.name):
             skipped += 1
             continue

@@ -7,7 +7,6 @@ no PIL exception gets out. The pixel limit is checked on the header, before anyt
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import threading
@@ -22,16 +21,15 @@ from .errors import UserInputError
 
 # iPhones save HEIC, which Pillow cannot decode by itself: pi-heif (libheif) reads it, registered
 # with Pillow on the first HEIC file seen (its 45 ms of imports are not paid by other images).
-# Where pi-heif is not installed, such files are named with this reason rather than skipped as
-# "not images", so a folder of iPhone photos says what to do.
+# Where pi-heif is not installed, opening one says so with this reason, so a folder of iPhone
+# photos is named as unreadable with what to do rather than skipped as "not images".
 HEIC_EXTENSIONS = frozenset({".heic", ".heif"})
-HEIC_READABLE = importlib.util.find_spec("pi_heif") is not None
 HEIC_HINT = ("a HEIC/HEIF photo, the format iPhones save, which this installation cannot read: "
              "install pi-heif (pip install pi-heif) or export it as JPEG or PNG")
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
                              | ({".avif"} if features.check("avif") else set())   # Pillow ≥ 11.2 with libavif
-                             | (HEIC_EXTENSIONS if HEIC_READABLE else set()))
+                             | HEIC_EXTENSIONS)
 
 _SIGNATURES = {  # to tell "a broken PNG" from "not an image at all"
     b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",

@@ -151,8 +151,8 @@ def test_iphone_heic_photos_train_and_a_broken_one_is_named(tmp_path):
 
 
 def test_without_pi_heif_heic_photos_are_named_with_what_to_do(tmp_path, monkeypatch):
-    from cyclegan import data as data_module
-    monkeypatch.setattr(data_module, "HEIC_READABLE", False)
+    from cyclegan import images
+    monkeypatch.setattr(images, "_heif_registered", False)      # as where pi-heif is not installed
     heic = (Path(__file__).parent / "data" / "rocket.heic").read_bytes()
     data = open_unpaired(make_tree(tmp_path, pair(n_a=2, n_b=2) | {"trainA/IMG_0001.HEIC": heic}), size=16)
     r = data.report
