@@ -136,17 +136,9 @@ def open_shrunk(path: str | os.PathLike, k: int) -> Image.Image:
     path = Path(path)
     _check_file(path)
     with open(path, "rb") as f:
-        im = _open_lazy(f, path.name)
-        if im.format not in _DRAFT_FORMATS or k not in (2, 4, 8):
+        if _open_lazy(f, path.name).format not in _DRAFT_FORMATS or k not in (2, 4, 8):
             raise UserInputError(f"'{path.name}' cannot be read at 1/{k} scale (only a JPEG, at 1/2, 1/4 or 1/8)")
-        w, h = im.size
-        im.draft("RGB", (w // k, h // k))
-        _check_pixels(im.size, limits.current().max_image_pixels)
-        try:
-            im.load()
-        except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ... on broken data
-            raise UserInputError(f"image is truncated or corrupt: '{path.name}' ({_reason(e)})") from None
-        return _to_rgb(im, detach=True)
+        return _decode(f, path.name, limits.current().max_image_pixels, shrink=k)
 
 
 def check_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[int, int]:
@@ -213,8 +205,10 @@ def _check_file(path: Path) -> None:
         raise UserInputError(f"file is empty (0 bytes): '{path}'")
 
 
-def _decode(fp, name: str, max_pixels: int) -> Image.Image:
+def _decode(fp, name: str, max_pixels: int, shrink: int = 1) -> Image.Image:
     im = _open_lazy(fp, name)
+    if shrink > 1:  # a JPEG at 1/shrink scale (open_shrunk): the limit applies to what is decoded
+        im.draft("RGB", (im.width // shrink, im.height // shrink))
     _check_pixels(im.size, max_pixels)
     try:
         im.seek(0)  # first frame of GIF / APNG / WebP animations
