@@ -80,6 +80,19 @@ def test_a_one_direction_identity_weight_is_the_l1_weight_itself(tmp_path, recip
     assert seen[3.0] == pytest.approx(3 * seen[1.0], rel=1e-4)  # same first forward, three times the weight
 
 
+def test_the_identity_weights_top_is_the_same_l1_weight_with_or_without_a_cycle(tmp_path):
+    """Two-way models count identity in multiples of lambda-cycle (top 10, i.e. L1 weight 100 at the
+    default cycle weight); CUT's number is the L1 weight itself, so its top is 100, not 10."""
+    assert cfg(tmp_path, "cut", lambda_identity=30.0).preset().lambda_identity == 30.0
+    assert cfg(tmp_path, "cut", recipe="fastcut", lambda_identity=100).preset().lambda_identity == 100
+    with pytest.raises(UserInputError, match="from 0 to 100 for a one-direction model, got 101"):
+        cfg(tmp_path, "cut", lambda_identity=101.0)
+    for arch in ("cyclegan", "discogan", "dualgan"):
+        assert cfg(tmp_path, arch, lambda_identity=10.0).preset().lambda_identity == 10.0
+        with pytest.raises(UserInputError, match=r"lambda-identity must be a number from 0 to 10, got 30"):
+            cfg(tmp_path, arch, lambda_identity=30.0)
+
+
 def test_step_patterns_follow_the_preset(tmp_path):
     """DiscoGAN: D on every third batch, G on the others; DualGAN's paper: two critic steps then
     G, with critic weights clipped; CycleGAN: G then D on every batch; DualGAN Aug 2017: D then G."""
