@@ -149,9 +149,14 @@ class TrainConfig:
         whole_number(self.workers, "workers", 0)
         if self.threads is not None:
             whole_number(self.threads, "threads", 1)
+        # two-way models weigh identity in multiples of lambda-cycle (10 × 10 at the default cycle weight);
+        # a one-direction model has no cycle, so its number is the L1 weight itself: the same top of 100
+        two_way = len(get_preset(self.arch, self.recipe, self.scale).directions) == 2
+        id_top, id_bounds = (10, "from 0 to 10") if two_way else (100, "from 0 to 100 for a one-direction model")
         for name, ok, bounds in (("lr_g", lambda v: 0 < v < 1, "above 0 and below 1"),
                                  ("lr_d", lambda v: 0 < v < 1, "above 0 and below 1"),
                                  ("lambda_cycle", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+                                 ("lambda_identity", lambda v: 0 <= v <= id_top, id_bounds),
                                  ("lambda_nce", lambda v: 0 <= v <= 1000, "from 0 to 1000"),
                                  ("lr_decay_fraction", lambda v: 0 <= v <= 1, "from 0 to 1"),
                                  ("ema_decay", lambda v: 0 <= v < 1, "from 0 up to (not including) 1"),
@@ -160,14 +165,6 @@ class TrainConfig:
             if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
                                       and math.isfinite(v) and ok(v)):
                 raise UserInputError(f"{name.replace('_', '-')} must be a number {bounds}, got {v!r}")
-        if self.lambda_identity is not None:
-            # two-way models weigh identity in multiples of lambda-cycle (up to 10 × 10 by default); a
-            # one-direction model has no cycle, so its number is the L1 weight itself: the same top of 100
-            top = 10 if len(get_preset(self.arch, self.recipe, self.scale).directions) == 2 else 100
-            v = self.lambda_identity
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= top):
-                raise UserInputError(f"lambda-identity must be a number from 0 to {top}"
-                                     f"{'' if top == 10 else ' for a one-direction model'}, got {v!r}")
         if self.pool_size is not None:
             whole_number(self.pool_size, "pool-size", 0, 1000)
         if self.width is not None:
