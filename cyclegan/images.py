@@ -136,8 +136,6 @@ def open_shrunk(path: str | os.PathLike, k: int) -> Image.Image:
     path = Path(path)
     _check_file(path)
     with open(path, "rb") as f:
-        if _open_lazy(f, path.name).format not in _DRAFT_FORMATS or k not in (2, 4, 8):
-            raise UserInputError(f"'{path.name}' cannot be read at 1/{k} scale (only a JPEG, at 1/2, 1/4 or 1/8)")
         return _decode(f, path.name, limits.current().max_image_pixels, shrink=k)
 
 
@@ -208,6 +206,8 @@ def _check_file(path: Path) -> None:
 def _decode(fp, name: str, max_pixels: int, shrink: int = 1) -> Image.Image:
     im = _open_lazy(fp, name)
     if shrink > 1:  # a JPEG at 1/shrink scale (open_shrunk): the limit applies to what is decoded
+        if im.format not in _DRAFT_FORMATS or shrink not in (2, 4, 8):
+            raise UserInputError(f"'{name}' cannot be read at 1/{shrink} scale (only a JPEG, at 1/2, 1/4 or 1/8)")
         im.draft("RGB", (im.width // shrink, im.height // shrink))
     _check_pixels(im.size, max_pixels)
     try:
