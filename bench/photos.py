@@ -23,7 +23,12 @@ import cyclegan
 from cyclegan.evaluate import l1, psnr, ssim
 from cyclegan.images import image_to_tensor, tensor_to_image
 
-ARCH_NAMES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN"}
+ARCH_NAMES = {"cyclegan": "CycleGAN", "discogan": "DiscoGAN", "dualgan": "DualGAN", "cut": "CUT"}
+
+
+def shipped_photo_models() -> list[str]:
+    """The photo ↔ vintage models that ship (demo:photo-vintage-ARCH): the default to score."""
+    return [f"demo:{name}" for name, _ in cyclegan.builtin_models() if name.startswith("photo-vintage-")]
 
 
 def colour(x: torch.Tensor) -> dict:
@@ -113,16 +118,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.photos", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/photos", help="a folder built by `python -m cyclegan photos build`")
-    ap.add_argument("--models", nargs="+", default=["demo:vintage-cyclegan", "demo:vintage-discogan",
-                                                    "demo:vintage-dualgan"])
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="model specs (default: every shipped photo ↔ vintage model, demo:photo-vintage-ARCH)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grid", default=None, help="also write the comparison picture here (PNG)")
     ap.add_argument("--rows", type=int, nargs="+", default=[2, 12, 25, 33], help="test pairs shown in the picture")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result, seen = measure(args.models, Path(args.data))
+    models = args.models or shipped_photo_models()
+    result, seen = measure(models, Path(args.data))
     if args.grid:
-        grid(args.models, seen, args.rows, Path(args.grid))
+        grid(models, seen, args.rows, Path(args.grid))
         result["grid"] = args.grid
     print(json.dumps(result, indent=1))
     return 0

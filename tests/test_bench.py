@@ -163,3 +163,21 @@ def test_learning_trains_as_a_run_of_run_steps(capsys):
     assert main(tiny[:-3] + ["--minutes", "5", "--run-steps", "3"]) == 0       # the run ends before the mark
     ended = json.loads(capsys.readouterr().out)
     assert ended["points"] == [] and ended["unreached"] == ["5 min"] and ended["identity_psnr"] is None
+
+
+def test_photos_scores_every_shipped_photo_model_by_default(tmp_path, capsys):
+    """`python -m bench.photos` with no --models scores the photo ↔ vintage models that ship (it once
+    defaulted to names that no longer exist), in each direction a model has (CUT: one)."""
+    from PIL import Image
+
+    from bench.photos import main
+    for side in ("testA", "testB"):
+        (tmp_path / side).mkdir()
+        for i in range(2):
+            Image.new("RGB", (64, 64), (40 * i + 60, 90, 150 if side == "testA" else 110)).save(tmp_path / side / f"{i}.png")
+    assert main(["--data", str(tmp_path)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert sorted(res["models"]) == ["demo:photo-vintage-cut", "demo:photo-vintage-cyclegan",
+                                     "demo:photo-vintage-discogan", "demo:photo-vintage-dualgan"]
+    assert "b2a" not in res["models"]["demo:photo-vintage-cut"]
+    assert all(m["a2b"]["psnr"] > 0 for m in res["models"].values())
