@@ -58,15 +58,16 @@ def mean_abs_error(a, b) -> float:
 @friendly
 def translate(image, model_spec, direction, size=None, sample=None, seed=None, batch_stats=None,
               oauth_token: gr.OAuthToken | None = None):
-    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN);
+    """Translate an image with an unpaired image-to-image model (CycleGAN, DiscoGAN, DualGAN, CUT);
     also the round trip (A→B→A when the model has both directions) and its error. The work is
     bounded by the server's limits (pixels, time).
 
     Args:
         image: the image to translate; the result has its size
-        model_spec: demo:vintage (real photos, photo → vintage), demo:photo-vintage-cyclegan,
-            -discogan, -dualgan (real photos, photo ↔ vintage), demo:cyclegan, demo:discogan,
-            demo:dualgan (day ↔ night), official:NAME, a Hub id owner/name, or train_status's model
+        model_spec: demo:vintage and demo:photo-vintage-cut (real photos, photo → vintage only),
+            demo:photo-vintage-cyclegan, -discogan, -dualgan (real photos, photo ↔ vintage),
+            demo:cyclegan, demo:discogan, demo:dualgan (day ↔ night), demo:cut (day → night only),
+            official:NAME, a Hub id owner/name, or train_status's model
         direction: a2b or b2a (for the built-in models, a2b is day → night)
         size: short side in pixels the net runs at; empty or 0 = automatic (the image's own size,
             short side at most 512 px on a CPU)
