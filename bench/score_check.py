@@ -3,7 +3,9 @@ the shipped demo models and the identity (no translation) by KID (random feature
 ground-truth PSNR (`cyclegan.evaluate`), per direction, and say whether the rankings agree
 (one-direction models, CUT, are ranked in their direction only). Then time `score_model` at a
 few n (the cost of scoring during training). `--run RUN` does the same for every checkpoint
-kept in a run folder: score vs step vs PSNR.
+kept in a run folder: score vs step vs PSNR. Each pair of models is also judged: does PSNR
+separate them (a 95% bootstrap interval over the same test pairs), does KID (2 × the stds), and
+where both do, do they agree?
 
     python -m bench.score_check --n 200 --size 64 --threads 1
     python -m bench.score_check --run runs/demo-cut --n 200 --size 64 --threads 1
@@ -31,6 +33,33 @@ def kendall_tau(xs, ys) -> float:
     return s / len(pairs)
 
 
+def psnr_interval(x, y, boots=2000, seed=0) -> tuple[float, float, float]:
+    """Mean PSNR difference of two models over the same pairs, with a 95% bootstrap interval
+    (pairs resampled together): whether PSNR itself can tell the two apart."""
+    diff = torch.tensor(x, dtype=torch.float64) - torch.tensor(y, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    means = diff[torch.randint(len(diff), (boots, len(diff)), generator=g)].mean(1)
+    lo, hi = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return float(diff.mean()), lo, hi
+
+
+def pair_verdicts(rows: list[dict]) -> list[dict]:
+    """Each pair of models (not doing nothing): does PSNR separate them (its 95% interval excludes 0),
+    does KID (their KIDs more than 2 × the root sum of squares of their subset stds apart, an
+    approximate test), and where both do, do they order the two the same way?"""
+    out = []
+    for r, s in itertools.combinations([r for r in rows if "psnr_per_image" in r], 2):
+        mean, lo, hi = psnr_interval(r["psnr_per_image"], s["psnr_per_image"])
+        psnr_sep = lo > 0 or hi < 0
+        kid_sep = abs(r["kid"] - s["kid"]) > 2 * (r["kid_std"] ** 2 + s["kid_std"] ** 2) ** 0.5
+        v = {"a": r["model"], "b": s["model"], "psnr_diff": mean, "psnr_ci95": [lo, hi], "psnr_separates": psnr_sep,
+             "kid_diff": r["kid"] - s["kid"], "kid_separates": kid_sep}
+        if psnr_sep and kid_sep:
+            v["agree"] = (mean > 0) == (r["kid"] < s["kid"])
+        out.append(v)
+    return out
+
+
 def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -> dict:
     """The table for the shipped feature network; `feature_seeds` adds the KID ranking under
     other random networks, to see whether the order depends on the draw."""
@@ -45,11 +74,11 @@ def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -
     nets = {seed: RandomFeatures(seed) for seed in feature_seeds}
     for spec in models:
         model = cyclegan.load_model(spec)
-        gt = evaluate(model, data, n=n, size=size)
+        gt = evaluate(model, data, n=n, size=size, per_image=True)
         for d in model.directions:
             s = score_model(model, data, d, n=n, size=size)
             rows[d].append({"model": spec, "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"],
-                            "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"]})
+                            "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"], "psnr_per_image": gt[d]["psnr_per_image"]})
             identity.setdefault(d, []).append((s["identity"], gt["identity"][d]))
             for seed, net in nets.items():
                 o = score_model(model, data, d, n=n, size=size, features=net)
@@ -71,7 +100,10 @@ def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -
             "rows": rs, "rank_by_kid": by_kid, "rank_by_psnr": by_psnr, "rank_by_fid": by_fid,
             "kid_agrees_with_psnr": by_kid == by_psnr, "fid_agrees_with_psnr": by_fid == by_psnr,
             "kendall_tau_kid_psnr": kendall_tau([-r["kid"] for r in rs], [r["psnr"] for r in rs]),
+            "pairs": pair_verdicts(rs),
         }
+        for r in rs:
+            r.pop("psnr_per_image", None)
         for seed in feature_seeds:
             kids = {m: k for m, k, _ in other[seed][d]} | {"identity": other[seed][d][0][2]}
             order = sorted(kids, key=kids.get)
@@ -182,6 +214,12 @@ def table(res: dict) -> str:
         lines.append(f"\n{d}: by KID {' < '.join(v['rank_by_kid'])}; by PSNR {' > '.join(v['rank_by_psnr'])}; "
                      f"agree: {v['kid_agrees_with_psnr']} (Kendall tau {v['kendall_tau_kid_psnr']:+.2f}); "
                      f"FID order agrees: {v['fid_agrees_with_psnr']}")
+        for p in v.get("pairs", []):
+            verdict = (f"both separate them and {'agree' if p['agree'] else 'DISAGREE'}" if "agree" in p else
+                       "only PSNR separates them" if p["psnr_separates"] else
+                       "only KID separates them" if p["kid_separates"] else "neither separates them")
+            lines.append(f"  {p['a']} vs {p['b']}: PSNR {p['psnr_diff']:+.2f} dB [{p['psnr_ci95'][0]:+.2f}, "
+                         f"{p['psnr_ci95'][1]:+.2f}], KID {p['kid_diff']:+.5f}: {verdict}")
         for seed, o in v.get("other_feature_seeds", {}).items():
             lines.append(f"  feature seed {seed}: by KID {' < '.join(o['rank_by_kid'])}; agrees: {o['agrees_with_psnr']}")
     return "\n".join(lines)

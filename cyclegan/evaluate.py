@@ -116,10 +116,11 @@ def _batches(pairs, batch: int):
 
 
 def evaluate(model, data: str, n: int = 200, size: int | None = None, *, sample: bool | None = None,
-             seed: int = 0, batch_stats: bool | None = None) -> dict:
+             seed: int = 0, batch_stats: bool | None = None, per_image: bool = False) -> dict:
     """Mean scores over up to `n` test pairs from `data` ("demo:<world>" or a folder with testA/ testB/).
     `sample`, `seed`, `batch_stats`: how the model translates (None: its recipe's default; batch
-    statistics are those of each batch of 16)."""
+    statistics are those of each batch of 16). `per_image`: also each pair's PSNR, in order, so two
+    models scored on the same pairs can be compared pair by pair (bench.score_check)."""
     n = whole_number(n, "n", 1)
     ours = hasattr(model, "inference_defaults")      # a CycleModel (tests also score plain stand-ins)
     mode = dict(sample=sample, seed=seed, batch_stats=batch_stats) if ours else {}
@@ -168,6 +169,8 @@ def evaluate(model, data: str, n: int = 200, size: int | None = None, *, sample:
     result: dict = {"n": count, "translated": {**used, **({"seed": seed} if used["sample"] else {})}}
     for d in directions:
         result[d] = {m: mean((d, m)) for m in ("psnr", "ssim", "l1")}
+        if per_image:
+            result[d]["psnr_per_image"] = torch.cat(acc[(d, "psnr")]).tolist()
     result["identity"] = {d: {m: mean(("identity", d, m)) for m in ("psnr", "ssim", "l1")} for d in directions}
     result["cycle"] = {k: mean(("cycle", k)) for k in ("a2b2a_l1", "b2a2b_l1")} if both else {}
     return result

@@ -181,3 +181,38 @@ def test_photos_scores_every_shipped_photo_model_by_default(tmp_path, capsys):
                                      "demo:photo-vintage-discogan", "demo:photo-vintage-dualgan"]
     assert "b2a" not in res["models"]["demo:photo-vintage-cut"]
     assert all(m["a2b"]["psnr"] > 0 for m in res["models"].values())
+
+
+def test_score_check_says_which_pairs_psnr_and_kid_each_separate():
+    """The pairs table behind README's "does the unpaired score rank models like the ground truth":
+    a PSNR gap counts only when its bootstrap interval over the same pairs excludes 0, a KID gap only
+    past 2 × the stds, and "agree" is asked only where both count."""
+    import random
+
+    from bench.score_check import pair_verdicts, psnr_interval
+    rnd = random.Random(0)
+    base = [20 + rnd.gauss(0, 2) for _ in range(200)]
+    same = psnr_interval(base, base)
+    assert same == (0.0, 0.0, 0.0)
+    noisy = [v + rnd.gauss(0, 1) for v in base]
+    mean, lo, hi = psnr_interval(noisy, base)
+    assert lo < mean < hi and lo < 0 < hi                      # 200 pairs, no real gap: a tie
+    rows = [{"model": "x", "kid": 0.001, "kid_std": 0.0005, "psnr_per_image": [v + 0.5 for v in noisy]},
+            {"model": "y", "kid": 0.030, "kid_std": 0.003, "psnr_per_image": noisy},
+            {"model": "z", "kid": 0.0015, "kid_std": 0.0005, "psnr_per_image": [v + 0.6 for v in noisy]},
+            {"model": "identity", "kid": 1.4, "kid_std": 0.02}]      # no per-image PSNR: not paired
+    v = {(p["a"], p["b"]): p for p in pair_verdicts(rows)}
+    assert sorted(v) == [("x", "y"), ("x", "z"), ("y", "z")]
+    assert v[("x", "y")]["psnr_separates"] and v[("x", "y")]["kid_separates"] and v[("x", "y")]["agree"]
+    assert not v[("x", "z")]["kid_separates"] and "agree" not in v[("x", "z")]
+    rows[1]["psnr_per_image"] = [v + 1 for v in noisy]            # y now best by PSNR, still worst by KID
+    assert pair_verdicts(rows)[0]["agree"] is False
+
+
+def test_evaluate_per_image_psnr_is_what_the_mean_is_of():
+    import cyclegan
+    from cyclegan.evaluate import evaluate
+    r = evaluate(cyclegan.load_model("demo:cut"), "demo:daynight", n=6, size=64, per_image=True)
+    per = r["a2b"]["psnr_per_image"]
+    assert len(per) == 6 and abs(sum(per) / 6 - r["a2b"]["psnr"]) < 1e-9
+    assert "psnr_per_image" not in evaluate(cyclegan.load_model("demo:cut"), "demo:daynight", n=2, size=64)["a2b"]
