@@ -91,9 +91,11 @@ class CycleModel(nn.Module):
         g = self.G_AB if direction == "a2b" else self.G_BA
         if g is None:
             have = ", ".join(self.direction_label(d) for d in self.directions)
+            how = (f"{self.architecture.upper()} trains one generator, so there is no way back"
+                   if len(self.preset.directions) == 1 else
+                   "load both generators, e.g. G_A and G_B, for both directions")
             raise UserInputError(f"this model only translates {have}; direction "
-                                 f"{self.direction_label(direction)} is not available "
-                                 f"(load both generators, e.g. G_A and G_B, for both directions)")
+                                 f"{self.direction_label(direction)} is not available ({how})")
         return g
 
     def trained_on(self) -> str:
