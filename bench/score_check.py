@@ -43,13 +43,13 @@ def psnr_interval(x, y, boots=2000, seed=0) -> tuple[float, float, float]:
     return float(diff.mean()), lo, hi
 
 
-def pair_verdicts(rows: list[dict]) -> list[dict]:
-    """Each pair of models (not doing nothing): does PSNR separate them (its 95% interval excludes 0),
-    does KID (their KIDs more than 2 × the root sum of squares of their subset stds apart, an
-    approximate test), and where both do, do they order the two the same way?"""
+def pair_verdicts(rows: list[dict], per_image: dict[str, list[float]]) -> list[dict]:
+    """Each pair of models with per-image PSNRs (not doing nothing): does PSNR separate them (its 95%
+    interval excludes 0), does KID (their KIDs more than 2 × the root sum of squares of their subset
+    stds apart, an approximate test), and where both do, do they order the two the same way?"""
     out = []
-    for r, s in itertools.combinations([r for r in rows if "psnr_per_image" in r], 2):
-        mean, lo, hi = psnr_interval(r["psnr_per_image"], s["psnr_per_image"])
+    for r, s in itertools.combinations([r for r in rows if r["model"] in per_image], 2):
+        mean, lo, hi = psnr_interval(per_image[r["model"]], per_image[s["model"]])
         psnr_sep = lo > 0 or hi < 0
         kid_sep = abs(r["kid"] - s["kid"]) > 2 * (r["kid_std"] ** 2 + s["kid_std"] ** 2) ** 0.5
         v = {"a": r["model"], "b": s["model"], "psnr_diff": mean, "psnr_ci95": [lo, hi], "psnr_separates": psnr_sep,
@@ -69,6 +69,7 @@ def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -
     from cyclegan.score import score_model
     models = list(models or shipped())
     rows = {"a2b": [], "b2a": []}
+    per_image = {"a2b": {}, "b2a": {}}        # each model's PSNR per test pair, for pair_verdicts
     identity = {}
     other = {seed: {"a2b": [], "b2a": []} for seed in feature_seeds}
     nets = {seed: RandomFeatures(seed) for seed in feature_seeds}
@@ -78,7 +79,8 @@ def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -
         for d in model.directions:
             s = score_model(model, data, d, n=n, size=size)
             rows[d].append({"model": spec, "kid": s["kid"], "kid_std": s["kid_std"], "fid": s["fid"],
-                            "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"], "psnr_per_image": gt[d]["psnr_per_image"]})
+                            "psnr": gt[d]["psnr"], "ssim": gt[d]["ssim"]})
+            per_image[d][spec] = gt[d]["psnr_per_image"]
             identity.setdefault(d, []).append((s["identity"], gt["identity"][d]))
             for seed, net in nets.items():
                 o = score_model(model, data, d, n=n, size=size, features=net)
@@ -100,10 +102,8 @@ def check(models=None, data="demo:daynight", n=200, size=64, feature_seeds=()) -
             "rows": rs, "rank_by_kid": by_kid, "rank_by_psnr": by_psnr, "rank_by_fid": by_fid,
             "kid_agrees_with_psnr": by_kid == by_psnr, "fid_agrees_with_psnr": by_fid == by_psnr,
             "kendall_tau_kid_psnr": kendall_tau([-r["kid"] for r in rs], [r["psnr"] for r in rs]),
-            "pairs": pair_verdicts(rs),
+            "pairs": pair_verdicts(rs, per_image[d]),
         }
-        for r in rs:
-            r.pop("psnr_per_image", None)
         for seed in feature_seeds:
             kids = {m: k for m, k, _ in other[seed][d]} | {"identity": other[seed][d][0][2]}
             order = sorted(kids, key=kids.get)

@@ -197,16 +197,15 @@ def test_score_check_says_which_pairs_psnr_and_kid_each_separate():
     noisy = [v + rnd.gauss(0, 1) for v in base]
     mean, lo, hi = psnr_interval(noisy, base)
     assert lo < mean < hi and lo < 0 < hi                      # 200 pairs, no real gap: a tie
-    rows = [{"model": "x", "kid": 0.001, "kid_std": 0.0005, "psnr_per_image": [v + 0.5 for v in noisy]},
-            {"model": "y", "kid": 0.030, "kid_std": 0.003, "psnr_per_image": noisy},
-            {"model": "z", "kid": 0.0015, "kid_std": 0.0005, "psnr_per_image": [v + 0.6 for v in noisy]},
-            {"model": "identity", "kid": 1.4, "kid_std": 0.02}]      # no per-image PSNR: not paired
-    v = {(p["a"], p["b"]): p for p in pair_verdicts(rows)}
+    rows = [{"model": "x", "kid": 0.001, "kid_std": 0.0005}, {"model": "y", "kid": 0.030, "kid_std": 0.003},
+            {"model": "z", "kid": 0.0015, "kid_std": 0.0005}, {"model": "identity", "kid": 1.4, "kid_std": 0.02}]
+    per_image = {"x": [v + 0.5 for v in noisy], "y": noisy, "z": [v + 0.6 for v in noisy]}  # identity: not paired
+    v = {(p["a"], p["b"]): p for p in pair_verdicts(rows, per_image)}
     assert sorted(v) == [("x", "y"), ("x", "z"), ("y", "z")]
     assert v[("x", "y")]["psnr_separates"] and v[("x", "y")]["kid_separates"] and v[("x", "y")]["agree"]
     assert not v[("x", "z")]["kid_separates"] and "agree" not in v[("x", "z")]
-    rows[1]["psnr_per_image"] = [v + 1 for v in noisy]            # y now best by PSNR, still worst by KID
-    assert pair_verdicts(rows)[0]["agree"] is False
+    per_image["y"] = [v + 1 for v in noisy]                       # y now best by PSNR, still worst by KID
+    assert pair_verdicts(rows, per_image)[0]["agree"] is False
 
 
 def test_evaluate_per_image_psnr_is_what_the_mean_is_of():
